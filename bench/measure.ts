@@ -45,5 +45,5 @@ export function formatRate (rate: Rate): string {
   const min = Math.min(...rate.rounds)
   const max = Math.max(...rate.rounds)
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
-  return `${rate.name.padEnd(52)} ${fmt(rate.perSecond).padStart(12)} /s   (rounds ${fmt(min)} – ${fmt(max)})`
+  return `${rate.name.padEnd(64)} ${fmt(rate.perSecond).padStart(12)} /s   (rounds ${fmt(min)} – ${fmt(max)})`
 }

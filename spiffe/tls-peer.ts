@@ -43,6 +43,8 @@ function matches (id: SpiffeId, expected: ExpectedPeer): boolean {
 /**
  * A `checkServerIdentity` for tls.connect: re-verifies the server's chain against its own trust domain's bundle
  * (OpenSSL's `ca` check may have used any trust domain's roots) and checks its SPIFFE ID instead of the hostname.
+ * Node does not call it for a resumed session, so a client that resumes must keep its sessions per expected peer
+ * (a session verified for one ID must never be offered to a connection expecting another).
  */
 export function spiffeCheckServerIdentity (bundles: X509BundleSource, expected?: ExpectedPeer): (hostname: string, cert: PeerCertificate) => Error | undefined {
   return (_hostname, cert) => {

@@ -3,7 +3,7 @@ import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypt
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildCertificate, subjectKeyId, type CertSpec, type IssuerSpec } from '../../certs-test/build-cert'
-import { certText, openssl, OPENSSL_MISSING } from './openssl-cli'
+import { certText, openssl, OPENSSL_MISSING } from '../helpers/openssl'
 
 const ec = (): { privateKey: KeyObject, publicKey: KeyObject } => generateKeyPairSync('ec', { namedCurve: 'P-256' })
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })

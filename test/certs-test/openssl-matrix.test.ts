@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { writeCertMatrix } from '../../certs-test/generate'
 import type { CertFixture } from '../../certs-test/matrix'
-import { certText, OPENSSL_MISSING, verifyFixture } from './openssl-cli'
+import { certText, OPENSSL_MISSING, verifyFixture } from '../helpers/openssl'
 
 // The matrix, cross-checked by an X.509 implementation that is neither forge nor our code: the openssl CLI.
 if (OPENSSL_MISSING !== undefined) {

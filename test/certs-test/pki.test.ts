@@ -3,7 +3,7 @@ import { createPrivateKey, createPublicKey, sign, verify, type X509Certificate }
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createTestCa, toPem, type TestCa, type TestSvid } from '../../certs-test/pki'
-import { certText, openssl, OPENSSL_MISSING } from './openssl-cli'
+import { certText, openssl, OPENSSL_MISSING } from '../helpers/openssl'
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'

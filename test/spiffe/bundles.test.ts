@@ -7,7 +7,7 @@ import { JwtBundle } from '../../spiffe/jwt-bundle'
 import { SpiffeBundle } from '../../spiffe/spiffe-bundle'
 import { BundleSet } from '../../spiffe/bundle-set'
 import { encodePem } from '../../spiffe/pem'
-import { thrown } from '../helpers'
+import { thrown } from '../helpers/errors'
 
 const tdA = parseTrustDomain('td-a.test')
 const tdB = parseTrustDomain('td-b.test')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseSpiffeId, parseTrustDomain, MAX_SPIFFE_ID_BYTES, MAX_TRUST_DOMAIN_BYTES } from '../../spiffe/id'
-import { thrown } from '../helpers'
+import { thrown } from '../helpers/errors'
 
 const validIds: Array<[string, string, string]> = [
   ['spiffe://example.org', 'example.org', ''],

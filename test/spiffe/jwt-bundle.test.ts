@@ -2,7 +2,7 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import type { JWK } from 'jose'
 import { JwtBundle } from '../../spiffe/jwt-bundle'
-import { thrown } from '../helpers'
+import { thrown } from '../helpers/errors'
 import { parseTrustDomain } from '../../spiffe/id'
 
 const td = parseTrustDomain('example.org')

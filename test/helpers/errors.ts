@@ -1,5 +1,5 @@
-/** Helpers shared by tests (not a test file: tap runs only *.test.ts). */
-import { ChaperoneError } from '../spiffe/errors'
+/** Error assertions shared by tests (test/helpers/ holds no tests: tap runs only *.test.ts). */
+import { ChaperoneError } from '../../spiffe/errors'
 
 /** Runs fn and returns the ChaperoneError it throws; returning, or throwing anything else, fails the calling test. */
 export function thrown (fn: () => unknown): ChaperoneError {
