@@ -78,18 +78,24 @@ function pathProblem (path: string): string | undefined {
   return undefined
 }
 
-/** A trust domain: the name part of a SPIFFE ID, e.g. `example.org`. */
+/**
+ * Held only by this module: constructors demand it, so IDs and trust domains can only come from the parsers
+ * here and are therefore always valid (a library user cannot build `new TrustDomain('EVIL/..')`).
+ */
+const VALIDATED: unique symbol = Symbol('validated by spiffe/id')
+
+function checkToken (token: symbol): void {
+  if (token !== VALIDATED) throw new TypeError('use parseSpiffeId or parseTrustDomain to make SPIFFE IDs and trust domains')
+}
+
+/** A trust domain: the name part of a SPIFFE ID, e.g. `example.org`. Made by parseTrustDomain. */
 export class TrustDomain {
   /** The trust domain name, e.g. `example.org`. */
   readonly name: string
 
-  private constructor (name: string) {
+  constructor (name: string, token: typeof VALIDATED) {
+    checkToken(token)
     this.name = name
-  }
-
-  /** @internal Used by parseTrustDomain and SpiffeId once the name is known to be valid. */
-  static fromValidName (name: string): TrustDomain {
-    return new TrustDomain(name)
   }
 
   /** The trust domain's own SPIFFE ID, `spiffe://<name>` (no path): the key used in bundle maps. */
@@ -104,7 +110,7 @@ export class TrustDomain {
     if (this.idString.length + path.length > MAX_SPIFFE_ID_BYTES) {
       throw new SpiffeIdError(`SPIFFE ID exceeds the maximum length of ${MAX_SPIFFE_ID_BYTES} bytes`)
     }
-    return SpiffeId.fromValidParts(this, path)
+    return new SpiffeId(this, path, VALIDATED)
   }
 
   equals (other: TrustDomain): boolean {
@@ -120,20 +126,16 @@ export class TrustDomain {
   }
 }
 
-/** A SPIFFE ID: `spiffe://<trust domain><path>`, always held in canonical form. */
+/** A SPIFFE ID: `spiffe://<trust domain><path>`, always held in canonical form. Made by parseSpiffeId or TrustDomain#id. */
 export class SpiffeId {
   readonly trustDomain: TrustDomain
   /** The path, `''` for a trust domain's own ID, else `/segment[/segment…]`. */
   readonly path: string
 
-  private constructor (trustDomain: TrustDomain, path: string) {
+  constructor (trustDomain: TrustDomain, path: string, token: typeof VALIDATED) {
+    checkToken(token)
     this.trustDomain = trustDomain
     this.path = path
-  }
-
-  /** @internal Used by the parsers once both parts are known to be valid. */
-  static fromValidParts (trustDomain: TrustDomain, path: string): SpiffeId {
-    return new SpiffeId(trustDomain, path)
   }
 
   /** True for a workload ID; false for a trust domain's own ID (empty path), which identifies no workload. */
@@ -173,7 +175,7 @@ export function parseSpiffeId (text: string): SpiffeId {
   const problem = pathProblem(path)
   if (problem !== undefined) fail(problem)
   if (text.length > MAX_SPIFFE_ID_BYTES) fail(`exceeds the maximum length of ${MAX_SPIFFE_ID_BYTES} bytes`)
-  return SpiffeId.fromValidParts(TrustDomain.fromValidName(name), path)
+  return new SpiffeId(new TrustDomain(name, VALIDATED), path, VALIDATED)
 }
 
 /**
@@ -191,7 +193,7 @@ export function parseTrustDomain (text: string): TrustDomain {
   }
   const problem = trustDomainProblem(text)
   if (problem !== undefined) throw new TrustDomainError(`invalid trust domain ${quote(text)}: ${problem}`)
-  return TrustDomain.fromValidName(text)
+  return new TrustDomain(text, VALIDATED)
 }
 
 /** Quotes input for an error message, shortened so a hostile 1 MB string does not flood the log. */

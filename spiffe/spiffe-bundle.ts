@@ -71,7 +71,11 @@ export class SpiffeBundle implements X509BundleSource, JwtBundleSource {
       if (!Array.isArray(x5c) || x5c.length !== 1 || typeof x5c[0] !== 'string') {
         fail(`key ${index} (x509-svid) must carry exactly one base64 certificate in "x5c"`)
       }
-      x509.addAuthority(Buffer.from((x5c as string[])[0], 'base64'))
+      try {
+        x509.addAuthority(Buffer.from((x5c as string[])[0], 'base64'))
+      } catch (err) {
+        fail(`key ${index} (x509-svid) holds a malformed certificate (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`, err)
+      }
     })
     const jwt = JwtBundle.fromJwks(trustDomain, { keys: keys.filter(key => (key as { use?: unknown }).use === JWT_USE) })
     if (sequence !== undefined && typeof sequence !== 'number') fail('"spiffe_sequence" must be a number')

@@ -96,7 +96,7 @@ void t.test('spiffe bundle – malformed documents are ERR_BUNDLE_INVALID naming
     ['null key', { keys: [null] }, /key 0 is not an object/],
     ['x509 key without x5c', { keys: [{ use: 'x509-svid', kty: 'EC' }] }, /key 0 \(x509-svid\) must carry exactly one/],
     ['x509 key with two certs', { keys: [{ ...x509Key, x5c: [...x509Key.x5c, ...x509Key.x5c] }] }, /exactly one/],
-    ['x509 key with a bad cert', { keys: [{ ...x509Key, x5c: ['AAAA'] }] }, /certificate 0 is malformed/],
+    ['x509 key with a bad cert', { keys: [jwtKey('k'), { ...x509Key, x5c: ['AAAA'] }] }, /key 1 \(x509-svid\) holds a malformed certificate/],
     ['jwt key without kid', { keys: [{ ...jwtKey('x'), kid: undefined }] }, /kid/],
     ['negative sequence', { keys: [], spiffe_sequence: -1 }, /"spiffe_sequence" must be a non-negative integer/],
     ['string sequence', { keys: [], spiffe_sequence: '1' }, /"spiffe_sequence" must be a number/],

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseSpiffeId, parseTrustDomain, MAX_SPIFFE_ID_BYTES, MAX_TRUST_DOMAIN_BYTES } from '../../spiffe/id'
+import { SpiffeId, TrustDomain, parseSpiffeId, parseTrustDomain, MAX_SPIFFE_ID_BYTES, MAX_TRUST_DOMAIN_BYTES } from '../../spiffe/id'
 import { thrown } from '../helpers/errors'
 
 const validIds: Array<[string, string, string]> = [
@@ -161,4 +161,12 @@ void t.test('spiffe id – membership, equality and building IDs from a trust do
   t.match(thrown(() => td.id('ns/prod')).message, /must begin with/)
   t.match(thrown(() => td.id('/ns/../x')).message, /dot segments/)
   t.match(thrown(() => td.id('/' + 'a'.repeat(2048))).message, /maximum length/)
+})
+
+void t.test('spiffe id – IDs and trust domains can only be made by the parsers, so they are always valid', async t => {
+  type Forge = new (...args: unknown[]) => unknown
+  t.throws(() => new (TrustDomain as unknown as Forge)('EVIL/..', Symbol('validated by spiffe/id')), TypeError)
+  t.throws(() => new (SpiffeId as unknown as Forge)(parseTrustDomain('example.org'), '//x'), /use parseSpiffeId/)
+  t.equal(String(parseTrustDomain('example.org')), 'example.org')
+  t.equal(JSON.stringify({ td: parseTrustDomain('example.org') }), '{"td":"example.org"}')
 })
