@@ -1,6 +1,18 @@
 /**
- * agent/ — the bundled SPIFFE agent: the CA issuing X509-SVIDs and JWT-SVIDs, the registration store (SQLite),
- * workload attestation by kernel peer credentials, the SPIFFE Workload API server, the admin API, and rotation.
- * May import spiffe/ only; it never imports proxy/ (they meet over the Workload API). Arrives with the agent issues.
+ * agent/ — the bundled SPIFFE agent: the CA issuing X509-SVIDs and JWT-SVIDs (`ca/`), the registration store in
+ * SQLite (`store/`), the admin API and its client (`admin/`), and the process wiring them (`agent.ts`).
+ * Workload attestation and the Workload API server join next. May import spiffe/ and config/ only; it never
+ * imports proxy/ (they meet over the Workload API).
  */
-export {}
+export { Agent } from './agent'
+export { loadAgentConfig, AGENT_CONFIG_SCHEMA } from './config'
+export type { AgentConfig, AgentConfigFile, AgentFlags } from './config'
+export { AgentError } from './errors'
+export type { AgentErrorCode } from './errors'
+export { AgentCa, CaError } from './ca'
+export type { AgentCaOptions, CaStatus, AuthorityStatus, JwtKeyStatus } from './ca'
+export { RegistrationStore, EntryError, StoreError, parseSelector, formatSelector } from './store'
+export type { RegistrationEntry, EntryInput, EntryPatch, EntryChange, Selector } from './store'
+export { AdminClient } from './admin/client'
+export type { EntryMessage } from './admin/entry-message'
+export type { CaStatusMessage, AuthorityMessage } from './admin/ca-message'

@@ -1,18 +1,24 @@
 /**
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
- * Today: the micro-benchmarks of the SPIFFE primitives. The side-by-side proxy benchmarks join with the benchmark issue.
+ * Today: micro-benchmarks of the SPIFFE primitives and the agent. The side-by-side proxy benchmarks against
+ * haproxy and nginx join with the benchmark issue.
  */
 import { cpus } from 'node:os'
 import { benchSpiffeId } from './micro/spiffe-id'
 import { benchX509Svid } from './micro/x509-svid'
+import { benchEntryStore } from './micro/entry-store'
+import { benchSvidMint } from './micro/svid-mint'
 import { formatRate } from './measure'
+import type { Rate } from './measure'
 
-function main (): void {
+const BENCHMARKS: Array<() => Rate[] | Promise<Rate[]>> = [benchSpiffeId, benchX509Svid, benchEntryStore, benchSvidMint]
+
+async function main (): Promise<void> {
   console.log(`Chaperone micro-benchmarks — node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'}, one core`)
-  console.log('median of 5 rounds of 0.5 s each\n')
-  for (const bench of [benchSpiffeId, benchX509Svid]) {
-    for (const rate of bench()) console.log(formatRate(rate))
+  console.log('median of 5 rounds\n')
+  for (const bench of BENCHMARKS) {
+    for (const rate of await bench()) console.log(formatRate(rate))
   }
 }
 
-main()
+void main()

@@ -1,0 +1,80 @@
+/**
+ * The admin API's client, used by the `chaperone` CLI and by orchestrators embedding Chaperone. Failures come back
+ * as ChaperoneErrors with the agent's stable code; an agent that cannot be reached is ERR_ADMIN_UNAVAILABLE.
+ */
+import { Metadata, credentials, status } from '@grpc/grpc-js'
+import type { Client, ServiceError } from '@grpc/grpc-js'
+import { ChaperoneError } from '../../spiffe/errors'
+import { AgentError } from '../errors'
+import { AdminService, ERROR_CODE_METADATA } from './grpc-proto'
+import type { EntryMessage } from './entry-message'
+import type { CaStatusMessage } from './ca-message'
+
+export interface BundleMessage { trust_domain: string, pem: string, spiffe_json: string, sequence: number }
+
+type Callback<T> = (err: ServiceError | null, value?: T) => void
+type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: Date }, callback: Callback<unknown>) => void
+
+export class AdminClient {
+  readonly #client: Client
+  readonly #socketPath: string
+
+  constructor (socketPath: string) {
+    this.#socketPath = socketPath
+    const Service = AdminService()
+    this.#client = new Service(`unix:${socketPath}`, credentials.createInsecure())
+  }
+
+  createEntry (entry: Partial<EntryMessage>): Promise<EntryMessage> {
+    return this.#call('CreateEntry', entry)
+  }
+
+  updateEntry (entry: Partial<EntryMessage> & { id: string }, fields: string[]): Promise<EntryMessage> {
+    return this.#call('UpdateEntry', { entry, fields })
+  }
+
+  deleteEntry (id: string): Promise<EntryMessage> {
+    return this.#call('DeleteEntry', { id })
+  }
+
+  getEntry (id: string): Promise<EntryMessage> {
+    return this.#call('GetEntry', { id })
+  }
+
+  async listEntries (filter: { spiffeId?: string, selector?: string } = {}): Promise<EntryMessage[]> {
+    const response = await this.#call<{ entries: EntryMessage[] }>('ListEntries', { spiffe_id: filter.spiffeId ?? '', selector: filter.selector ?? '' })
+    return response.entries
+  }
+
+  getBundle (): Promise<BundleMessage> {
+    return this.#call('GetBundle', {})
+  }
+
+  getCaStatus (): Promise<CaStatusMessage> {
+    return this.#call('GetCaStatus', {})
+  }
+
+  close (): void {
+    this.#client.close()
+  }
+
+  #call<T> (method: string, request: unknown): Promise<T> {
+    const fn = (this.#client as unknown as Record<string, UnaryMethod>)[method].bind(this.#client)
+    return new Promise((resolve, reject) => {
+      fn(request, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, (err, value) => {
+        if (err === null) resolve(value as T)
+        else reject(this.#errorOf(err))
+      })
+    })
+  }
+
+  #errorOf (err: ServiceError): ChaperoneError {
+    const code = err.metadata?.get(ERROR_CODE_METADATA)[0]
+    if (typeof code === 'string') return new ChaperoneError(code, err.details, { cause: err })
+    if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
+      return new AgentError('ERR_ADMIN_UNAVAILABLE',
+        `cannot reach the agent's admin API at ${this.#socketPath} (${err.details}); is the agent running, and may you use its admin socket? (--admin-socket)`, { cause: err })
+    }
+    return new AgentError('ERR_ADMIN_FAILED', `the agent's admin API failed: ${err.details}`, { cause: err })
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The admin API's handlers: thin translations between admin.proto messages and the registration store and CA.
+ * Every failure answers with a gRPC status and our stable error code in the trailing metadata; input errors are
+ * logged at info, anything unexpected at error (and answered INTERNAL without internals).
+ */
+import { Metadata, status } from '@grpc/grpc-js'
+import type { ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js'
+import type { Logger } from 'pino'
+import { ChaperoneError } from '../../spiffe/errors'
+import type { RegistrationStore } from '../store'
+import type { AgentCa } from '../ca'
+import { ERROR_CODE_METADATA } from './grpc-proto'
+import { UPDATABLE_FIELDS, entryToMessage, messageToInput, messageToPatch } from './entry-message'
+import type { EntryMessage } from './entry-message'
+import { caStatusMessage } from './ca-message'
+import { AgentError } from '../errors'
+import { EntryError } from '../store'
+
+/** Our codes that are the caller's mistake, with the gRPC status that says so. */
+const INPUT_ERRORS: Record<string, status> = {
+  ERR_ENTRY_INVALID: status.INVALID_ARGUMENT,
+  ERR_SELECTOR_INVALID: status.INVALID_ARGUMENT,
+  ERR_SPIFFE_ID_INVALID: status.INVALID_ARGUMENT,
+  ERR_TRUST_DOMAIN_INVALID: status.INVALID_ARGUMENT,
+  ERR_ADMIN_REQUEST_INVALID: status.INVALID_ARGUMENT,
+  ERR_ENTRY_DUPLICATE: status.ALREADY_EXISTS,
+  ERR_ENTRY_NOT_FOUND: status.NOT_FOUND
+}
+
+export interface AdminDeps {
+  readonly store: RegistrationStore
+  readonly ca: AgentCa
+  readonly logger: Logger
+}
+
+type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void
+
+export function adminHandlers ({ store, ca, logger }: AdminDeps): UntypedServiceImplementation {
+  /** Runs `work` and answers with its result or a mapped error; `what` names the call in logs. */
+  function unary<Req, Res> (what: string, work: (request: Req) => Res): Handler<Req, Res> {
+    return (call, callback) => {
+      try {
+        callback(null, work(call.request))
+      } catch (err) {
+        const code = err instanceof ChaperoneError ? (err as ChaperoneError).code : undefined
+        const grpcStatus = code === undefined ? undefined : INPUT_ERRORS[code]
+        const metadata = new Metadata()
+        if (grpcStatus !== undefined && code !== undefined) {
+          logger.info({ call: what, code, err: (err as Error).message }, 'admin request refused')
+          metadata.set(ERROR_CODE_METADATA, code)
+          callback({ code: grpcStatus, details: (err as Error).message, metadata })
+        } else {
+          logger.error({ call: what, err }, 'admin request failed')
+          callback({ code: status.INTERNAL, details: `the agent failed to ${what}; see its log`, metadata })
+        }
+      }
+    }
+  }
+
+  return {
+    CreateEntry: unary('create an entry', (m: EntryMessage) => entryToMessage(store.createEntry(messageToInput(m)))),
+    UpdateEntry: unary('update an entry', (r: { entry: EntryMessage | null, fields: string[] }) => {
+      const unknown = r.fields.filter(name => !UPDATABLE_FIELDS.includes(name))
+      if (r.entry === null || r.fields.length === 0 || unknown.length > 0) {
+        throw new AgentError('ERR_ADMIN_REQUEST_INVALID', unknown.length > 0
+          ? `cannot update ${unknown.join(', ')}; updatable fields are ${UPDATABLE_FIELDS.join(', ')}`
+          : 'an update needs the entry id and at least one field to change')
+      }
+      return entryToMessage(store.updateEntry(r.entry.id, messageToPatch(r.entry, r.fields)))
+    }),
+    DeleteEntry: unary('delete an entry', (r: { id: string }) => entryToMessage(store.deleteEntry(r.id))),
+    GetEntry: unary('get an entry', (r: { id: string }) => {
+      const entry = store.getEntry(r.id)
+      if (entry === undefined) throw new EntryError('ERR_ENTRY_NOT_FOUND', `no entry with id ${JSON.stringify(r.id)}`)
+      return entryToMessage(entry)
+    }),
+    ListEntries: unary('list entries', (r: { spiffe_id: string, selector: string }) => ({
+      entries: store.listEntries({
+        ...(r.spiffe_id === '' ? {} : { spiffeId: r.spiffe_id }),
+        ...(r.selector === '' ? {} : { selector: r.selector })
+      }).map(entryToMessage)
+    })),
+    GetBundle: unary('show the bundle', () => {
+      const bundle = ca.bundle()
+      return { trust_domain: bundle.trustDomain.name, pem: bundle.x509.toPem(), spiffe_json: bundle.marshal(), sequence: bundle.sequence ?? 0 }
+    }),
+    GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, ca.status()))
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The agent process: opens the registration store and the CA in the data directory, keeps the CA's rotation
+ * schedule, and serves the admin API on its socket. (The Workload API joins on the public socket next.)
+ */
+import { mkdirSync } from 'node:fs'
+import { Server, ServerCredentials } from '@grpc/grpc-js'
+import type { Server as NetServer } from 'node:net'
+import type { Logger } from 'pino'
+import type { AgentConfig } from './config'
+import { RegistrationStore } from './store'
+import { AgentCa } from './ca'
+import { AdminService } from './admin/grpc-proto'
+import { adminHandlers } from './admin/service'
+import { listenUnixSocket } from './unix-socket'
+
+/** How often the CA's schedule is checked; SPIRE checks every 10 s too. Rotation itself happens at 1/2 and 5/6 of a CA's life. */
+export const ROTATION_CHECK_MS = 10_000
+
+export class Agent {
+  readonly config: AgentConfig
+  readonly store: RegistrationStore
+  readonly ca: AgentCa
+  readonly #logger: Logger
+  readonly #grpc: Server
+  readonly #adminSocket: NetServer
+  readonly #timer: NodeJS.Timeout
+
+  private constructor (config: AgentConfig, logger: Logger, store: RegistrationStore, ca: AgentCa, grpc: Server, adminSocket: NetServer) {
+    this.config = config
+    this.#logger = logger
+    this.store = store
+    this.ca = ca
+    this.#grpc = grpc
+    this.#adminSocket = adminSocket
+    this.#timer = setInterval(() => { this.#rotate() }, ROTATION_CHECK_MS)
+    this.#timer.unref()
+  }
+
+  static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
+    // The data directory holds the CA's keys: owner only.
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+    const store = RegistrationStore.open({ dataDir: config.dataDir, trustDomain: config.trustDomain, logger })
+    let ca: AgentCa | undefined
+    try {
+      ca = await AgentCa.open({
+        trustDomain: config.trustDomain,
+        dataDir: config.dataDir,
+        keyType: config.ca.keyType,
+        caTtlSeconds: config.ca.ttlSeconds,
+        x509SvidTtlSeconds: config.svid.x509TtlSeconds,
+        jwtSvidTtlSeconds: config.svid.jwtTtlSeconds,
+        jwtKeyType: config.svid.jwtKeyType,
+        ...(config.ca.upstream === undefined ? {} : { upstream: config.ca.upstream }),
+        logger
+      })
+      await ca.rotate()
+      const grpc = new Server()
+      grpc.addService(AdminService().service, adminHandlers({ store, ca, logger }))
+      const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
+      const adminSocket = await listenUnixSocket(
+        { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
+        socket => { injector.injectConnection(socket) }
+      )
+      return new Agent(config, logger, store, ca, grpc, adminSocket)
+    } catch (err) {
+      ca?.close()
+      store.close()
+      throw err
+    }
+  }
+
+  #rotate (): void {
+    this.ca.rotate().catch((err: unknown) => { this.#logger.error({ err }, 'CA rotation failed; will retry') })
+  }
+
+  /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
+  async stop (): Promise<void> {
+    clearInterval(this.#timer)
+    // Stop accepting first; the socket closes once gRPC has ended the sessions on its connections.
+    const socketClosed = new Promise<void>(resolve => { this.#adminSocket.close(() => resolve()) })
+    const force = setTimeout(() => { this.#grpc.forceShutdown() }, 5_000)
+    await new Promise<void>(resolve => { this.#grpc.tryShutdown(() => resolve()) })
+    clearTimeout(force)
+    await socketClosed
+    this.ca.close()
+    this.store.close()
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * AgentCa: the agent's certificate authority. It mints X509-SVIDs and JWT-SVIDs, publishes the trust domain's bundle,
+ * rotates its authorities and JWT keys on SPIRE's schedule (rotation.ts), and keeps all of it on disk (ca-state.ts),
+ * so the trust domain survives restarts. Rotation runs on a timer, and before any mint that finds it due, so a
+ * suspended or long-stopped agent never signs with an expired authority.
+ */
+import { X509Certificate } from 'node:crypto'
+import type { SpiffeBundle, TrustDomain } from '../../spiffe'
+import { resolveOptions } from './ca-options'
+import type { AgentCaOptions, CaSettings } from './ca-options'
+import { CaStore } from './ca-state'
+import type { CaSnapshot } from './ca-state'
+import { buildBundle, buildStatus, bundleContentKey } from './ca-view'
+import type { CaStatus } from './ca-view'
+import { CaError } from './errors'
+import { checkJwtSvidRequest, createJwtKey, signJwtSvid } from './jwt-issuer'
+import type { JwtSvidRequest } from './jwt-issuer'
+import { applyPlan, isEmptyPlan, nextRotationAt, planRotation } from './rotation'
+import type { RotationPlan, ScheduledKey } from './rotation'
+import { checkX509SvidRequest, signX509Svid } from './svid-issuer'
+import type { X509SvidRequest, X509SvidResult } from './svid-issuer'
+import { loadUpstream, pathToRoot } from './upstream'
+import type { Upstream } from './upstream'
+import { createAuthority } from './x509-authority'
+
+/** How often the timer applies the schedule; SPIRE's CA manager checks every 10 s too. */
+const ROTATION_CHECK_MS = 10_000
+
+export class AgentCa {
+  readonly trustDomain: TrustDomain
+  readonly #settings: CaSettings
+  readonly #store: CaStore
+  readonly #upstream?: Upstream
+  #snapshot: CaSnapshot
+  #bundle?: SpiffeBundle
+  /** Rotations run one at a time, in call order. */
+  #rotating: Promise<unknown> = Promise.resolve()
+  #timer?: NodeJS.Timeout
+  #closed = false
+  readonly #bundleListeners = new Set<(bundle: SpiffeBundle) => void>()
+  readonly #activateListeners = new Set<() => void>()
+
+  private constructor (settings: CaSettings, store: CaStore, snapshot: CaSnapshot, upstream?: Upstream) {
+    this.trustDomain = settings.trustDomain
+    this.#settings = settings
+    this.#store = store
+    this.#snapshot = snapshot
+    this.#upstream = upstream
+  }
+
+  /** Loads the persisted CA, or creates it; then applies the rotation schedule (catching up after downtime). */
+  static async open (options: AgentCaOptions): Promise<AgentCa> {
+    const settings = resolveOptions(options)
+    const { trustDomain, directory, logger } = settings
+    const upstream = settings.upstream === undefined ? undefined : await loadUpstream(settings.upstream, settings.clock())
+    const upstreamRoots = upstream?.roots.map(root => root.fingerprint256)
+    const { store, loaded } = await CaStore.open({ directory, trustDomain, upstreamRoots, logger })
+    let snapshot: CaSnapshot = loaded?.snapshot ?? { sequence: 0, x509: [], jwt: [] }
+    if (upstream !== undefined) checkChainsToUpstream(snapshot, upstream, directory)
+    if (loaded !== undefined && upstreamRoots !== undefined && upstreamRoots.join() !== loaded.upstreamRoots.join()) {
+      snapshot = { ...snapshot, sequence: snapshot.sequence + 1 }
+      await store.save(snapshot)
+      logger.info({ sequence: snapshot.sequence, roots: upstreamRoots }, 'CA: the upstream roots changed; the bundle now holds the new ones')
+    }
+    const ca = new AgentCa(settings, store, snapshot, upstream)
+    logger.info({ trustDomain: trustDomain.name, directory, created: loaded === undefined }, loaded === undefined ? 'CA: creating a new CA' : 'CA: loaded')
+    await ca.rotate()
+    ca.#timer = setInterval(() => {
+      ca.rotate().catch((err: unknown) => logger.error({ err }, 'CA: scheduled rotation failed; retrying at the next check'))
+    }, ROTATION_CHECK_MS).unref()
+    return ca
+  }
+
+  async mintX509Svid (request: X509SvidRequest): Promise<X509SvidResult> {
+    const { x509SvidTtlSeconds, keyType } = this.#settings
+    const checked = checkX509SvidRequest(request, this.trustDomain, x509SvidTtlSeconds)
+    const now = await this.#current()
+    return await signX509Svid(activeOf(this.#snapshot.x509), checked, keyType, now)
+  }
+
+  async mintJwtSvid (request: JwtSvidRequest): Promise<{ token: string, expiresAt: Date }> {
+    const checked = checkJwtSvidRequest(request, this.trustDomain, this.#settings.jwtSvidTtlSeconds)
+    const now = await this.#current()
+    return await signJwtSvid(activeOf(this.#snapshot.jwt), checked, now)
+  }
+
+  /** The trust domain's bundle: X.509 roots, JWT keys, sequence and refresh hint. Rebuilt only after a change. */
+  bundle (): SpiffeBundle {
+    this.#bundle ??= buildBundle(this.trustDomain, this.#snapshot, this.#settings.refreshHintSeconds, this.#upstream?.roots)
+    return this.#bundle
+  }
+
+  status (): CaStatus {
+    return buildStatus(this.#snapshot, this.#upstream !== undefined)
+  }
+
+  /**
+   * Applies the schedule at clock(): prepares, activates and drops authorities and JWT keys as due, persists, then
+   * tells the listeners. Returns whether anything changed. Idempotent; safe to call at any time and from anywhere.
+   */
+  async rotate (): Promise<boolean> {
+    this.#checkOpen()
+    const run = this.#rotating.then(async () => await this.#rotateNow())
+    this.#rotating = run.catch(() => undefined)
+    return await run
+  }
+
+  /** Called with the new bundle after every change of it (after it is persisted). Returns the unsubscribe function. */
+  onBundleChange (listener: (bundle: SpiffeBundle) => void): () => void {
+    this.#bundleListeners.add(listener)
+    return () => { this.#bundleListeners.delete(listener) }
+  }
+
+  /** Called when a new X.509 authority becomes active: X509-SVIDs should be minted again. Returns the unsubscribe function. */
+  onActivate (listener: () => void): () => void {
+    this.#activateListeners.add(listener)
+    return () => { this.#activateListeners.delete(listener) }
+  }
+
+  /** Stops the rotation timer and refuses further use; the state on disk stays as last saved. */
+  close (): void {
+    this.#closed = true
+    clearInterval(this.#timer)
+    this.#bundleListeners.clear()
+    this.#activateListeners.clear()
+  }
+
+  #checkOpen (): void {
+    if (this.#closed) throw new CaError('ERR_CA_CLOSED', `the CA of ${this.trustDomain.name} is closed`)
+  }
+
+  /**
+   * The time to sign at, after any rotation that is due by then. If that rotation fails (the state cannot be saved),
+   * signing goes on with the current keys while they are valid: an unsaved rotation must not stop SVID issuance.
+   */
+  async #current (): Promise<Date> {
+    this.#checkOpen()
+    const { clock, logger } = this.#settings
+    const due = [nextRotationAt(this.#snapshot.x509), nextRotationAt(this.#snapshot.jwt)]
+    if (!due.some(at => at === undefined || clock() >= at)) return clock()
+    try {
+      await this.rotate()
+    } catch (err) {
+      const now = clock()
+      if (activeOf(this.#snapshot.x509).notAfter < now || activeOf(this.#snapshot.jwt).notAfter < now) throw err
+      logger.error({ err }, 'CA: rotation failed; signing with the current key, which is still valid')
+    }
+    return clock()
+  }
+
+  async #rotateNow (): Promise<boolean> {
+    const { trustDomain, keyType, jwtKeyType, caTtlSeconds, clock, logger } = this.#settings
+    const now = clock()
+    const previous = this.#snapshot
+    const x509Plan = planRotation(previous.x509, now)
+    const jwtPlan = planRotation(previous.jwt, now)
+    if (isEmptyPlan(x509Plan) && isEmptyPlan(jwtPlan)) return false
+    const created = x509Plan.create ? await createAuthority(trustDomain, keyType, caTtlSeconds, now, this.#upstream) : undefined
+    const createdJwt = jwtPlan.create ? await createJwtKey(jwtKeyType, caTtlSeconds, now) : undefined
+    const next = { sequence: previous.sequence, x509: applyPlan(previous.x509, x509Plan, created), jwt: applyPlan(previous.jwt, jwtPlan, createdJwt) }
+    const bundleChanged = bundleContentKey(previous, this.#upstream?.roots) !== bundleContentKey(next, this.#upstream?.roots)
+    if (bundleChanged) next.sequence++
+    await this.#store.save(next)
+    this.#snapshot = next
+    this.#bundle = undefined
+    logPlan(logger, 'X.509 authority', x509Plan, previous.x509, next.x509, now)
+    logPlan(logger, 'JWT key', jwtPlan, previous.jwt, next.jwt, now)
+    if (bundleChanged) this.#notify(this.#bundleListeners, this.bundle())
+    if (x509Plan.activate) this.#notify(this.#activateListeners)
+    return true
+  }
+
+  /** A listener's failure is logged and does not stop the others, nor undo the rotation. */
+  #notify<A extends unknown[]> (listeners: Iterable<(...args: A) => void>, ...args: A): void {
+    for (const listener of listeners) {
+      try {
+        listener(...args)
+      } catch (err) {
+        this.#settings.logger.error({ err }, 'CA: a rotation listener failed')
+      }
+    }
+  }
+}
+
+function activeOf<K extends ScheduledKey> (keys: readonly K[]): K {
+  const active = keys.find(key => key.state === 'active')
+  if (active === undefined) throw new Error('CA invariant broken: no active key after rotation')
+  return active
+}
+
+/** One log line per kind of key that changed: what was prepared, activated and dropped; a warning when catching up. */
+function logPlan (
+  logger: CaSettings['logger'], kind: string, plan: RotationPlan, before: readonly ScheduledKey[], after: readonly ScheduledKey[], now: Date
+): void {
+  if (isEmptyPlan(plan)) return
+  const activeId = (keys: readonly ScheduledKey[]): string | undefined => keys.find(key => key.state === 'active')?.id
+  const fields = {
+    at: now.toISOString(),
+    prepared: after.filter(key => !before.some(old => old.id === key.id)).map(key => key.id),
+    activated: activeId(after) === activeId(before) ? [] : [activeId(after)],
+    dropped: plan.drop
+  }
+  if (plan.catchUp !== undefined) logger.warn(fields, `CA: ${kind} rotation catching up: ${plan.catchUp}`)
+  else logger.info(fields, `CA: ${kind} rotation`)
+}
+
+/** Under an upstream CA, every stored intermediate must still chain to the configured roots, or peers reject its SVIDs. */
+function checkChainsToUpstream (snapshot: CaSnapshot, upstream: Upstream, directory: string): void {
+  for (const authority of snapshot.x509) {
+    const pool = authority.upstreamChain.map(der => new X509Certificate(der))
+    if (pathToRoot(authority.cert, pool, upstream.roots) === undefined) {
+      throw new CaError('ERR_CA_STATE_MISMATCH',
+        `CA state in ${directory}: authority ${authority.id} (until ${authority.notAfter.toISOString()}) does not chain to the configured upstream roots; ` +
+        'keep the old root in upstream.bundleFile until then, or move the CA directory away to start a new CA')
+    }
+  }
+}

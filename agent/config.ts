@@ -1,0 +1,124 @@
+/**
+ * The agent's configuration: a YAML file (optional) overridden by command-line flags, validated by one schema.
+ * Defaults are SPIRE's where SPIRE has one (CA 24 h, X509-SVID 1 h, JWT-SVID 5 min, EC P-256).
+ */
+import { ConfigError, DURATION_SCHEMA, compileSchema, durationSeconds, readConfigFile, validateConfig } from '../config/load'
+import { parseTrustDomain } from '../spiffe/id'
+import type { TrustDomain } from '../spiffe/id'
+
+export interface AgentConfigFile {
+  trustDomain: string
+  dataDir: string
+  socket: string
+  adminSocket: string
+  /** Group (name or gid) allowed to use the admin socket; without one the socket is 0600, owner only. */
+  adminSocketGroup?: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  ca: {
+    keyType: 'ec-p256' | 'rsa-2048'
+    ttl: number | string
+    upstream?: { certFile: string, keyFile: string, bundleFile?: string }
+  }
+  svid: {
+    x509Ttl: number | string
+    jwtTtl: number | string
+    jwtKeyType: 'ec-p256' | 'rsa-2048'
+  }
+}
+
+const PATH = { type: 'string', minLength: 1 } as const
+
+export const AGENT_CONFIG_SCHEMA = {
+  $id: 'https://chaperone.invalid/schemas/agent-config.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['trustDomain'],
+  properties: {
+    trustDomain: { type: 'string', minLength: 1, description: 'The trust domain this agent is the CA of, e.g. plant.example' },
+    dataDir: { ...PATH, default: '/var/lib/chaperone/agent', description: 'Registration store, CA keys and state (0700)' },
+    socket: { ...PATH, default: '/run/chaperone/workload.sock', description: 'The SPIFFE Workload API socket (world-connectable)' },
+    adminSocket: { ...PATH, default: '/run/chaperone/admin.sock', description: 'The admin API socket (0600, or 0660 with adminSocketGroup)' },
+    adminSocketGroup: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
+    ca: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        keyType: { enum: ['ec-p256', 'rsa-2048'], default: 'ec-p256' },
+        ttl: { ...DURATION_SCHEMA, default: '24h' },
+        upstream: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certFile', 'keyFile'],
+          properties: { certFile: PATH, keyFile: PATH, bundleFile: PATH }
+        }
+      }
+    },
+    svid: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        x509Ttl: { ...DURATION_SCHEMA, default: '1h' },
+        jwtTtl: { ...DURATION_SCHEMA, default: '5m' },
+        jwtKeyType: { enum: ['ec-p256', 'rsa-2048'], default: 'ec-p256' }
+      }
+    }
+  }
+} as const
+
+const validate = compileSchema<AgentConfigFile>(AGENT_CONFIG_SCHEMA)
+
+/** The configuration as the agent uses it: durations in seconds, the trust domain parsed. */
+export interface AgentConfig {
+  readonly trustDomain: TrustDomain
+  readonly dataDir: string
+  readonly socket: string
+  readonly adminSocket: string
+  readonly adminSocketGroup?: string
+  readonly logLevel: AgentConfigFile['logLevel']
+  readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
+  readonly svid: { readonly x509TtlSeconds: number, readonly jwtTtlSeconds: number, readonly jwtKeyType: AgentConfigFile['svid']['jwtKeyType'] }
+}
+
+/** Flag values that override the file's (undefined = not given). */
+export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'logLevel'>>
+
+/** Reads the optional file, applies the flags over it, validates everything; throws ConfigError naming each problem. */
+export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {}): AgentConfig {
+  const source = file === undefined ? undefined : readConfigFile(file)
+  const base = source?.value ?? {}
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) {
+    throw new ConfigError(file ?? 'flags', [{ path: '', message: 'must be a mapping of settings' }])
+  }
+  const merged: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value
+  const fromFlag = (path: string): string | undefined => {
+    const key = path.split('/')[1]
+    return key !== undefined && (flags as Record<string, unknown>)[key] !== undefined ? `--${key.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)}` : undefined
+  }
+  const name = file ?? 'command-line flags'
+  const raw = validateConfig(validate, merged, name, (path, key) => fromFlag(path) ?? source?.locate(path, key))
+  let trustDomain: TrustDomain
+  try {
+    trustDomain = parseTrustDomain(raw.trustDomain)
+  } catch (err) {
+    throw new ConfigError(name, [{ path: '/trustDomain', message: (err as Error).message, location: fromFlag('/trustDomain') ?? source?.locate('/trustDomain') }])
+  }
+  const x509TtlSeconds = durationSeconds(raw.svid.x509Ttl)
+  const caTtlSeconds = durationSeconds(raw.ca.ttl)
+  if (x509TtlSeconds >= caTtlSeconds) {
+    throw new ConfigError(name, [{ path: '/svid/x509Ttl', message: `must be shorter than ca.ttl (${caTtlSeconds} s): a leaf never outlives its CA`, location: source?.locate('/svid/x509Ttl') }])
+  }
+  return Object.freeze({
+    trustDomain,
+    dataDir: raw.dataDir,
+    socket: raw.socket,
+    adminSocket: raw.adminSocket,
+    ...(raw.adminSocketGroup === undefined ? {} : { adminSocketGroup: raw.adminSocketGroup }),
+    logLevel: raw.logLevel,
+    ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
+    svid: Object.freeze({ x509TtlSeconds, jwtTtlSeconds: durationSeconds(raw.svid.jwtTtl), jwtKeyType: raw.svid.jwtKeyType })
+  })
+}

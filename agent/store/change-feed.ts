@@ -1,0 +1,55 @@
+/**
+ * The store's change feed: listeners hear every committed change, synchronously and in commit order. A listener
+ * that writes to the store from its callback queues that change behind the current one instead of overtaking it,
+ * and a listener that throws is logged and skipped, never allowed to break the store or the other listeners.
+ */
+import type { Logger } from 'pino'
+import type { EntryChange } from './entry'
+
+export type ChangeListener = (change: EntryChange) => void
+
+export class ChangeFeed {
+  readonly #listeners = new Set<ChangeListener>()
+  readonly #queue: EntryChange[] = []
+  #delivering = false
+  readonly #logger: Logger
+
+  constructor (logger: Logger) {
+    this.#logger = logger
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  subscribe (listener: ChangeListener): () => void {
+    // A wrapper per subscription, so subscribing the same function twice needs two unsubscribes, like events.
+    const subscription: ChangeListener = change => listener(change)
+    this.#listeners.add(subscription)
+    return () => { this.#listeners.delete(subscription) }
+  }
+
+  /** Delivers a committed change to every listener, after any change still being delivered. */
+  publish (change: EntryChange): void {
+    this.#queue.push(change)
+    if (this.#delivering) return
+    this.#delivering = true
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) this.#deliver(next)
+    } finally {
+      this.#delivering = false
+    }
+  }
+
+  clear (): void {
+    this.#listeners.clear()
+  }
+
+  #deliver (change: EntryChange): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change)
+      } catch (err) {
+        this.#logger.error({ err, change: { kind: change.kind, entryId: change.entry.id, storeRevision: change.storeRevision } },
+          'a registration change listener threw; the change is committed and other listeners still get it')
+      }
+    }
+  }
+}

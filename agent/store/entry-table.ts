@@ -1,0 +1,171 @@
+/**
+ * The SQL behind the registration store: entries and their selectors as rows, through statements prepared once.
+ * Callers validate and wrap writes in transactions; this file only moves validated entries in and out of tables.
+ */
+import type Database from 'better-sqlite3'
+import { freezeEntry } from './entry'
+import type { EntryFields, RegistrationEntry } from './entry'
+import { formatSelector } from './selectors'
+import type { Selector } from './selectors'
+
+interface EntryRow {
+  id: string
+  spiffe_id: string
+  parent_id: string | null
+  selectors: string
+  x509_svid_ttl: number
+  jwt_svid_ttl: number
+  dns_names: string
+  hint: string
+  admin: number
+  downstream: number
+  federates_with: string
+  expires_at: number | null
+  revision: number
+  created_at: number
+}
+
+const COLUMNS: ReadonlyArray<keyof EntryRow> = [
+  'id', 'spiffe_id', 'parent_id', 'selectors', 'x509_svid_ttl', 'jwt_svid_ttl', 'dns_names', 'hint', 'admin',
+  'downstream', 'federates_with', 'expires_at', 'revision', 'created_at'
+]
+
+/** Exported for the tests that check the query plans. */
+export const ENTRY_SQL = {
+  insert: `INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(column => `@${column}`).join(', ')})`,
+  update: `UPDATE entries SET ${COLUMNS.slice(1).map(column => `${column} = @${column}`).join(', ')} WHERE id = @id`,
+  delete: 'DELETE FROM entries WHERE id = ?',
+  insertSelector: 'INSERT INTO entry_selectors (entry_id, type, value) VALUES (?, ?, ?)',
+  deleteSelectors: 'DELETE FROM entry_selectors WHERE entry_id = ?',
+  get: 'SELECT * FROM entries WHERE id = ?',
+  list: `
+    SELECT e.* FROM entries AS e
+    WHERE (@spiffeId IS NULL OR e.spiffe_id = @spiffeId)
+      AND (@type IS NULL OR EXISTS (
+        SELECT 1 FROM entry_selectors AS s WHERE s.entry_id = e.id AND s.type = @type AND s.value = @value))
+    ORDER BY e.spiffe_id, e.id`,
+  // Counts, per entry, how many of the workload's selectors it has (an indexed lookup per workload selector); an
+  // entry matches when that count is its whole selector set, i.e. all its selectors are among the workload's.
+  matching: `
+    SELECT e.* FROM (
+      SELECT s.entry_id, count(*) AS matched
+      FROM json_each(@selectors) AS w
+      JOIN entry_selectors AS s ON s.type = w.value ->> 0 AND s.value = w.value ->> 1
+      GROUP BY s.entry_id
+    ) AS m
+    JOIN entries AS e ON e.id = m.entry_id
+    WHERE m.matched = json_array_length(e.selectors) AND (e.expires_at IS NULL OR e.expires_at > @now)
+    ORDER BY e.created_at, e.id`,
+  // The same expression as the unique index entries_identity, so this is an indexed lookup.
+  duplicate: `
+    SELECT id FROM entries
+    WHERE spiffe_id = @spiffeId AND ifnull(parent_id, '') = @parentId AND selectors = @selectors AND id IS NOT @exceptId
+    LIMIT 1`
+} as const
+
+type Statements = { readonly [K in keyof typeof ENTRY_SQL]: Database.Statement }
+
+export class EntryTable {
+  readonly #statements: Statements
+
+  constructor (db: Database.Database) {
+    this.#statements = Object.fromEntries(Object.entries(ENTRY_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
+  }
+
+  insert (entry: RegistrationEntry): void {
+    this.#statements.insert.run(toRow(entry))
+    this.#insertSelectors(entry)
+  }
+
+  update (entry: RegistrationEntry): void {
+    this.#statements.update.run(toRow(entry))
+    this.#statements.deleteSelectors.run(entry.id)
+    this.#insertSelectors(entry)
+  }
+
+  /** Deletes the entry; its selector rows go with it (ON DELETE CASCADE). */
+  delete (id: string): void {
+    this.#statements.delete.run(id)
+  }
+
+  get (id: string): RegistrationEntry | undefined {
+    const row = this.#statements.get.get(id) as EntryRow | undefined
+    return row === undefined ? undefined : fromRow(row)
+  }
+
+  list (spiffeId: string | undefined, selector: Selector | undefined): RegistrationEntry[] {
+    const rows = this.#statements.list.all({
+      spiffeId: spiffeId ?? null,
+      type: selector?.type ?? null,
+      value: selector?.value ?? null
+    }) as EntryRow[]
+    return rows.map(fromRow)
+  }
+
+  /** Entries, not expired at `now`, whose selectors are all among the given (de-duplicated) selectors. */
+  matching (selectors: readonly Selector[], now: number): RegistrationEntry[] {
+    const pairs = JSON.stringify(selectors.map(selector => [selector.type, selector.value]))
+    return (this.#statements.matching.all({ selectors: pairs, now }) as EntryRow[]).map(fromRow)
+  }
+
+  /** The ID of another entry with the same SPIFFE ID, parent ID and selector set, if there is one. */
+  duplicateOf (fields: EntryFields, exceptId: string | null): string | undefined {
+    const row = this.#statements.duplicate.get({
+      spiffeId: fields.spiffeId,
+      parentId: fields.parentId ?? '',
+      selectors: selectorsColumn(fields.selectors),
+      exceptId
+    }) as { id: string } | undefined
+    return row?.id
+  }
+
+  #insertSelectors (entry: RegistrationEntry): void {
+    for (const selector of entry.selectors) this.#statements.insertSelector.run(entry.id, selector.type, selector.value)
+  }
+}
+
+function selectorsColumn (selectors: readonly Selector[]): string {
+  return JSON.stringify(selectors.map(formatSelector))
+}
+
+function toRow (entry: RegistrationEntry): EntryRow {
+  return {
+    id: entry.id,
+    spiffe_id: entry.spiffeId,
+    parent_id: entry.parentId,
+    selectors: selectorsColumn(entry.selectors),
+    x509_svid_ttl: entry.x509SvidTtl,
+    jwt_svid_ttl: entry.jwtSvidTtl,
+    dns_names: JSON.stringify(entry.dnsNames),
+    hint: entry.hint,
+    admin: entry.admin ? 1 : 0,
+    downstream: entry.downstream ? 1 : 0,
+    federates_with: JSON.stringify(entry.federatesWith),
+    expires_at: entry.expiresAt,
+    revision: entry.revision,
+    created_at: entry.createdAt
+  }
+}
+
+function fromRow (row: EntryRow): RegistrationEntry {
+  return freezeEntry({
+    id: row.id,
+    spiffeId: row.spiffe_id,
+    parentId: row.parent_id,
+    // Stored only after validation, so splitting at the first ":" is all the parsing the text needs.
+    selectors: (JSON.parse(row.selectors) as string[]).map(text => {
+      const colon = text.indexOf(':')
+      return Object.freeze({ type: text.slice(0, colon), value: text.slice(colon + 1) })
+    }),
+    x509SvidTtl: row.x509_svid_ttl,
+    jwtSvidTtl: row.jwt_svid_ttl,
+    dnsNames: JSON.parse(row.dns_names) as string[],
+    hint: row.hint,
+    admin: row.admin === 1,
+    downstream: row.downstream === 1,
+    federatesWith: JSON.parse(row.federates_with) as string[],
+    expiresAt: row.expires_at,
+    revision: row.revision,
+    createdAt: row.created_at
+  })
+}

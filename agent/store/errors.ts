@@ -1,0 +1,20 @@
+/** Errors of the registration store: one class for bad entries, one for a store file that cannot be used. */
+import { ChaperoneError } from '../../spiffe/errors'
+
+/** A registration entry (or a selector in it) that cannot be stored, or names an entry that does not exist. */
+export type EntryErrorCode =
+  | 'ERR_ENTRY_INVALID'
+  | 'ERR_SELECTOR_INVALID'
+  | 'ERR_ENTRY_DUPLICATE'
+  | 'ERR_ENTRY_NOT_FOUND'
+
+export class EntryError extends ChaperoneError<EntryErrorCode> {}
+
+/** Why the store file was refused at open; the file is left exactly as it was found. */
+export type StoreErrorCode =
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_FOREIGN'
+  | 'ERR_STORE_NEWER'
+  | 'ERR_STORE_UNAVAILABLE'
+
+export class StoreError extends ChaperoneError<StoreErrorCode> {}

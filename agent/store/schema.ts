@@ -1,0 +1,87 @@
+/**
+ * The store's schema and its migrations: an ordered list, each applied in one transaction together with its row in
+ * `schema_migrations`, so a crash leaves the file at the old version or the new one, never in between.
+ */
+import type Database from 'better-sqlite3'
+
+export interface Migration {
+  readonly version: number
+  readonly description: string
+  readonly sql: string
+}
+
+/** `PRAGMA application_id` of every Chaperone store: ASCII "CHPR". Tells our files from other SQLite databases. */
+export const CHAPERONE_APPLICATION_ID = 0x43485052
+
+/** Tables that every store has from its first migration on; their absence in a file of ours means it is damaged. */
+export const BOOKKEEPING_TABLES = ['schema_migrations', 'meta'] as const
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'registration entries, their selectors, and store metadata',
+    sql: `
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('store_revision', '0');
+
+      CREATE TABLE entries (
+        id             TEXT PRIMARY KEY,
+        spiffe_id      TEXT NOT NULL,
+        parent_id      TEXT,
+        -- the sorted selector set as a JSON array of "type:value": what entries are read from and what the
+        -- duplicate rule compares; entry_selectors below is its index for lookups by selector
+        selectors      TEXT NOT NULL,
+        x509_svid_ttl  INTEGER NOT NULL,
+        jwt_svid_ttl   INTEGER NOT NULL,
+        dns_names      TEXT NOT NULL,
+        hint           TEXT NOT NULL,
+        admin          INTEGER NOT NULL,
+        downstream     INTEGER NOT NULL,
+        federates_with TEXT NOT NULL,
+        expires_at     INTEGER,
+        revision       INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- SPIRE's rule: one entry per (SPIFFE ID, parent ID, selector set)
+      CREATE UNIQUE INDEX entries_identity ON entries (spiffe_id, ifnull(parent_id, ''), selectors);
+
+      CREATE TABLE entry_selectors (
+        entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+        type     TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (entry_id, type, value)
+      ) WITHOUT ROWID;
+      CREATE INDEX entry_selectors_by_selector ON entry_selectors (type, value, entry_id);
+    `
+  }
+]
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
+/** The version recorded in the file; 0 for a database without our bookkeeping (a fresh file). */
+export function schemaVersion (db: Database.Database): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get()
+  if (table === undefined) return 0
+  const row = db.prepare('SELECT max(version) AS version FROM schema_migrations').get() as { version: number | null }
+  return row.version ?? 0
+}
+
+/** Applies the migrations above the file's version, in order, one transaction each; returns the versions applied. */
+export function applyMigrations (db: Database.Database, migrations: readonly Migration[], appliedAt: number): number[] {
+  const from = schemaVersion(db)
+  const apply = db.transaction((migration: Migration) => {
+    // Idempotent bookkeeping, inside the first migration's transaction: the file becomes recognisably ours
+    // (application id, version table) atomically with its first schema, never before.
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)')
+    db.pragma(`application_id = ${CHAPERONE_APPLICATION_ID}`)
+    db.exec(migration.sql)
+    db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)')
+      .run(migration.version, migration.description, appliedAt)
+  })
+  const pending = migrations.filter(migration => migration.version > from)
+  for (const migration of pending) apply(migration)
+  return pending.map(migration => migration.version)
+}

@@ -1,0 +1,72 @@
+/**
+ * Listening on a Unix socket that the agent accepts itself (so it can read the peer's kernel credentials before
+ * handing the connection to gRPC). The socket gets its mode before anyone can connect: it is created under a
+ * umask that leaves it 0600, then given to its group, then opened up to the final mode.
+ */
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { connect, createServer } from 'node:net'
+import type { Server, Socket } from 'node:net'
+import { AgentError } from './errors'
+
+export interface UnixSocketOptions {
+  readonly path: string
+  /** Final mode of the socket file, e.g. 0o600 (owner only), 0o660 (owner and group), 0o666 (everyone). */
+  readonly mode: number
+  /** Group (name or numeric gid) to own the socket; needed for a mode that grants the group access. */
+  readonly group?: string
+}
+
+/** Listens on `options.path`; resolves once listening with the final mode and group in place. */
+export async function listenUnixSocket (options: UnixSocketOptions, onConnection: (socket: Socket) => void): Promise<Server> {
+  const gid = options.group === undefined ? undefined : groupId(options.group)
+  mkdirSync(dirname(options.path), { recursive: true, mode: 0o755 })
+  await removeStaleSocket(options.path)
+  const server = createServer(onConnection)
+  const previous = process.umask(0o177)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(options.path, () => { server.off('error', reject); resolve() })
+    })
+  } catch (err) {
+    throw new AgentError('ERR_SOCKET_UNAVAILABLE', `cannot listen on ${options.path}: ${(err as Error).message}`, { cause: err })
+  } finally {
+    process.umask(previous)
+  }
+  if (gid !== undefined) chownSync(options.path, -1, gid)
+  chmodSync(options.path, options.mode)
+  server.on('close', () => { try { unlinkSync(options.path) } catch { /* already gone */ } })
+  return server
+}
+
+/** A socket file left by a process that died is removed; one that still answers belongs to a live agent. */
+async function removeStaleSocket (path: string): Promise<void> {
+  let isSocket: boolean
+  try {
+    isSocket = lstatSync(path).isSocket()
+  } catch {
+    return
+  }
+  if (!isSocket) throw new AgentError('ERR_SOCKET_UNAVAILABLE', `${path} exists and is not a socket; refusing to replace it`)
+  const live = await new Promise<boolean>(resolve => {
+    const probe = connect(path, () => { probe.destroy(); resolve(true) })
+    probe.on('error', () => resolve(false))
+  })
+  if (live) throw new AgentError('ERR_SOCKET_IN_USE', `${path} is in use by another process (is an agent already running?)`)
+  unlinkSync(path)
+}
+
+/** A numeric gid, or the gid of a group named in /etc/group. */
+function groupId (group: string): number {
+  if (/^\d+$/.test(group)) return Number(group)
+  let groups = ''
+  try {
+    groups = readFileSync('/etc/group', 'utf8')
+  } catch { /* no group database: the name cannot be resolved */ }
+  for (const line of groups.split('\n')) {
+    const [name, , gid] = line.split(':')
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid)
+  }
+  throw new AgentError('ERR_SOCKET_GROUP_UNKNOWN', `group "${group}" is not in /etc/group; give its name or numeric gid`)
+}

@@ -1,0 +1,45 @@
+/** `chaperone agent run`: the agent process, configured by a YAML file and flags. */
+import type { Command } from 'commander'
+import pino from 'pino'
+import { loadAgentConfig } from '../agent/config'
+import type { AgentConfig, AgentFlags } from '../agent/config'
+import { Agent } from '../agent/agent'
+
+function describeRunning (config: AgentConfig): string {
+  const mode = config.adminSocketGroup === undefined ? '0600, owner only' : `0660, group ${config.adminSocketGroup}`
+  return [
+    `chaperone agent running for trust domain ${config.trustDomain.name}`,
+    `  admin API     : ${config.adminSocket} (${mode})`,
+    `  Workload API  : ${config.socket} (not served yet: arrives with the Workload API release)`,
+    `  data directory: ${config.dataDir}`,
+    ''
+  ].join('\n')
+}
+
+export function addAgentCommand (program: Command): void {
+  program.command('agent').description('the bundled SPIFFE agent').command('run')
+    .description('run the agent: CA, registration store and admin API (logs JSON lines to stderr)')
+    .option('-c, --config <file>', 'YAML (or JSON) configuration file; flags override it')
+    .option('--trust-domain <name>', 'the trust domain, e.g. plant.example')
+    .option('--data-dir <dir>', 'registration store, CA keys and state')
+    .option('--socket <path>', 'the Workload API socket')
+    .option('--admin-socket <path>', 'the admin API socket')
+    .option('--admin-socket-group <group>', 'let this group use the admin socket (mode 0660)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
+    .action(async (options: AgentFlags & { config?: string }) => {
+      const { config: file, ...flags } = options
+      const config = loadAgentConfig(file, flags)
+      const logger = pino({ level: config.logLevel }, pino.destination(2))
+      const agent = await Agent.start(config, logger)
+      process.stdout.write(describeRunning(config))
+      await new Promise<void>(resolve => {
+        const stop = (signal: string): void => {
+          logger.info({ signal }, 'stopping')
+          resolve()
+        }
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+      })
+      await agent.stop()
+    })
+}

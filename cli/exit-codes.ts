@@ -1,0 +1,22 @@
+/**
+ * Exit codes of `chaperone`: 0 success, 2 the input was wrong (a usage error, a bad ID, selector, TTL or config,
+ * a duplicate or unknown entry), 1 anything else (the agent unreachable, a failure on its side).
+ */
+import { CommanderError } from 'commander'
+import { ChaperoneError } from '../spiffe/errors'
+
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_BAD_INPUT = 2
+
+/** Our codes that mean the caller's input was wrong. */
+const INPUT_CODES = new Set([
+  'ERR_CONFIG_INVALID', 'ERR_SPIFFE_ID_INVALID', 'ERR_TRUST_DOMAIN_INVALID', 'ERR_ENTRY_INVALID', 'ERR_SELECTOR_INVALID',
+  'ERR_ENTRY_DUPLICATE', 'ERR_ENTRY_NOT_FOUND', 'ERR_ADMIN_REQUEST_INVALID'
+])
+
+export function exitCodeOf (err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT
+  if (err instanceof ChaperoneError && INPUT_CODES.has((err as ChaperoneError).code)) return EXIT_BAD_INPUT
+  return EXIT_FAILURE
+}

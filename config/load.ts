@@ -1,0 +1,137 @@
+/**
+ * Configuration files (YAML, so JSON too) checked against a JSON Schema compiled once by ajv, with defaults taken
+ * from the schema; an error names each offending field with its file:line:column. The result is frozen.
+ * Shared by the agent, the policy file and the sidecar so every file Chaperone reads reports problems alike.
+ */
+import { readFileSync } from 'node:fs'
+import Ajv from 'ajv'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import { LineCounter, isMap, isScalar, parseDocument } from 'yaml'
+import type { Document } from 'yaml'
+import { ChaperoneError } from '../spiffe/errors'
+
+export interface ConfigProblem {
+  /** JSON pointer of the field, e.g. `/ca/keyType` ('' for the whole document). */
+  readonly path: string
+  readonly message: string
+  /** Where the field is, when it came from a file. */
+  readonly location?: string
+}
+
+/** A configuration that cannot be used; `problems` lists every problem found, the message all of them. */
+export class ConfigError extends ChaperoneError<'ERR_CONFIG_INVALID'> {
+  readonly problems: readonly ConfigProblem[]
+  constructor (source: string, problems: ConfigProblem[]) {
+    const lines = problems.map(p => `  ${p.location ?? source}: ${p.path === '' ? '' : `${p.path.slice(1).replace(/\//g, '.')}: `}${p.message}`)
+    super('ERR_CONFIG_INVALID', `invalid configuration (${source}):\n${lines.join('\n')}`)
+    this.problems = problems
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
+addFormats(ajv)
+
+/** Compiles a schema once (at module load of its user). */
+export function compileSchema<T> (schema: object): ValidateFunction<T> {
+  return ajv.compile<T>(schema)
+}
+
+/** A parsed file: the plain value and what is needed to point at its lines. */
+export interface ConfigSource {
+  readonly name: string
+  readonly value: unknown
+  /** Position of a field's value (or, with `key`, of its key: where an unknown field is written). */
+  readonly locate: Locate
+}
+
+export type Locate = (path: string, key?: boolean) => string | undefined
+
+/** Reads a YAML/JSON file; syntax errors are ConfigErrors with the position. Returns undefined locations for an absent file. */
+export function readConfigFile (file: string): ConfigSource {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(err as Error).message}` }])
+  }
+  return parseConfigText(text, file)
+}
+
+export function parseConfigText (text: string, name: string): ConfigSource {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const position = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset)
+    return `${name}:${line}:${col}`
+  }
+  if (doc.errors.length > 0) {
+    throw new ConfigError(name, doc.errors.map(err => ({ path: '', location: position(err.pos[0]), message: err.message.split('\n')[0] })))
+  }
+  return { name, value: doc.toJS() as unknown, locate: (path, key) => locateIn(doc, path, key === true, position) }
+}
+
+function locateIn (doc: Document, path: string, atKey: boolean, position: (offset: number) => string): string | undefined {
+  const keys = path.split('/').slice(1).map(key => key.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const nodeAt = (n: number): unknown => doc.getIn(keys.slice(0, n).map(key => /^\d+$/.test(key) ? Number(key) : key), true)
+  if (atKey && keys.length > 0) {
+    const parent = nodeAt(keys.length - 1)
+    const pair = isMap(parent) ? parent.items.find(item => isScalar(item.key) && String(item.key.value) === keys[keys.length - 1]) : undefined
+    const keyStart = isScalar(pair?.key) ? pair.key.range?.[0] : undefined
+    if (keyStart !== undefined) return position(keyStart)
+  }
+  // The field itself, or the nearest parent that exists (a missing required field points at its parent).
+  for (let n = keys.length; n >= 0; n--) {
+    const start = (nodeAt(n) as { range?: [number, number, number] | null } | undefined)?.range?.[0]
+    if (start !== undefined) return position(start)
+  }
+  return undefined
+}
+
+/**
+ * Validates `value` (mutated in place: defaults are filled in) and returns it deeply frozen.
+ * `locate` maps a field to its file position; fields it cannot place are reported under `sourceName`.
+ */
+export function validateConfig<T> (validate: ValidateFunction<T>, value: unknown, sourceName: string, locate: Locate = () => undefined): Readonly<T> {
+  if (!validate(value)) throw new ConfigError(sourceName, (validate.errors ?? []).map(err => problemOf(err, locate)))
+  return deepFreeze(value)
+}
+
+function problemOf (err: ErrorObject, locate: Locate): ConfigProblem {
+  const params = err.params as { additionalProperty?: string, allowedValues?: unknown[], missingProperty?: string }
+  let message = err.message ?? 'is invalid'
+  let path = err.instancePath
+  if (params.additionalProperty !== undefined) {
+    path = `${path}/${params.additionalProperty}`
+    message = 'unknown field'
+  } else if (params.missingProperty !== undefined) {
+    message = `missing required field "${params.missingProperty}"`
+  } else if (params.allowedValues !== undefined) {
+    message = `must be one of ${params.allowedValues.map(v => JSON.stringify(v)).join(', ')}`
+  }
+  return { path, message, location: locate(path, params.additionalProperty !== undefined) }
+}
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) deepFreeze(child)
+  }
+  return value
+}
+
+/** Durations as operators write them: an integer of seconds, or "90s", "5m", "1h", "24h", "1h30m". */
+export const DURATION_SCHEMA = {
+  anyOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: '^(?=\\d)(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2 }
+  ]
+} as const
+
+/** Seconds of a value that passed DURATION_SCHEMA. */
+export function durationSeconds (value: number | string): number {
+  if (typeof value === 'number') return value
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(value)
+  const [h, m, s] = [match?.[1], match?.[2], match?.[3]].map(part => Number(part ?? 0))
+  return h * 3600 + m * 60 + s
+}

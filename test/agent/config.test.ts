@@ -1,0 +1,68 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadAgentConfig } from '../../agent/config'
+import { thrown } from '../helpers/errors'
+
+void t.test('agent config – defaults come from the schema, SPIRE-like', async t => {
+  const config = loadAgentConfig(undefined, { trustDomain: 'plant.example' })
+  t.equal(config.trustDomain.name, 'plant.example')
+  t.equal(config.dataDir, '/var/lib/chaperone/agent')
+  t.equal(config.socket, '/run/chaperone/workload.sock')
+  t.equal(config.adminSocket, '/run/chaperone/admin.sock')
+  t.equal(config.logLevel, 'info')
+  t.same(config.ca, { keyType: 'ec-p256', ttlSeconds: 86400 })
+  t.same(config.svid, { x509TtlSeconds: 3600, jwtTtlSeconds: 300, jwtKeyType: 'ec-p256' })
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.ca), 'frozen')
+})
+
+void t.test('agent config – a YAML file, with flags overriding it', async t => {
+  const dir = t.testdir({
+    'agent.yaml': [
+      'trustDomain: plant.example',
+      'dataDir: /srv/agent',
+      'ca:',
+      '  keyType: rsa-2048',
+      '  ttl: 48h',
+      '  upstream: { certFile: /etc/up.pem, keyFile: /etc/up.key }',
+      'svid:',
+      '  x509Ttl: 1h30m',
+      '  jwtTtl: 120',
+      ''
+    ].join('\n')
+  })
+  const config = loadAgentConfig(join(dir, 'agent.yaml'), { dataDir: '/override', adminSocketGroup: 'edge' })
+  t.equal(config.dataDir, '/override')
+  t.equal(config.adminSocketGroup, 'edge')
+  t.same(config.ca, { keyType: 'rsa-2048', ttlSeconds: 172800, upstream: { certFile: '/etc/up.pem', keyFile: '/etc/up.key' } })
+  t.equal(config.svid.x509TtlSeconds, 5400)
+  t.equal(config.svid.jwtTtlSeconds, 120)
+})
+
+void t.test('agent config – every problem is named with file:line:column or the flag', async t => {
+  const dir = t.testdir({})
+  const file = join(dir, 'agent.yaml')
+  const cases: Array<[string, Record<string, string>, RegExp[]]> = [
+    ['trustDomain: plant.example\nca:\n  keytype: ec\n', {}, [/agent\.yaml:3:3: ca\.keytype: unknown field/]],
+    ['trustDomain: plant.example\nca:\n  keyType: ed25519\n', {}, [/agent\.yaml:3:12: ca\.keyType: must be one of "ec-p256", "rsa-2048"/]],
+    ['trustDomain: plant.example\nsvid:\n  x509Ttl: 1 hour\n', {}, [/agent\.yaml:3:12: svid\.x509Ttl/]],
+    ['dataDir: /x\n', {}, [/agent\.yaml:1:1: missing required field "trustDomain"/]],
+    ['trustDomain: Plant.Example\n', {}, [/agent\.yaml:1:14: trustDomain: invalid trust domain "Plant\.Example".*lowercase/]],
+    ['trustDomain: plant.example\n', { trustDomain: 'bad td' }, [/--trust-domain: trustDomain: invalid trust domain/]],
+    ['trustDomain: plant.example\n', { logLevel: 'loud' }, [/--log-level: logLevel: must be one of/]],
+    ['trustDomain: plant.example\nca: { ttl: 1h }\nsvid: { x509Ttl: 2h }\n', {}, [/svid\.x509Ttl: must be shorter than ca\.ttl/]],
+    ['trustDomain: [unclosed\n', {}, [/agent\.yaml:2:1:/]],
+    ['trustDomain: a\ntrustDomain: b\n', {}, [/agent\.yaml:2:1: .*[Mm]ap keys must be unique/]],
+    ['- a list\n', {}, [/must be a mapping/]]
+  ]
+  for (const [text, flags, reasons] of cases) {
+    writeFileSync(file, text)
+    const err = thrown(() => loadAgentConfig(file, flags))
+    t.equal(err.code, 'ERR_CONFIG_INVALID', JSON.stringify(text))
+    for (const reason of reasons) t.match(err.message, reason, JSON.stringify(text))
+  }
+  const missing = thrown(() => loadAgentConfig(join(dir, 'absent.yaml')))
+  t.match(missing.message, /absent\.yaml: cannot read the file: ENOENT/)
+  const several = thrown(() => loadAgentConfig(undefined, {}))
+  t.match(several.message, /command-line flags: missing required field "trustDomain"/)
+})

@@ -1,0 +1,135 @@
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+// The agent and the CLI as an operator uses them: the built `chaperone` bin, a real agent process, its sockets.
+const root = join(__dirname, '..', '..')
+const bin = join(root, 'dist', 'cli', 'main.js')
+const skip = existsSync(bin) ? false : 'not built: run `npm run build` (npm test does)'
+const dir = mkdtempSync(join(tmpdir(), 'chaperone-cli-'))
+const dataDir = join(dir, 'data')
+const adminSocket = join(dir, 'run', 'admin.sock')
+const agentArgs = ['agent', 'run', '--trust-domain', 'plant.example', '--data-dir', dataDir, '--admin-socket', adminSocket, '--socket', join(dir, 'run', 'workload.sock')]
+let agent: ChildProcess | undefined
+t.teardown(() => {
+  agent?.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+interface Run { status: number | null, stdout: string, stderr: string }
+
+function chaperone (...args: string[]): Run {
+  const result = spawnSync(process.execPath, [bin, ...args, ...(args[0] === 'agent' ? [] : ['--admin-socket', adminSocket])], { encoding: 'utf8', timeout: 20_000 })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+function json<T> (run: Run): T {
+  if (run.status !== 0) throw new Error(`chaperone failed (${String(run.status)}): ${run.stderr}`)
+  return JSON.parse(run.stdout) as T
+}
+
+async function startAgent (): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin, ...agentArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const deadline = Date.now() + 20_000
+  while (!out.includes('chaperone agent running')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`agent did not start: ${out}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return child
+}
+
+interface Entry { id: string, spiffe_id: string, selectors: string[], revision: number, x509_svid_ttl: number, hint: string }
+interface CaStatus { authorities: Array<{ kind: string, state: string, fingerprint256: string, kid: string }>, bundle_sequence: number }
+
+void t.test('cli – the agent serves the admin API; entries, bundle and CA survive kill -9', { skip }, async t => {
+  agent = await startAgent()
+  t.equal(statSync(adminSocket).mode & 0o777, 0o600, 'the admin socket is owner-only')
+  t.equal(statSync(dataDir).mode & 0o777, 0o700, 'the data directory is owner-only')
+
+  const created = json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/app-a', '--selector', 'unix:uid:1001', '--x509-ttl', '600', '--json'))
+  t.match(created, { spiffe_id: 'spiffe://plant.example/app-a', selectors: ['unix:uid:1001'], x509_svid_ttl: 600, revision: 0 })
+  const second = json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/app-b', '--selector', 'unix:uid:1002', '--selector', 'unix:gid:50', '--json'))
+  const updated = json<Entry>(chaperone('entry', 'update', created.id, '--hint', 'frontend', '--json'))
+  t.match(updated, { id: created.id, hint: 'frontend', revision: 1 })
+  const shown = chaperone('entry', 'show', second.id)
+  t.equal(shown.status, 0)
+  t.match(shown.stdout, /SPIFFE ID {5}: spiffe:\/\/plant\.example\/app-b\n/)
+  t.match(shown.stdout, /Selector {6}: unix:gid:50\nSelector {6}: unix:uid:1002/)
+  t.same(json<Entry[]>(chaperone('entry', 'list', '--selector', 'unix:uid:1002', '--json')).map(e => e.id), [second.id])
+
+  const pem = chaperone('bundle', 'show')
+  t.match(pem.stdout, /^-----BEGIN CERTIFICATE-----/)
+  const spiffeBundle = JSON.parse(chaperone('bundle', 'show', '--format', 'spiffe').stdout) as { keys: Array<{ use: string }> }
+  t.same([...new Set(spiffeBundle.keys.map(k => k.use))].sort(), ['jwt-svid', 'x509-svid'])
+  const ca = json<CaStatus>(chaperone('ca', 'show', '--json'))
+  t.ok(ca.authorities.some(a => a.kind === 'x509' && a.state === 'active'), 'an active X.509 authority')
+  t.ok(ca.authorities.some(a => a.kind === 'jwt' && a.state === 'active'), 'an active JWT key')
+  t.match(chaperone('ca', 'show').stdout, /Trust domain {4}: plant\.example\n/)
+
+  agent.kill('SIGKILL')
+  await once(agent, 'exit')
+  agent = await startAgent()
+  t.same(json<Entry[]>(chaperone('entry', 'list', '--json')).map(e => [e.id, e.revision]).sort(), [[created.id, 1], [second.id, 0]].sort(), 'every entry survives kill -9')
+  t.same(json<CaStatus>(chaperone('ca', 'show', '--json')), ca, 'the same CA and JWT keys, nothing to re-trust')
+  t.equal(chaperone('bundle', 'show').stdout, pem.stdout, 'the same bundle')
+
+  const deleted = chaperone('entry', 'delete', second.id)
+  t.equal(deleted.status, 0)
+  t.match(deleted.stdout, /deleted entry .* \(spiffe:\/\/plant\.example\/app-b\)/)
+  agent.kill('SIGTERM')
+  await once(agent, 'exit')
+  t.equal(agent.exitCode, 0, 'SIGTERM stops the agent cleanly')
+  t.notOk(existsSync(adminSocket), 'and removes its socket')
+})
+
+void t.test('cli – bad input names the problem and exits 2; an unreachable agent exits 1', { skip }, async t => {
+  agent = await startAgent()
+  const cases: Array<[string[], RegExp]> = [
+    [['entry', 'create', '--spiffe-id', 'spiffe://Plant.example/x', '--selector', 'unix:uid:1'], /lowercase/],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/a//b', '--selector', 'unix:uid:1'], /empty segments/],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:abc'], /unix:uid/],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'nope'], /selector/i],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--x509-ttl', '0'], /positive whole number of seconds/],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--jwt-ttl', '-5'], /positive whole number/],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x'], /at least one --selector/],
+    [['entry', 'create', '--selector', 'unix:uid:1'], /--spiffe-id/],
+    [['entry', 'show', 'no-such-entry'], /no-such-entry/],
+    [['entry', 'delete', 'no-such-entry'], /no-such-entry/],
+    [['entry', 'update', 'no-such-entry', '--hint', 'x'], /no-such-entry/],
+    [['entry', 'update', 'no-such-entry'], /nothing to update/],
+    [['bundle', 'show', '--format', 'der'], /Allowed choices are pem, spiffe/],
+    [['frobnicate'], /unknown command/]
+  ]
+  for (const [args, reason] of cases) {
+    const run = chaperone(...args)
+    t.equal(run.status, 2, `${args.join(' ')}: exit 2`)
+    t.match(run.stderr, reason, `${args.join(' ')}: names the problem`)
+  }
+  const once1 = chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/dup', '--selector', 'unix:uid:7')
+  t.equal(once1.status, 0)
+  const twice = chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/dup', '--selector', 'unix:uid:7')
+  t.equal(twice.status, 2, 'a duplicate entry exits 2')
+  t.match(twice.stderr, /duplicate|already/i)
+  const otherDomain = chaperone('entry', 'create', '--spiffe-id', 'spiffe://elsewhere.example/x', '--selector', 'unix:uid:1')
+  t.equal(otherDomain.status, 2)
+  t.match(otherDomain.stderr, /plant\.example/)
+
+  agent.kill('SIGTERM')
+  await once(agent, 'exit')
+  const down = chaperone('entry', 'list')
+  t.equal(down.status, 1, 'an unreachable agent is not bad input')
+  t.match(down.stderr, /cannot reach the agent's admin API at .*admin\.sock.*is the agent running/)
+
+  const noTd = spawnSync(process.execPath, [bin, 'agent', 'run', '--data-dir', dataDir, '--admin-socket', adminSocket], { encoding: 'utf8' })
+  t.equal(noTd.status, 2)
+  t.match(noTd.stderr, /missing required field "trustDomain"/)
+  const badFile = spawnSync(process.execPath, [bin, 'agent', 'run', '--config', join(dir, 'absent.yaml')], { encoding: 'utf8' })
+  t.equal(badFile.status, 2)
+  t.match(badFile.stderr, /absent\.yaml: cannot read the file/)
+})
