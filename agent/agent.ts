@@ -1,6 +1,6 @@
 /**
- * The agent process: opens the registration store and the CA in the data directory, keeps the CA's rotation
- * schedule, and serves the admin API on its socket. (The Workload API joins on the public socket next.)
+ * The agent process: opens the registration store and the CA in the data directory (the CA keeps its own rotation
+ * schedule), and serves the admin API on its socket. (The Workload API joins on the public socket next.)
  */
 import { mkdirSync } from 'node:fs'
 import { Server, ServerCredentials } from '@grpc/grpc-js'
@@ -13,27 +13,19 @@ import { AdminService } from './admin/grpc-proto'
 import { adminHandlers } from './admin/service'
 import { listenUnixSocket } from './unix-socket'
 
-/** How often the CA's schedule is checked; SPIRE checks every 10 s too. Rotation itself happens at 1/2 and 5/6 of a CA's life. */
-export const ROTATION_CHECK_MS = 10_000
-
 export class Agent {
   readonly config: AgentConfig
   readonly store: RegistrationStore
   readonly ca: AgentCa
-  readonly #logger: Logger
   readonly #grpc: Server
   readonly #adminSocket: NetServer
-  readonly #timer: NodeJS.Timeout
 
-  private constructor (config: AgentConfig, logger: Logger, store: RegistrationStore, ca: AgentCa, grpc: Server, adminSocket: NetServer) {
+  private constructor (config: AgentConfig, store: RegistrationStore, ca: AgentCa, grpc: Server, adminSocket: NetServer) {
     this.config = config
-    this.#logger = logger
     this.store = store
     this.ca = ca
     this.#grpc = grpc
     this.#adminSocket = adminSocket
-    this.#timer = setInterval(() => { this.#rotate() }, ROTATION_CHECK_MS)
-    this.#timer.unref()
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -53,7 +45,6 @@ export class Agent {
         ...(config.ca.upstream === undefined ? {} : { upstream: config.ca.upstream }),
         logger
       })
-      await ca.rotate()
       const grpc = new Server()
       grpc.addService(AdminService().service, adminHandlers({ store, ca, logger }))
       const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
@@ -61,7 +52,7 @@ export class Agent {
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
         socket => { injector.injectConnection(socket) }
       )
-      return new Agent(config, logger, store, ca, grpc, adminSocket)
+      return new Agent(config, store, ca, grpc, adminSocket)
     } catch (err) {
       ca?.close()
       store.close()
@@ -69,13 +60,8 @@ export class Agent {
     }
   }
 
-  #rotate (): void {
-    this.ca.rotate().catch((err: unknown) => { this.#logger.error({ err }, 'CA rotation failed; will retry') })
-  }
-
   /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
   async stop (): Promise<void> {
-    clearInterval(this.#timer)
     // Stop accepting first; the socket closes once gRPC has ended the sessions on its connections.
     const socketClosed = new Promise<void>(resolve => { this.#adminSocket.close(() => resolve()) })
     const force = setTimeout(() => { this.#grpc.forceShutdown() }, 5_000)

@@ -72,9 +72,21 @@ export class AdminClient {
     const code = err.metadata?.get(ERROR_CODE_METADATA)[0]
     if (typeof code === 'string') return new ChaperoneError(code, err.details, { cause: err })
     if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
-      return new AgentError('ERR_ADMIN_UNAVAILABLE',
-        `cannot reach the agent's admin API at ${this.#socketPath} (${err.details}); is the agent running, and may you use its admin socket? (--admin-socket)`, { cause: err })
+      return new AgentError('ERR_ADMIN_UNAVAILABLE', `cannot reach the agent's admin API at ${this.#socketPath}: ${unreachableHint(err.details)}`, { cause: err })
     }
     return new AgentError('ERR_ADMIN_FAILED', `the agent's admin API failed: ${err.details}`, { cause: err })
+  }
+}
+
+/** What an operator should check, from the errno grpc-js buries in its details. */
+function unreachableHint (details: string): string {
+  const errno = /\b(ENOENT|ECONNREFUSED|EACCES|EPERM|ENOTSOCK)\b/.exec(details)?.[1]
+  switch (errno) {
+    case 'ENOENT': return 'no socket there; is the agent running, and is this its --admin-socket?'
+    case 'ECONNREFUSED': return 'nothing is listening; is the agent running?'
+    case 'EACCES':
+    case 'EPERM': return 'permission denied; run as the agent\'s user, or as a member of its admin socket group'
+    case 'ENOTSOCK': return 'that path is not a socket; check --admin-socket'
+    default: return `${details}; is the agent running? (--admin-socket)`
   }
 }

@@ -124,7 +124,7 @@ void t.test('cli – bad input names the problem and exits 2; an unreachable age
   await once(agent, 'exit')
   const down = chaperone('entry', 'list')
   t.equal(down.status, 1, 'an unreachable agent is not bad input')
-  t.match(down.stderr, /cannot reach the agent's admin API at .*admin\.sock.*is the agent running/)
+  t.match(down.stderr, /cannot reach the agent's admin API at .*admin\.sock: no socket there; is the agent running/)
 
   const noTd = spawnSync(process.execPath, [bin, 'agent', 'run', '--data-dir', dataDir, '--admin-socket', adminSocket], { encoding: 'utf8' })
   t.equal(noTd.status, 2)
