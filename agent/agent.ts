@@ -1,6 +1,6 @@
 /**
  * The agent process: opens the registration store and the CA in the data directory (the CA keeps its own rotation
- * schedule), and serves the admin API on its socket. (The Workload API joins on the public socket next.)
+ * schedule), serves the SPIFFE Workload API on the public socket and the admin API on its own socket.
  */
 import { mkdirSync } from 'node:fs'
 import { Server, ServerCredentials } from '@grpc/grpc-js'
@@ -12,18 +12,21 @@ import { AgentCa } from './ca'
 import { AdminService } from './admin/grpc-proto'
 import { adminHandlers } from './admin/service'
 import { listenUnixSocket } from './unix-socket'
+import { WorkloadApiServer } from './workload/server'
 
 export class Agent {
   readonly config: AgentConfig
   readonly store: RegistrationStore
   readonly ca: AgentCa
+  readonly workloadApi: WorkloadApiServer
   readonly #grpc: Server
   readonly #adminSocket: NetServer
 
-  private constructor (config: AgentConfig, store: RegistrationStore, ca: AgentCa, grpc: Server, adminSocket: NetServer) {
+  private constructor (config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, grpc: Server, adminSocket: NetServer) {
     this.config = config
     this.store = store
     this.ca = ca
+    this.workloadApi = workloadApi
     this.#grpc = grpc
     this.#adminSocket = adminSocket
   }
@@ -33,6 +36,7 @@ export class Agent {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
     const store = RegistrationStore.open({ dataDir: config.dataDir, trustDomain: config.trustDomain, logger })
     let ca: AgentCa | undefined
+    let workloadApi: WorkloadApiServer | undefined
     try {
       ca = await AgentCa.open({
         trustDomain: config.trustDomain,
@@ -45,6 +49,13 @@ export class Agent {
         ...(config.ca.upstream === undefined ? {} : { upstream: config.ca.upstream }),
         logger
       })
+      workloadApi = await WorkloadApiServer.start({
+        socketPath: config.socket,
+        store,
+        ca,
+        logger,
+        attestor: config.dockerSocket === undefined ? {} : { docker: { socketPath: config.dockerSocket } }
+      })
       const grpc = new Server()
       grpc.addService(AdminService().service, adminHandlers({ store, ca, logger }))
       const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
@@ -52,8 +63,9 @@ export class Agent {
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
         socket => { injector.injectConnection(socket) }
       )
-      return new Agent(config, store, ca, grpc, adminSocket)
+      return new Agent(config, store, ca, workloadApi, grpc, adminSocket)
     } catch (err) {
+      await workloadApi?.stop()
       ca?.close()
       store.close()
       throw err
@@ -68,6 +80,7 @@ export class Agent {
     await new Promise<void>(resolve => { this.#grpc.tryShutdown(() => resolve()) })
     clearTimeout(force)
     await socketClosed
+    await this.workloadApi.stop()
     this.ca.close()
     this.store.close()
   }

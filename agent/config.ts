@@ -13,6 +13,8 @@ export interface AgentConfigFile {
   adminSocket: string
   /** Group (name or gid) allowed to use the admin socket; without one the socket is 0600, owner only. */
   adminSocketGroup?: string
+  /** The Docker Engine API socket, for docker:* selectors; without it only unix:* selectors (and the container ID) are attested. */
+  dockerSocket?: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   ca: {
     keyType: 'ec-p256' | 'rsa-2048'
@@ -39,6 +41,7 @@ export const AGENT_CONFIG_SCHEMA = {
     socket: { ...PATH, default: '/run/chaperone/workload.sock', description: 'The SPIFFE Workload API socket (world-connectable)' },
     adminSocket: { ...PATH, default: '/run/chaperone/admin.sock', description: 'The admin API socket (0600, or 0660 with adminSocketGroup)' },
     adminSocketGroup: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
+    dockerSocket: { ...PATH, description: 'The Docker Engine API socket (e.g. /var/run/docker.sock), for docker:* selectors' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
     ca: {
       type: 'object',
@@ -77,13 +80,14 @@ export interface AgentConfig {
   readonly socket: string
   readonly adminSocket: string
   readonly adminSocketGroup?: string
+  readonly dockerSocket?: string
   readonly logLevel: AgentConfigFile['logLevel']
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
   readonly svid: { readonly x509TtlSeconds: number, readonly jwtTtlSeconds: number, readonly jwtKeyType: AgentConfigFile['svid']['jwtKeyType'] }
 }
 
 /** Flag values that override the file's (undefined = not given). */
-export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'logLevel'>>
+export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'dockerSocket' | 'logLevel'>>
 
 /** Reads the optional file, applies the flags over it, validates everything; throws ConfigError naming each problem. */
 export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {}): AgentConfig {
@@ -117,6 +121,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     socket: raw.socket,
     adminSocket: raw.adminSocket,
     ...(raw.adminSocketGroup === undefined ? {} : { adminSocketGroup: raw.adminSocketGroup }),
+    ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
     svid: Object.freeze({ x509TtlSeconds, jwtTtlSeconds: durationSeconds(raw.svid.jwtTtl), jwtKeyType: raw.svid.jwtKeyType })

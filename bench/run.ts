@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
- * Today: micro-benchmarks of the SPIFFE primitives and the agent. The side-by-side proxy benchmarks against
+ * Today: micro-benchmarks of the SPIFFE primitives and the agent, and the agent's stream fan-out. The side-by-side proxy benchmarks against
  * haproxy and nginx join with the benchmark issue.
  */
 import { cpus } from 'node:os'
@@ -8,6 +8,7 @@ import { benchSpiffeId } from './micro/spiffe-id'
 import { benchX509Svid } from './micro/x509-svid'
 import { benchEntryStore } from './micro/entry-store'
 import { benchSvidMint } from './micro/svid-mint'
+import { benchAgentStreams } from './agent-streams'
 import { formatRate } from './measure'
 import type { Rate } from './measure'
 
@@ -19,6 +20,7 @@ async function main (): Promise<void> {
   for (const bench of BENCHMARKS) {
     for (const rate of await bench()) console.log(formatRate(rate))
   }
+  for (const line of await benchAgentStreams()) console.log(line)
 }
 
 void main()

@@ -25,7 +25,7 @@ export async function withAdmin<T> (options: AdminOptions, work: (client: AdminC
 }
 
 /** Prints JSON with --json, else the text form. */
-export function print (options: AdminOptions, value: unknown, text: () => string): void {
+export function print (options: { json?: boolean }, value: unknown, text: () => string): void {
   process.stdout.write(options.json === true ? `${JSON.stringify(value, null, 2)}\n` : text())
 }
 

@@ -10,7 +10,7 @@ function describeRunning (config: AgentConfig): string {
   return [
     `chaperone agent running for trust domain ${config.trustDomain.name}`,
     `  admin API     : ${config.adminSocket} (${mode})`,
-    `  Workload API  : ${config.socket} (not served yet: arrives with the Workload API release)`,
+    `  Workload API  : ${config.socket} (any local process; identified by the kernel)`,
     `  data directory: ${config.dataDir}`,
     ''
   ].join('\n')
@@ -18,13 +18,14 @@ function describeRunning (config: AgentConfig): string {
 
 export function addAgentCommand (program: Command): void {
   program.command('agent').description('the bundled SPIFFE agent').command('run')
-    .description('run the agent: CA, registration store and admin API (logs JSON lines to stderr)')
+    .description('run the agent: CA, registration store, Workload API and admin API (logs JSON lines to stderr)')
     .option('-c, --config <file>', 'YAML (or JSON) configuration file; flags override it')
     .option('--trust-domain <name>', 'the trust domain, e.g. plant.example')
     .option('--data-dir <dir>', 'registration store, CA keys and state')
     .option('--socket <path>', 'the Workload API socket')
     .option('--admin-socket <path>', 'the admin API socket')
     .option('--admin-socket-group <group>', 'let this group use the admin socket (mode 0660)')
+    .option('--docker-socket <path>', 'the Docker Engine API socket, for docker:* selectors')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .action(async (options: AgentFlags & { config?: string }) => {
       const { config: file, ...flags } = options

@@ -7,6 +7,7 @@ import { describeDemo } from './demo'
 import { addAgentCommand } from './agent-command'
 import { addEntryCommands } from './entry-commands'
 import { addBundleAndCaCommands } from './bundle-ca-commands'
+import { addApiCommands } from './api-commands'
 
 export function buildProgram (): Command {
   const program = new Command('chaperone')
@@ -23,5 +24,6 @@ export function buildProgram (): Command {
   addAgentCommand(program)
   addEntryCommands(program)
   addBundleAndCaCommands(program)
+  addApiCommands(program)
   return program
 }

@@ -32,7 +32,7 @@ const COLUMNS: ReadonlyArray<keyof EntryRow> = [
 
 /** Exported for the tests that check the query plans. */
 export const ENTRY_SQL = {
-  insert: `INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(column => `@${column}`).join(', ')})`,
+  insert: `INSERT INTO entries (${COLUMNS.join(', ')}, creation_order) VALUES (${COLUMNS.map(column => `@${column}`).join(', ')}, @creation_order)`,
   update: `UPDATE entries SET ${COLUMNS.slice(1).map(column => `${column} = @${column}`).join(', ')} WHERE id = @id`,
   delete: 'DELETE FROM entries WHERE id = ?',
   insertSelector: 'INSERT INTO entry_selectors (entry_id, type, value) VALUES (?, ?, ?)',
@@ -55,7 +55,7 @@ export const ENTRY_SQL = {
     ) AS m
     JOIN entries AS e ON e.id = m.entry_id
     WHERE m.matched = json_array_length(e.selectors) AND (e.expires_at IS NULL OR e.expires_at > @now)
-    ORDER BY e.created_at, e.id`,
+    ORDER BY e.creation_order`,
   // The same expression as the unique index entries_identity, so this is an indexed lookup.
   duplicate: `
     SELECT id FROM entries
@@ -72,8 +72,9 @@ export class EntryTable {
     this.#statements = Object.fromEntries(Object.entries(ENTRY_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
   }
 
-  insert (entry: RegistrationEntry): void {
-    this.#statements.insert.run(toRow(entry))
+  /** Stores a new entry; `creationOrder` ranks it among the others (the store revision that creates it). */
+  insert (entry: RegistrationEntry, creationOrder: number): void {
+    this.#statements.insert.run({ ...toRow(entry), creation_order: creationOrder })
     this.#insertSelectors(entry)
   }
 

@@ -92,7 +92,8 @@ export class RegistrationStore {
     return this.#write('created', () => {
       this.#refuseDuplicate(fields, null)
       const entry = freezeEntry({ id: randomUUID(), ...fields, revision: 0, createdAt: unixSeconds(this.#clock()) })
-      this.#entries.insert(entry)
+      // Writes are serialised by the store's exclusive lock, so the next revision is this write's.
+      this.#entries.insert(entry, this.#revision + 1)
       return entry
     })
   }
@@ -129,8 +130,8 @@ export class RegistrationStore {
   }
 
   /**
-   * Every unexpired entry whose selectors are all among the workload's (SPIRE's rule), oldest first (then by id), so
-   * the first is stable: the Workload API's default SVID.
+   * Every unexpired entry whose selectors are all among the workload's (SPIRE's rule), in creation order (SQLite's
+   * rowid, exact even within one second), so the first is stable: the Workload API's default SVID.
    */
   entriesForSelectors (selectors: readonly Selector[]): RegistrationEntry[] {
     const unique = [...new Map(selectors.map(selector => [formatSelector(selector), selector])).values()]

@@ -43,7 +43,10 @@ export const MIGRATIONS: readonly Migration[] = [
         federates_with TEXT NOT NULL,
         expires_at     INTEGER,
         revision       INTEGER NOT NULL,
-        created_at     INTEGER NOT NULL
+        created_at     INTEGER NOT NULL,
+        -- the store revision that created the entry: an exact creation order, even within one second, which
+        -- decides a workload's default SVID
+        creation_order INTEGER NOT NULL
       ) WITHOUT ROWID;
       -- SPIRE's rule: one entry per (SPIFFE ID, parent ID, selector set)
       CREATE UNIQUE INDEX entries_identity ON entries (spiffe_id, ifnull(parent_id, ''), selectors);

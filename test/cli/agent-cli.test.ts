@@ -2,7 +2,7 @@ import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -63,6 +63,16 @@ void t.test('cli – the agent serves the admin API; entries, bundle and CA surv
   t.match(shown.stdout, /Selector {6}: unix:gid:50\nSelector {6}: unix:uid:1002/)
   t.same(json<Entry[]>(chaperone('entry', 'list', '--selector', 'unix:uid:1002', '--json')).map(e => e.id), [second.id])
 
+  // This test process's own uid as a workload: its SVID must come under the same bundle after kill -9.
+  json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/cli-test', '--selector', `unix:uid:${process.getuid?.() ?? 0}`, '--json'))
+  const fetchSvid = (): { bundle: string, svids: Array<{ spiffe_id: string }> } => {
+    const out = mkdtempSync(join(dir, 'svid-'))
+    const run = spawnSync(process.execPath, [bin, 'api', 'fetch', 'x509', '--socket', `unix://${join(dir, 'run', 'workload.sock')}`, '--write', out, '--json'], { encoding: 'utf8', timeout: 20_000 })
+    if (run.status !== 0) throw new Error(`api fetch failed: ${run.stderr}`)
+    return { bundle: readFileSync(join(out, 'bundle.0.pem'), 'utf8'), ...(JSON.parse(run.stdout) as { svids: Array<{ spiffe_id: string }> }) }
+  }
+  const before = fetchSvid()
+  t.same(before.svids.map(s => s.spiffe_id), ['spiffe://plant.example/cli-test'])
   const pem = chaperone('bundle', 'show')
   t.match(pem.stdout, /^-----BEGIN CERTIFICATE-----/)
   const spiffeBundle = JSON.parse(chaperone('bundle', 'show', '--format', 'spiffe').stdout) as { keys: Array<{ use: string }> }
@@ -75,9 +85,11 @@ void t.test('cli – the agent serves the admin API; entries, bundle and CA surv
   agent.kill('SIGKILL')
   await once(agent, 'exit')
   agent = await startAgent()
-  t.same(json<Entry[]>(chaperone('entry', 'list', '--json')).map(e => [e.id, e.revision]).sort(), [[created.id, 1], [second.id, 0]].sort(), 'every entry survives kill -9')
+  t.same(json<Entry[]>(chaperone('entry', 'list', '--spiffe-id', 'spiffe://plant.example/app-a', '--json')).map(e => [e.id, e.revision]), [[created.id, 1]], 'every entry survives kill -9')
+  t.same(json<Entry[]>(chaperone('entry', 'list', '--spiffe-id', 'spiffe://plant.example/app-b', '--json')).map(e => [e.id, e.revision]), [[second.id, 0]])
   t.same(json<CaStatus>(chaperone('ca', 'show', '--json')), ca, 'the same CA and JWT keys, nothing to re-trust')
   t.equal(chaperone('bundle', 'show').stdout, pem.stdout, 'the same bundle')
+  t.equal(fetchSvid().bundle, before.bundle, 'callers get SVIDs under the same bundle after kill -9')
 
   const deleted = chaperone('entry', 'delete', second.id)
   t.equal(deleted.status, 0)

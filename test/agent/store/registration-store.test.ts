@@ -125,8 +125,10 @@ void t.test('registration store – entriesForSelectors returns entries whose se
   store.deleteEntry(uidGid.id)
   t.same(store.entriesForSelectors(selectors('unix:gid:50', 'unix:uid:1001')), [uid], 'deletes remove them')
   const twins = ['a', 'b', 'c'].map(name => store.createEntry({ spiffeId: `spiffe://example.org/${name}`, selectors: ['unix:uid:77'] }))
-  t.same(store.entriesForSelectors(selectors('unix:uid:77')).map(entry => entry.id), twins.map(entry => entry.id).sort(),
-    'created in the same second: ordered by ID')
+  t.same(store.entriesForSelectors(selectors('unix:uid:77')).map(entry => entry.id), twins.map(entry => entry.id),
+    'created in the same second: still in creation order (the first is the default identity)')
+  store.updateEntry(twins[0].id, { hint: 'updated' })
+  t.same(store.entriesForSelectors(selectors('unix:uid:77')).map(entry => entry.id), twins.map(entry => entry.id), 'an update keeps the order')
 })
 
 void t.test('registration store – the workload lookup and the duplicate check use indexes, not scans', async t => {

@@ -1,0 +1,127 @@
+/**
+ * The Workload API's open streams, and what moves them: each stream gets its full state at once and again after
+ * every change that concerns it (an entry created, updated or deleted, an SVID renewed, the bundle changed).
+ * Updates to one stream are coalesced: a burst of changes sends one message with the latest state.
+ */
+import { status } from '@grpc/grpc-js'
+import type { ServerWritableStream } from '@grpc/grpc-js'
+import type { Logger } from 'pino'
+import type { AgentCa } from '../ca'
+import type { RegistrationEntry, RegistrationStore } from '../store'
+import type { Caller } from './caller'
+import type { X509SvidCache } from './svid-cache'
+import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './messages'
+import { NO_IDENTITY } from './status-error'
+
+type Kind = 'x509-svid' | 'x509-bundles' | 'jwt-bundles'
+
+interface Stream {
+  readonly kind: Kind
+  readonly caller: Caller
+  readonly call: ServerWritableStream<unknown, unknown>
+  /** IDs and revisions of the entries last sent, to tell whether an entry change concerns this stream. */
+  entriesKey: string
+  entryIds: Set<string>
+  sending: boolean
+  dirty: boolean
+}
+
+export interface StreamHubDeps {
+  readonly store: RegistrationStore
+  readonly ca: AgentCa
+  readonly cache: X509SvidCache
+  readonly logger: Logger
+}
+
+const keyOf = (entries: readonly RegistrationEntry[]): string => entries.map(e => `${e.id}@${e.revision}`).join(',')
+
+export class StreamHub {
+  readonly #deps: StreamHubDeps
+  readonly #streams = new Set<Stream>()
+  readonly #unsubscribe: Array<() => void>
+
+  constructor (deps: StreamHubDeps) {
+    this.#deps = deps
+    this.#unsubscribe = [
+      deps.store.onChange(change => {
+        if (change.kind === 'deleted') deps.cache.forget(change.entry.id)
+        for (const stream of this.#streams) if (stream.kind === 'x509-svid') this.#refreshEntries(stream)
+      }),
+      deps.cache.onRenew(entryId => {
+        for (const stream of this.#streams) if (stream.entryIds.has(entryId)) this.#push(stream)
+      }),
+      deps.ca.onBundleChange(() => { for (const stream of this.#streams) this.#push(stream) })
+    ]
+  }
+
+  get size (): number {
+    return this.#streams.size
+  }
+
+  /** Registers a stream and sends its first message; it stays open until the client cancels or the agent stops. */
+  open (kind: Kind, caller: Caller, entries: readonly RegistrationEntry[], call: ServerWritableStream<unknown, unknown>): void {
+    const stream: Stream = { kind, caller, call, entriesKey: keyOf(entries), entryIds: new Set(entries.map(e => e.id)), sending: false, dirty: false }
+    this.#streams.add(stream)
+    const remove = (): void => { this.#streams.delete(stream) }
+    call.on('cancelled', remove)
+    call.on('close', remove)
+    call.on('error', remove)
+    this.#push(stream)
+  }
+
+  /** Ends every stream (the agent is stopping). */
+  close (): void {
+    for (const unsubscribe of this.#unsubscribe) unsubscribe()
+    for (const stream of this.#streams) stream.call.end()
+    this.#streams.clear()
+  }
+
+  #refreshEntries (stream: Stream): void {
+    const entries = this.#deps.store.entriesForSelectors(stream.caller.selectors)
+    const key = keyOf(entries)
+    if (key === stream.entriesKey) return
+    stream.entriesKey = key
+    stream.entryIds = new Set(entries.map(e => e.id))
+    this.#push(stream)
+  }
+
+  /** Sends the stream's full current state; a push requested while one is in flight is sent after it, once. */
+  #push (stream: Stream): void {
+    if (stream.sending) {
+      stream.dirty = true
+      return
+    }
+    stream.sending = true
+    this.#send(stream).catch((err: unknown) => {
+      this.#deps.logger.error({ err, pid: stream.caller.pid }, 'workload API: could not update a stream; closing it')
+      this.#fail(stream, status.UNAVAILABLE, 'the agent could not produce an update')
+    }).finally(() => {
+      stream.sending = false
+      if (stream.dirty && this.#streams.has(stream)) {
+        stream.dirty = false
+        this.#push(stream)
+      }
+    })
+  }
+
+  async #send (stream: Stream): Promise<void> {
+    const bundle = this.#deps.ca.bundle()
+    if (stream.kind === 'x509-bundles') return void stream.call.write(x509BundlesResponse(bundle))
+    if (stream.kind === 'jwt-bundles') return void stream.call.write(jwtBundlesResponse(bundle))
+    const entries = this.#deps.store.entriesForSelectors(stream.caller.selectors)
+    if (entries.length === 0) {
+      // The workload's last entry is gone: it has no identity any more (as SPIRE answers).
+      const err = NO_IDENTITY()
+      return this.#fail(stream, err.code, err.details)
+    }
+    const svids = []
+    for (const entry of entries) svids.push(await this.#deps.cache.get(entry))
+    if (this.#streams.has(stream)) stream.call.write(x509SvidResponse(svids, this.#deps.ca.bundle(), this.#deps.logger))
+  }
+
+  #fail (stream: Stream, code: status, details: string): void {
+    this.#streams.delete(stream)
+    // grpc-js ends a server stream with the status of an error emitted on it.
+    stream.call.emit('error', Object.assign(new Error(details), { code, details }))
+  }
+}
