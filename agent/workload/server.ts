@@ -6,19 +6,18 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js'
 import type { Server as NetServer } from 'node:net'
 import { HealthImplementation } from 'grpc-health-check'
-import { ReflectionService } from '@grpc/reflection'
 import type { Logger } from 'pino'
 import type { AgentCa } from '../ca'
 import type { RegistrationStore } from '../store'
 import { WorkloadAttestor } from '../attestation'
 import type { AttestorOptions } from '../attestation'
 import { listenUnixSocket } from '../unix-socket'
-import { loadSync } from '@grpc/proto-loader'
 import { workloadApiService, workloadProtoPath } from '../../spiffe/workload-proto'
 import { ConnectionRegistry } from './connections'
 import { X509SvidCache } from './svid-cache'
 import { StreamHub } from './stream-hub'
 import { workloadHandlers } from './service'
+import { addReflection } from './reflection'
 
 export interface WorkloadServerOptions {
   readonly socketPath: string
@@ -53,7 +52,7 @@ export class WorkloadApiServer {
     grpc.addService(workloadApiService().service, workloadHandlers({ connections, attestor, store, ca, hub, logger }))
     const health = new HealthImplementation({ '': 'SERVING', SpiffeWorkloadAPI: 'SERVING' })
     health.addToServer(grpc)
-    new ReflectionService(loadSync(workloadProtoPath())).addToServer(grpc)
+    addReflection(grpc, workloadProtoPath())
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
     // World-connectable: every local process may ask; what it gets depends only on what the kernel says it is.
     const socket = await listenUnixSocket({ path: options.socketPath, mode: 0o666 }, conn => {

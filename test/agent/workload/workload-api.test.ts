@@ -1,5 +1,7 @@
 import t from 'tap'
-import { Client, Metadata, credentials, status } from '@grpc/grpc-js'
+import { Client, Metadata, credentials, loadPackageDefinition, status } from '@grpc/grpc-js'
+import type { ServiceClientConstructor } from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -183,6 +185,30 @@ void t.test('workload api – real processes under other uids: a registered uid 
   const denied = await fetch(4343)
   t.equal(denied.status, 1, 'an unregistered uid is refused')
   t.match(String(denied.stderr), /no identity issued/)
+})
+
+void t.test('workload api – the standard gRPC health service answers SERVING', { skip: existsSync(bin) ? false : 'not built' }, async t => {
+  const child = spawn(process.execPath, [bin, 'healthcheck', '--socket', address], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 0)
+  t.match(stdout, /healthy/)
+})
+
+void t.test('workload api – server reflection lists the Workload API and the health service', async t => {
+  // A reflection client as grpcurl would use it: the standard v1 reflection service, from the proto @grpc/reflection ships.
+  const definition = loadSync(require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true })
+  const Reflection = (loadPackageDefinition(definition) as unknown as { grpc: { reflection: { v1: { ServerReflection: ServiceClientConstructor } } } }).grpc.reflection.v1.ServerReflection
+  const client = new Reflection(`unix:${socket}`, credentials.createInsecure())
+  const call = (client as unknown as { ServerReflectionInfo: () => NodeJS.EventEmitter & { write: (m: object) => void, end: () => void } }).ServerReflectionInfo()
+  call.write({ list_services: '' })
+  const [response] = await once(call, 'data') as [{ list_services_response: { service: Array<{ name: string }> } }]
+  call.end()
+  client.close()
+  const names = response.list_services_response.service.map(s => s.name)
+  t.ok(names.includes('SpiffeWorkloadAPI'), `services: ${names.join(', ')}`)
+  t.notOk(names.some(name => name.startsWith('.')), 'standard names, without a leading dot')
 })
 
 void t.test('workload api – a caller whose PID was reused (same pid, another start time) is UNAUTHENTICATED', async t => {
