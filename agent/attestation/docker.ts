@@ -9,8 +9,7 @@ const TIMEOUT_MS = 2000
 const MAX_BODY_BYTES = 4 * 1024 * 1024
 
 export interface ContainerInspect {
-  readonly Image?: unknown
-  readonly Config?: { readonly Labels?: unknown, readonly Env?: unknown }
+  readonly Config?: { readonly Image?: unknown, readonly Labels?: unknown, readonly Env?: unknown }
 }
 
 /** `docker:…` selector texts for one inspect answer; the caller validates each. */
@@ -22,8 +21,11 @@ export function dockerSelectorTexts (inspect: ContainerInspect): string[] {
       if (typeof value === 'string') texts.push(`docker:label:${key}:${value}`)
     }
   }
-  // `Image` is the content-addressed image id (sha256:…); `Config.Image` is a tag that can be re-pointed.
-  if (typeof inspect.Image === 'string') texts.push(`docker:image_id:${inspect.Image}`)
+  // `Config.Image`, the image as the container was created from (a name, tag or digest), exactly as SPIRE's
+  // docker attestor reads it, so registration entries mean the same in both. Pin a digest (name@sha256:…) in the
+  // entry for a selector that a re-pointed tag cannot satisfy.
+  const image = inspect.Config?.Image
+  if (typeof image === 'string' && image !== '') texts.push(`docker:image_id:${image}`)
   const env = inspect.Config?.Env
   if (Array.isArray(env)) {
     for (const entry of env) if (typeof entry === 'string') texts.push(`docker:env:${entry}`)

@@ -11,7 +11,7 @@ import { CONTAINER_ID, FAKE_PID, fakeProc } from './fixtures/fake-proc'
 const dir = mkdtempSync(join(tmpdir(), 'chaperone-docker-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-const IMAGE = `sha256:${'1'.repeat(64)}`
+const IMAGE = 'registry.example/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
 
 /** Stands in for the Docker daemon (no Docker engine runs here): answers inspect for one container, 404 otherwise. */
 async function standInDocker (t: { teardown: (fn: () => void) => void }, socketPath: string, known: string): Promise<void> {
@@ -22,9 +22,9 @@ async function standInDocker (t: { teardown: (fn: () => void) => void }, socketP
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
       Id: known,
-      Image: IMAGE,
+      Image: 'sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
       Config: {
-        Image: 'registry.example/app:1.2',
+        Image: IMAGE,
         Labels: { 'com.example.app': 'billing', 'com.example.tier': 'a:b', '': 'no key' },
         Env: ['PATH=/usr/bin', 'APP_MODE=prod', 'MULTI=line\nbreak', '=nameless']
       }
