@@ -4,14 +4,11 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadPackageDefinition } from '@grpc/grpc-js'
 import type { ServiceClientConstructor, ServiceDefinition } from '@grpc/grpc-js'
-import { loadSync } from '@grpc/proto-loader'
+import { loadProtoService } from './grpc-proto'
 
 /** gRPC metadata every request must carry (SPIFFE_Workload_Endpoint.md §4), so a browser or SSRF can't reach the API. */
 export const WORKLOAD_API_HEADER = 'workload.spiffe.io'
-
-let service: ServiceClientConstructor | undefined
 
 /** Where workload.proto is: beside this file in the source tree; two levels up from dist/spiffe/ in the build. */
 export function workloadProtoPath (): string {
@@ -23,12 +20,8 @@ export function workloadProtoPath (): string {
 
 /** The SpiffeWorkloadAPI service: `new` it for a client, or pass `.service` to a grpc-js server's addService. */
 export function workloadApiService (): ServiceClientConstructor {
-  if (service !== undefined) return service
-  // keepCase: the standard's snake_case field names; defaults: absent fields read as ''/empty, as proto3 means;
-  // oneofs: Struct values say which kind they hold. google/protobuf/struct.proto comes with proto-loader's common protos.
-  const definition = loadSync(workloadProtoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })
-  service = loadPackageDefinition(definition).SpiffeWorkloadAPI as ServiceClientConstructor
-  return service
+  // No package (the standard's), so the service is at the root. google/protobuf/struct.proto comes with proto-loader.
+  return loadProtoService(workloadProtoPath(), 'SpiffeWorkloadAPI')
 }
 
 /** The method definitions (path, serializers) by RPC name. */
