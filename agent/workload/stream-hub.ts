@@ -18,10 +18,11 @@ type Kind = 'x509-svid' | 'x509-bundles' | 'jwt-bundles'
 interface Stream {
   readonly kind: Kind
   readonly caller: Caller
+  /** The caller's selectors as one string: streams of one workload share a lookup per change. */
+  readonly selectorsKey: string
   readonly call: ServerWritableStream<unknown, unknown>
-  /** IDs and revisions of the entries last sent, to tell whether an entry change concerns this stream. */
-  entriesKey: string
-  entryIds: Set<string>
+  /** The caller's entries as of the latest change (what the next message carries). */
+  entries: readonly RegistrationEntry[]
   sending: boolean
   dirty: boolean
 }
@@ -33,7 +34,7 @@ export interface StreamHubDeps {
   readonly logger: Logger
 }
 
-const keyOf = (entries: readonly RegistrationEntry[]): string => entries.map(e => `${e.id}@${e.revision}`).join(',')
+const entriesKey = (entries: readonly RegistrationEntry[]): string => entries.map(e => `${e.id}@${e.revision}`).join(',')
 
 export class StreamHub {
   readonly #deps: StreamHubDeps
@@ -45,10 +46,20 @@ export class StreamHub {
     this.#unsubscribe = [
       deps.store.onChange(change => {
         if (change.kind === 'deleted') deps.cache.forget(change.entry.id)
-        for (const stream of this.#streams) if (stream.kind === 'x509-svid') this.#refreshEntries(stream)
+        // One store lookup per workload, however many streams it has open.
+        const lookups = new Map<string, readonly RegistrationEntry[]>()
+        for (const stream of this.#streams) {
+          if (stream.kind !== 'x509-svid') continue
+          let entries = lookups.get(stream.selectorsKey)
+          if (entries === undefined) {
+            entries = deps.store.entriesForSelectors(stream.caller.selectors)
+            lookups.set(stream.selectorsKey, entries)
+          }
+          this.#refreshEntries(stream, entries)
+        }
       }),
       deps.cache.onRenew(entryId => {
-        for (const stream of this.#streams) if (stream.entryIds.has(entryId)) this.#push(stream)
+        for (const stream of this.#streams) if (stream.entries.some(entry => entry.id === entryId)) this.#push(stream)
       }),
       deps.ca.onBundleChange(() => { for (const stream of this.#streams) this.#push(stream) })
     ]
@@ -60,7 +71,8 @@ export class StreamHub {
 
   /** Registers a stream and sends its first message; it stays open until the client cancels or the agent stops. */
   open (kind: Kind, caller: Caller, entries: readonly RegistrationEntry[], call: ServerWritableStream<unknown, unknown>): void {
-    const stream: Stream = { kind, caller, call, entriesKey: keyOf(entries), entryIds: new Set(entries.map(e => e.id)), sending: false, dirty: false }
+    const selectorsKey = caller.selectors.map(selector => `${selector.type}:${selector.value}`).join('\n')
+    const stream: Stream = { kind, caller, selectorsKey, call, entries, sending: false, dirty: false }
     this.#streams.add(stream)
     const remove = (): void => { this.#streams.delete(stream) }
     call.on('cancelled', remove)
@@ -76,12 +88,9 @@ export class StreamHub {
     this.#streams.clear()
   }
 
-  #refreshEntries (stream: Stream): void {
-    const entries = this.#deps.store.entriesForSelectors(stream.caller.selectors)
-    const key = keyOf(entries)
-    if (key === stream.entriesKey) return
-    stream.entriesKey = key
-    stream.entryIds = new Set(entries.map(e => e.id))
+  #refreshEntries (stream: Stream, entries: readonly RegistrationEntry[]): void {
+    if (entriesKey(entries) === entriesKey(stream.entries)) return
+    stream.entries = entries
     this.#push(stream)
   }
 
@@ -108,7 +117,7 @@ export class StreamHub {
     const bundle = this.#deps.ca.bundle()
     if (stream.kind === 'x509-bundles') return void stream.call.write(x509BundlesResponse(bundle))
     if (stream.kind === 'jwt-bundles') return void stream.call.write(jwtBundlesResponse(bundle))
-    const entries = this.#deps.store.entriesForSelectors(stream.caller.selectors)
+    const entries = stream.entries
     if (entries.length === 0) {
       // The workload's last entry is gone: it has no identity any more (as SPIRE answers).
       const err = NO_IDENTITY()
@@ -116,7 +125,7 @@ export class StreamHub {
     }
     const svids = []
     for (const entry of entries) svids.push(await this.#deps.cache.get(entry))
-    if (this.#streams.has(stream)) stream.call.write(x509SvidResponse(svids, this.#deps.ca.bundle(), this.#deps.logger))
+    if (this.#streams.has(stream)) stream.call.write(x509SvidResponse(svids, bundle, this.#deps.logger))
   }
 
   #fail (stream: Stream, code: status, details: string): void {
