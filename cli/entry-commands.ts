@@ -40,7 +40,7 @@ function fieldsOf (options: EntryOptions): { entry: Partial<EntryMessage>, field
   return { entry, fields: Object.keys(entry) }
 }
 
-export function describeEntry (e: EntryMessage): string {
+function describeEntry (e: EntryMessage): string {
   const ttl = (seconds: number): string => seconds === 0 ? 'default' : `${seconds} s`
   return [
     `Entry ID      : ${e.id}`,

@@ -5,9 +5,9 @@
 import { CommanderError } from 'commander'
 import { ChaperoneError } from '../spiffe/errors'
 
-export const EXIT_OK = 0
-export const EXIT_FAILURE = 1
-export const EXIT_BAD_INPUT = 2
+const EXIT_OK = 0
+const EXIT_FAILURE = 1
+const EXIT_BAD_INPUT = 2
 
 /** Our codes that mean the caller's input was wrong. */
 const INPUT_CODES = new Set([

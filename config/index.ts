@@ -5,4 +5,4 @@
  */
 export { ConfigError, compileSchema, readConfigFile, parseConfigText, validateConfig, durationSeconds, DURATION_SCHEMA } from './load'
 export type { ConfigProblem, ConfigSource, Locate } from './load'
-export { packageFile, packageRoot, packageVersion } from './package-files'
+export { packageFile, packageVersion } from './package-files'

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 let root: string | undefined
 
 /** The directory holding Chaperone's package.json. */
-export function packageRoot (): string {
+function packageRoot (): string {
   if (root !== undefined) return root
   for (let dir = __dirname; ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json')

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Client, Metadata, credentials, loadPackageDefinition, status } from '@grpc/grpc-js'
 import type { ServiceClientConstructor } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
@@ -12,7 +12,7 @@ import pino from 'pino'
 import { Agent } from '../../../agent/agent'
 import { loadAgentConfig } from '../../../agent/config'
 import { identifyCaller } from '../../../agent/workload/caller'
-import { loadService } from '../../../agent/admin/grpc-proto'
+import { workloadApiService } from '../../../spiffe/workload-proto'
 import { WorkloadAttestor } from '../../../agent/attestation'
 import { WorkloadClient } from '../../../spiffe/workload-client'
 import { verifyX509Svid } from '../../../spiffe/x509-svid'
@@ -56,7 +56,7 @@ async function rawUnary (method: string, metadata: Metadata): Promise<{ code?: n
 
 /** The first FetchJWTBundles message, decoded only by protobuf: the bytes as any client would receive them. */
 async function rawJwtBundles (): Promise<Record<string, Buffer>> {
-  const Service = loadService('spiffe/workload.proto', 'SpiffeWorkloadAPI')
+  const Service = workloadApiService()
   const client = new Service(`unix:${socket}`, credentials.createInsecure())
   const metadata = new Metadata()
   metadata.set('workload.spiffe.io', 'true')
@@ -116,6 +116,16 @@ void t.test('workload api – a registered uid gets an X509-SVID that openssl an
   if (svid.chain.length > 1) writeFileSync(join(dir, 'untrusted.pem'), encodePem('CERTIFICATE', svid.chain.slice(1)))
   const openssl = spawnSync('openssl', ['verify', '-CAfile', join(dir, 'bundle.pem'), ...untrusted, join(dir, 'svid.pem')], { encoding: 'utf8' })
   t.equal(openssl.status, 0, `openssl verify: ${openssl.stdout}${openssl.stderr}`)
+
+  // Invariant 5: a workload's private key lives in the agent's memory only, never in its data directory.
+  const keyDer = svid.key.export({ type: 'pkcs8', format: 'der' })
+  const needles = [keyDer, Buffer.from(keyDer.toString('base64').slice(0, 64))]
+  const files = (readdirSync(join(dir, 'data'), { recursive: true }) as string[]).map(name => join(dir, 'data', name)).filter(path => statSync(path).isFile())
+  t.ok(files.length > 3, `searched ${files.length} files of the data directory`)
+  for (const file of files) {
+    const content = readFileSync(file)
+    t.notOk(needles.some(needle => content.includes(needle)), `${file} does not hold the workload's key`)
+  }
 
   const [jwt] = await client.fetchJwtSvid(['spiffe://plant.example/api'])
   t.equal(jwt.spiffeId, 'spiffe://plant.example/tester')
