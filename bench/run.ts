@@ -8,11 +8,12 @@ import { benchSpiffeId } from './micro/spiffe-id'
 import { benchX509Svid } from './micro/x509-svid'
 import { benchEntryStore } from './micro/entry-store'
 import { benchSvidMint } from './micro/svid-mint'
+import { benchPolicyDecide } from './micro/policy-decide'
 import { benchAgentStreams } from './agent-streams'
 import { formatRate } from './measure'
 import type { Rate } from './measure'
 
-const BENCHMARKS: Array<() => Rate[] | Promise<Rate[]>> = [benchSpiffeId, benchX509Svid, benchEntryStore, benchSvidMint]
+const BENCHMARKS: Array<() => Rate[] | Promise<Rate[]>> = [benchSpiffeId, benchX509Svid, benchEntryStore, benchSvidMint, benchPolicyDecide]
 
 async function main (): Promise<void> {
   console.log(`Chaperone micro-benchmarks — node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'}, one core`)

@@ -1,5 +1,5 @@
 /**
- * Exit codes of `chaperone`: 0 success, 2 the input was wrong (a usage error, a bad ID, selector, TTL or config,
+ * Exit codes of `chaperone`: 0 success, 2 the input was wrong (a usage error, a bad ID, selector, TTL, config or policy,
  * a duplicate or unknown entry), 1 anything else (the agent unreachable, a failure on its side).
  */
 import { CommanderError } from 'commander'
@@ -12,7 +12,8 @@ const EXIT_BAD_INPUT = 2
 /** Our codes that mean the caller's input was wrong. */
 const INPUT_CODES = new Set([
   'ERR_CONFIG_INVALID', 'ERR_SPIFFE_ID_INVALID', 'ERR_TRUST_DOMAIN_INVALID', 'ERR_ENTRY_INVALID', 'ERR_SELECTOR_INVALID',
-  'ERR_ENTRY_DUPLICATE', 'ERR_ENTRY_NOT_FOUND', 'ERR_ADMIN_REQUEST_INVALID', 'ERR_WORKLOAD_API_ADDRESS', 'ERR_WORKLOAD_API_INVALID_REQUEST'
+  'ERR_ENTRY_DUPLICATE', 'ERR_ENTRY_NOT_FOUND', 'ERR_ADMIN_REQUEST_INVALID', 'ERR_WORKLOAD_API_ADDRESS', 'ERR_WORKLOAD_API_INVALID_REQUEST',
+  'ERR_POLICY_INVALID', 'ERR_POLICY_REQUEST_INVALID'
 ])
 
 export function exitCodeOf (err: unknown): number {

@@ -8,6 +8,7 @@ import { addAgentCommand } from './agent-command'
 import { addEntryCommands } from './entry-commands'
 import { addBundleAndCaCommands } from './bundle-ca-commands'
 import { addApiCommands } from './api-commands'
+import { addPolicyCommands } from './policy-commands'
 
 export function buildProgram (): Command {
   const program = new Command('chaperone')
@@ -25,5 +26,6 @@ export function buildProgram (): Command {
   addEntryCommands(program)
   addBundleAndCaCommands(program)
   addApiCommands(program)
+  addPolicyCommands(program)
   return program
 }

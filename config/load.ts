@@ -19,11 +19,19 @@ export interface ConfigProblem {
   readonly location?: string
 }
 
+/** A JSON pointer as a person reads it: `/ca/keyType` → `ca.keyType`, `/rules/0/from` → `rules[0].from`. */
+export function fieldName (pointer: string): string {
+  return pointer.split('/').slice(1)
+    .map(key => key.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((key, i) => /^\d+$/.test(key) ? `[${key}]` : `${i === 0 ? '' : '.'}${key}`)
+    .join('')
+}
+
 /** A configuration that cannot be used; `problems` lists every problem found, the message all of them. */
 export class ConfigError extends ChaperoneError<'ERR_CONFIG_INVALID'> {
   readonly problems: readonly ConfigProblem[]
   constructor (source: string, problems: ConfigProblem[]) {
-    const lines = problems.map(p => `  ${p.location ?? source}: ${p.path === '' ? '' : `${p.path.slice(1).replace(/\//g, '.')}: `}${p.message}`)
+    const lines = problems.map(p => `  ${p.location ?? source}: ${p.path === '' ? '' : `${fieldName(p.path)}: `}${p.message}`)
     super('ERR_CONFIG_INVALID', `invalid configuration (${source}):\n${lines.join('\n')}`)
     this.problems = problems
   }
@@ -68,7 +76,14 @@ export function parseConfigText (text: string, name: string): ConfigSource {
   if (doc.errors.length > 0) {
     throw new ConfigError(name, doc.errors.map(err => ({ path: '', location: position(err.pos[0]), message: err.message.split('\n')[0] })))
   }
-  return { name, value: doc.toJS() as unknown, locate: (path, key) => locateIn(doc, path, key === true, position) }
+  let value: unknown
+  try {
+    value = doc.toJS()
+  } catch (err) {
+    // Aliases are resolved here: an undefined anchor, or too many aliases (a "billion laughs" document).
+    throw new ConfigError(name, [{ path: '', message: `cannot read the YAML: ${(err as Error).message}` }])
+  }
+  return { name, value, locate: (path, key) => locateIn(doc, path, key === true, position) }
 }
 
 function locateIn (doc: Document, path: string, atKey: boolean, position: (offset: number) => string): string | undefined {
@@ -93,26 +108,36 @@ function locateIn (doc: Document, path: string, atKey: boolean, position: (offse
  * `locate` maps a field to its file position; fields it cannot place are reported under `sourceName`.
  */
 export function validateConfig<T> (validate: ValidateFunction<T>, value: unknown, sourceName: string, locate: Locate = () => undefined): Readonly<T> {
-  if (!validate(value)) throw new ConfigError(sourceName, (validate.errors ?? []).map(err => problemOf(err, locate)))
-  return deepFreeze(value)
+  const problems = schemaProblems(validate, value, locate)
+  if (problems.length > 0) throw new ConfigError(sourceName, problems)
+  return deepFreeze(value as T)
 }
 
-function problemOf (err: ErrorObject, locate: Locate): ConfigProblem {
+/** A schema problem, with the ajv keyword that failed (`pattern`, `additionalProperties`, …). */
+export interface SchemaProblem extends ConfigProblem { readonly keyword: string }
+
+/** Validates `value` (filling in defaults) and returns every problem, without throwing. */
+export function schemaProblems<T> (validate: ValidateFunction<T>, value: unknown, locate: Locate = () => undefined): SchemaProblem[] {
+  if (validate(value)) return []
+  return (validate.errors ?? []).map(err => problemOf(err, locate))
+}
+
+function problemOf (err: ErrorObject, locate: Locate): SchemaProblem {
   const params = err.params as { additionalProperty?: string, allowedValues?: unknown[], missingProperty?: string }
   let message = err.message ?? 'is invalid'
   let path = err.instancePath
   if (params.additionalProperty !== undefined) {
-    path = `${path}/${params.additionalProperty}`
+    path = `${path}/${params.additionalProperty.replace(/~/g, '~0').replace(/\//g, '~1')}`
     message = 'unknown field'
   } else if (params.missingProperty !== undefined) {
     message = `missing required field "${params.missingProperty}"`
   } else if (params.allowedValues !== undefined) {
     message = `must be one of ${params.allowedValues.map(v => JSON.stringify(v)).join(', ')}`
   }
-  return { path, message, location: locate(path, params.additionalProperty !== undefined) }
+  return { path, message, keyword: err.keyword, location: locate(path, params.additionalProperty !== undefined) }
 }
 
-function deepFreeze<T> (value: T): T {
+export function deepFreeze<T> (value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
     for (const child of Object.values(value)) deepFreeze(child)

@@ -1,6 +1,20 @@
 /**
- * policy/ — the "who can talk to whom" file operators edit: its JSON Schema and validation, compilation into a
- * fast decision engine (an authorizer `(peerId, context) → Decision`, default deny, deny beats allow), hot reload,
- * and the answers behind `chaperone policy`. May import spiffe/ only. Arrives with the policy issue.
+ * policy/ — the "who can talk to whom" file operators edit: its JSON Schema (schema.json) and checks, compilation
+ * into a decision engine (default deny, deny beats allow, dry-run reported but not enforced), hot reload, and the
+ * answers behind `chaperone policy lint|check|matrix`. Imports spiffe/ and config/ only.
  */
-export {}
+export { loadPolicy, parsePolicy, policyFromValue, policyHash } from './document'
+export type { LoadedPolicy, PolicyDocument, PolicyRule } from './document'
+export { compilePolicy, CompiledPolicy, DEFAULT_RULE } from './engine'
+export type { Decision, PolicyRequest, Verdict } from './engine'
+export { PolicyError, PolicyRequestError, formatProblem } from './errors'
+export type { PolicyProblem } from './errors'
+export { normalizeRequestPath } from './http-path'
+export { explainDecision } from './explain'
+export type { Explanation, RuleCheck } from './explain'
+export { lintPolicyFile, lintPolicyText } from './lint'
+export type { LintResult } from './lint'
+export { policyMatrix } from './matrix'
+export type { MatrixCell } from './matrix'
+export { PolicyWatcher } from './watch'
+export type { PolicyWatcherOptions, ReloadResult, ReloadTrigger } from './watch'

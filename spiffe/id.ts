@@ -131,11 +131,14 @@ export class SpiffeId {
   readonly trustDomain: TrustDomain
   /** The path, `''` for a trust domain's own ID, else `/segment[/segment…]`. */
   readonly path: string
+  /** The ID's text, built once: IDs are compared and looked up by it on every connection. */
+  readonly #text: string
 
   constructor (trustDomain: TrustDomain, path: string, token: typeof VALIDATED) {
     checkToken(token)
     this.trustDomain = trustDomain
     this.path = path
+    this.#text = SCHEME_PREFIX + trustDomain.name + path
   }
 
   /** True for a workload ID; false for a trust domain's own ID (empty path), which identifies no workload. */
@@ -153,7 +156,7 @@ export class SpiffeId {
   }
 
   toString (): string {
-    return SCHEME_PREFIX + this.trustDomain.name + this.path
+    return this.#text
   }
 
   toJSON (): string {

@@ -13,13 +13,18 @@ void t.test('package – the built main entry gives the library surface', { skip
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loading the package the CommonJS way is what is tested
   const lib = require(root) as Record<string, unknown> & { parseSpiffeId: (text: string) => { trustDomain: { name: string }, path: string } }
   for (const name of ['parseSpiffeId', 'parseTrustDomain', 'X509Bundle', 'JwtBundle', 'SpiffeBundle', 'BundleSet', 'verifyX509Svid',
-    'spiffeCheckServerIdentity', 'verifyTlsPeer', 'validateJwtSvid', 'ChaperoneError']) {
+    'spiffeCheckServerIdentity', 'verifyTlsPeer', 'validateJwtSvid', 'ChaperoneError', 'loadPolicy', 'compilePolicy', 'PolicyWatcher']) {
     t.type(lib[name], 'function', `exports ${name}`)
   }
   const id = lib.parseSpiffeId('spiffe://plant.example/frontend')
   t.equal(id.trustDomain.name, 'plant.example')
   t.equal(id.path, '/frontend')
   t.throws(() => lib.parseSpiffeId('spiffe://Plant.example/x'), { code: 'ERR_SPIFFE_ID_INVALID' })
+  // The policy engine, as a platform service gates a request by peer ID: decide works detached from its policy.
+  const { compilePolicy } = lib as unknown as { compilePolicy: (doc: object) => { decide: (request: object) => { allow: boolean, rule: string } } }
+  const { decide } = compilePolicy({ version: 1, rules: [{ name: 'fe-api', from: ['spiffe://plant.example/frontend'], to: ['spiffe://plant.example/api'], action: 'allow' }] })
+  t.match(decide({ from: id, to: 'spiffe://plant.example/api' }), { allow: true, rule: 'fe-api' })
+  t.match(decide({ from: 'spiffe://plant.example/other', to: 'spiffe://plant.example/api' }), { allow: false, rule: 'default' })
 })
 
 void t.test('package – the chaperone bin answers --version, runs the demo placeholder, and rejects unknown commands', { skip: built ? false : 'not built' }, async t => {

@@ -1,16 +1,15 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OPENSSL_MISSING, openssl } from '../helpers/openssl'
+import { CLI_SKIP, runCli } from '../helpers/cli'
+import type { Run } from '../helpers/cli'
 import { startStandIn, TD, WORKLOAD_ID } from '../helpers/workload-stand-in'
 import type { StandIn } from '../helpers/workload-stand-in'
 
 // `chaperone api …` and `healthcheck` as a workload runs them: the built bin against a stand-in Workload API.
-const root = join(__dirname, '..', '..')
-const bin = join(root, 'dist', 'cli', 'main.js')
-const skip = existsSync(bin) ? false : 'not built: run `npm run build` (npm test does)'
+const skip = CLI_SKIP
 const dir = mkdtempSync(join(tmpdir(), 'chaperone-api-cli-'))
 let standIn: StandIn | undefined
 t.before(async () => { if (skip === false) standIn = await startStandIn(dir, { health: 'SERVING' }) })
@@ -19,17 +18,9 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run { status: number | null, stdout: string, stderr: string }
-
-/** Runs the CLI asynchronously: the stand-in lives in this process and must keep answering meanwhile. */
+/** The built CLI with SPIFFE_ENDPOINT_SOCKET pointing at the stand-in. */
 async function chaperone (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: standIn?.address, ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const status = await new Promise<number | null>(resolve => child.on('close', resolve))
-  return { status, stdout, stderr }
+  return await runCli(args, { SPIFFE_ENDPOINT_SOCKET: standIn?.address, ...env })
 }
 
 void t.test('api cli – fetch x509 --write writes SPIRE\'s files, and openssl verifies them', { skip }, async t => {
