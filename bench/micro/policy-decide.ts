@@ -7,6 +7,8 @@
 import { compilePolicy } from '../../policy/engine'
 import type { PolicyRequest } from '../../policy/engine'
 import type { PolicyRule } from '../../policy/document'
+import { policyFromValue } from '../../policy/document'
+import { policyWarnings } from '../../policy/lint'
 import { parseSpiffeId } from '../../spiffe/id'
 import { measure } from '../measure'
 import { seededRandom } from '../seeded-random'
@@ -66,7 +68,8 @@ function benchPolicy (random: () => number): object {
 export function benchPolicyDecide (): Rate[] {
   const random = seededRandom(20260401)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]
-  const { decide } = compilePolicy(benchPolicy(random))
+  const document = benchPolicy(random)
+  const { decide } = compilePolicy(document)
   const l4: PolicyRequest[] = Array.from({ length: REQUESTS }, () => ({ from: pick(WORKLOADS), to: pick(WORKLOADS), port: pick(PORTS) }))
   const http: PolicyRequest[] = Array.from({ length: REQUESTS }, () => ({
     from: pick(WORKLOADS), to: pick(WORKLOADS), port: pick(PORTS), http: { method: pick(METHODS), path: pick(REQUEST_PATHS) }
@@ -79,6 +82,9 @@ export function benchPolicyDecide (): Rate[] {
     measure('policy decide, 1,000 rules, L4, 1,000 distinct requests', i => decide(l4[i % REQUESTS])),
     measure('policy decide, 1,000 rules, HTTP, 1,000 distinct requests', i => decide(http[i % REQUESTS])),
     measure('policy decide, 1,000 rules, L4, IDs as SpiffeId objects', i => decide(parsed[i % REQUESTS])),
-    measure('policy decide, 1,000 rules, L4, new source ID every time (cold)', () => decide(cold[next++ % COLD_REQUESTS]))
+    measure('policy decide, 1,000 rules, L4, new source ID every time (cold)', () => decide(cold[next++ % COLD_REQUESTS])),
+    // What a reload costs: check and compile; and the lint warnings the watcher logs (pairwise shadow checks).
+    measure('policy check + compile, 1,000 rules (reloads)', () => compilePolicy(document), { rounds: 3, roundMs: 1000 }),
+    measure('policy lint warnings, 1,000 rules', () => policyWarnings(policyFromValue(document)), { rounds: 3, roundMs: 1000 })
   ]
 }

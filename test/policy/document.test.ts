@@ -1,5 +1,4 @@
 import t from 'tap'
-import type { Test } from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,16 +7,16 @@ import type { PolicyRule } from '../../policy/document'
 import { PolicyError } from '../../policy/errors'
 import type { PolicyProblem } from '../../policy/errors'
 import { thrown } from '../helpers/errors'
+import { ANY, TD, block, expectProblems, policy, policyWith, rule, yaml } from '../helpers/policy-text'
+import type { RuleFields } from '../helpers/policy-text'
 
 // The policy file as the loader reads it: what a valid file becomes, and every problem a file can have, each
-// pinned to the line and column a person has to fix. Policies are written inline with one line per argument of
-// yaml(), so line N of the file is the N-th argument.
+// pinned to the line and column a person has to fix. Policies are written inline, with yaml() (line N of the file
+// is its N-th argument) or with policy() and rule() (one line per key: see test/helpers/policy-text.ts).
 
 const dir = mkdtempSync(join(tmpdir(), 'chaperone-policy-document-'))
 t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
 
-const TD = 'spiffe://plant.example'
-const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 
 function policyError (fn: () => unknown): PolicyError {
@@ -27,17 +26,6 @@ function policyError (fn: () => unknown): PolicyError {
 }
 
 const problemsOf = (text: string): readonly PolicyProblem[] => policyError(() => parsePolicy(text, 'policy.yaml')).problems
-
-interface Expected { readonly at: string | undefined, readonly path: string, readonly message: RegExp, readonly rule?: string }
-
-/** Exactly these problems in this order: location, field and rule compared exactly, the message by pattern. */
-function expectProblems (t: Test, problems: readonly PolicyProblem[], expected: readonly Expected[]): void {
-  t.same(
-    problems.map(p => ({ at: p.location ?? null, path: p.path, rule: p.rule ?? null, severity: p.severity })),
-    expected.map(e => ({ at: e.at ?? null, path: e.path, rule: e.rule ?? null, severity: 'error' })),
-    'locations, fields and rules, in order')
-  expected.forEach((e, i) => { t.match(problems[i]?.message, e.message, `${e.at ?? '(no location)'} ${e.path}: message`) })
-}
 
 /** The code of whatever fn throws (a bug may throw something other than a ChaperoneError). */
 function codeThrown (fn: () => unknown): string {
@@ -49,14 +37,10 @@ function codeThrown (fn: () => unknown): string {
   return 'nothing thrown'
 }
 
-const feApi = yaml(
-  'version: 1',
-  'rules:',
-  '  - name: fe-api',
-  `    from: [${TD}/frontend]`,
-  `    to: [${TD}/api]`,
-  '    action: allow'
-)
+/** Rule fe-api, frontend to api, allowed; `between` are the keys written between its `to:` and its `action:`. */
+const feApiRule = (between: RuleFields = {}): RuleFields =>
+  ({ name: 'fe-api', from: [`${TD}/frontend`], to: [`${TD}/api`], ...between, action: 'allow' })
+const feApi = policy(feApiRule())
 
 void t.test('policy file – a valid policy loads with the defaults filled in and the rule as written', async t => {
   const loaded = parsePolicy(feApi, 'policy.yaml')
@@ -83,17 +67,8 @@ void t.test('policy file – a policy with only a version has defaultAction deny
 })
 
 void t.test('policy file – the loaded policy is frozen all the way down', async t => {
-  const loaded = parsePolicy(yaml(
-    'version: 1',
-    'tcpPorts: [9000]',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    ports: [8443]',
-    '    http: {methods: [GET], paths: [/v1/*]}',
-    '    action: allow'
-  ), 'policy.yaml')
+  const loaded = parsePolicy(policyWith({ tcpPorts: [9000] },
+    feApiRule({ ports: [8443], http: { methods: ['GET'], paths: ['/v1/*'] } })), 'policy.yaml')
   const rule = loaded.document.rules[0]
   for (const [label, value] of Object.entries({
     loaded, document: loaded.document, tcpPorts: loaded.document.tcpPorts, rules: loaded.document.rules, rule,
@@ -203,16 +178,9 @@ void t.test('policy file – policyFromValue checks a copy and leaves its input 
 })
 
 void t.test('policy file – rejects a YAML syntax error with its line and column', async t => {
-  const err = policyError(() => parsePolicy(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: fe-api',
-    '    from: [*]',
-    `    to: [${TD}/api]`,
-    '    action: allow'
-  ), 'policy.yaml'))
+  // An unquoted * is a YAML alias: the commonest slip in a policy file (`from: [*]`: rule() writes '*' as it is).
+  const err = policyError(() => parsePolicy(policy({ ...feApiRule(), from: ['*'] }), 'policy.yaml'))
   t.equal(err.code, 'ERR_POLICY_INVALID')
-  // An unquoted * is a YAML alias: the commonest slip in a policy file.
   expectProblems(t, err.problems, [{ at: 'policy.yaml:4:12', path: '', message: /alias/i }])
 
   expectProblems(t, problemsOf(yaml('version: 1', 'rules:', '\t- name: fe-api')), [
@@ -227,15 +195,9 @@ void t.test('policy file – rejects a YAML syntax error with its line and colum
 })
 
 void t.test('policy file – rejects a duplicate YAML key where the second one is written', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '    action: deny'
-  )), [{ at: 'policy.yaml:7:5', path: '', message: /keys must be unique/ }])
+  expectProblems(t, problemsOf(yaml('version: 1', 'rules:', ...rule(feApiRule()), '    action: deny')), [
+    { at: 'policy.yaml:7:5', path: '', message: /keys must be unique/ }
+  ])
   expectProblems(t, problemsOf(yaml('version: 1', 'rules: []', 'version: 1')), [
     { at: 'policy.yaml:3:1', path: '', message: /keys must be unique/ }
   ])
@@ -253,19 +215,9 @@ void t.test('policy file – rejects an unknown top-level key with its line and 
 })
 
 void t.test('policy file – rejects an unknown key in a rule or its http conditions, naming the rule', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    port: 443',
-    '    action: allow',
-    '  - name: fe-http',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    http: {method: [GET]}',
-    '    action: allow'
+  expectProblems(t, problemsOf(policy(
+    feApiRule({ port: 443 }),
+    { name: 'fe-http', from: [ANY], to: [ANY], http: { method: ['GET'] }, action: 'allow' }
   )), [
     { at: 'policy.yaml:6:5', path: '/rules/0/port', rule: 'fe-api', message: /^unknown field$/ },
     { at: 'policy.yaml:11:12', path: '/rules/1/http/method', rule: 'fe-http', message: /^unknown field$/ }
@@ -273,16 +225,9 @@ void t.test('policy file – rejects an unknown key in a rule or its http condit
 })
 
 void t.test('policy file – rejects missing required fields at the mapping that lacks them', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - description: a rule with nothing else'
-  )), [
-    { at: 'policy.yaml:3:5', path: '/rules/0', rule: '#1', message: /^missing required field "name"$/ },
-    { at: 'policy.yaml:3:5', path: '/rules/0', rule: '#1', message: /^missing required field "from"$/ },
-    { at: 'policy.yaml:3:5', path: '/rules/0', rule: '#1', message: /^missing required field "to"$/ },
-    { at: 'policy.yaml:3:5', path: '/rules/0', rule: '#1', message: /^missing required field "action"$/ }
-  ])
+  const missing = ['name', 'from', 'to', 'action'].map(field =>
+    ({ at: 'policy.yaml:3:5', path: '/rules/0', rule: '#1', message: new RegExp(`^missing required field "${field}"$`) }))
+  expectProblems(t, problemsOf(policy({ description: 'a rule with nothing else' })), missing)
   expectProblems(t, problemsOf(yaml('# no version', 'rules: []')), [
     { at: 'policy.yaml:2:1', path: '', message: /^missing required field "version"$/ }
   ])
@@ -313,20 +258,9 @@ void t.test('policy file – rejects a defaultAction other than deny or allow', 
 })
 
 void t.test('policy file – rejects bad ports: 0, above 65535, a string, a duplicate, an empty list', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'tcpPorts: [9000, 65536]',
-    'rules:',
-    '  - name: plc',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    ports: [0, 70000, "80", 502, 502]',
-    '    action: allow',
-    '  - name: empty-ports',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    ports: []',
-    '    action: allow'
+  expectProblems(t, problemsOf(policyWith({ tcpPorts: [9000, 65536] },
+    { name: 'plc', from: [ANY], to: [ANY], ports: [0, 70000, '"80"', 502, 502], action: 'allow' },
+    { name: 'empty-ports', from: [ANY], to: [ANY], ports: [], action: 'allow' }
   )), [
     { at: 'policy.yaml:2:18', path: '/tcpPorts/1', message: /must be <= 65535/ },
     { at: 'policy.yaml:7:12', path: '/rules/0/ports', rule: 'plc', message: /must NOT have duplicate items/ },
@@ -338,17 +272,9 @@ void t.test('policy file – rejects bad ports: 0, above 65535, a string, a dupl
 })
 
 void t.test('policy file – rejects an empty from or to list', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: nobody',
-    '    from: []',
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '  - name: nowhere',
-    `    from: [${TD}/frontend]`,
-    '    to: []',
-    '    action: allow'
+  expectProblems(t, problemsOf(policy(
+    { ...feApiRule(), name: 'nobody', from: [] },
+    { ...feApiRule(), name: 'nowhere', to: [] }
   )), [
     { at: 'policy.yaml:4:11', path: '/rules/0/from', rule: 'nobody', message: /must NOT have fewer than 1 items/ },
     { at: 'policy.yaml:9:9', path: '/rules/1/to', rule: 'nowhere', message: /must NOT have fewer than 1 items/ }
@@ -356,7 +282,7 @@ void t.test('policy file – rejects an empty from or to list', async t => {
 })
 
 void t.test('policy file – rejects a rule name that is not a plain token, or too long', async t => {
-  const named = (name: string): string => yaml('version: 1', 'rules:', `  - name: ${name}`, "    from: ['*']", "    to: ['*']", '    action: allow')
+  const named = (name: string): string => policy({ name, from: [ANY], to: [ANY], action: 'allow' })
   for (const name of ['-bad', '"has space"', '.hidden', '"a/b"', '"caf\\u00e9"', '""']) {
     expectProblems(t, problemsOf(named(name)), [
       { at: 'policy.yaml:3:11', path: '/rules/0/name', rule: JSON.parse(name.startsWith('"') ? name : JSON.stringify(name)) as string, message: /^a rule name is letters, digits, "\.", "_" and "-", starting with a letter or digit$/ }
@@ -373,43 +299,24 @@ void t.test('policy file – rejects a rule name that is not a plain token, or t
   ])
 })
 
+/** The start of rule "reader", from and to any peer. */
+const anyReader: RuleFields = { name: 'reader', from: [ANY], to: [ANY] }
+
 void t.test('policy file – rejects an HTTP method that is not an uppercase token', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: reader',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    http: {methods: [get, GET, "P OST"]}',
-    '    action: allow'
-  )), [
+  expectProblems(t, problemsOf(policy({ ...anyReader, http: { methods: ['get', 'GET', '"P OST"'] }, action: 'allow' })), [
     { at: 'policy.yaml:6:22', path: '/rules/0/http/methods/0', rule: 'reader', message: /^an HTTP method is an uppercase token, like GET or POST$/ },
     { at: 'policy.yaml:6:32', path: '/rules/0/http/methods/2', rule: 'reader', message: /^an HTTP method is an uppercase token/ }
   ])
 })
 
 void t.test('policy file – rejects an empty http object', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: reader',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    http: {}',
-    '    action: allow'
-  )), [{ at: 'policy.yaml:6:11', path: '/rules/0/http', rule: 'reader', message: /must NOT have fewer than 1 properties/ }])
+  expectProblems(t, problemsOf(policy({ ...anyReader, http: {}, action: 'allow' })), [
+    { at: 'policy.yaml:6:11', path: '/rules/0/http', rule: 'reader', message: /must NOT have fewer than 1 properties/ }
+  ])
 })
 
 void t.test('policy file – rejects a bad action or mode', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: reader',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    action: permit',
-    '    mode: dryrun'
-  )), [
+  expectProblems(t, problemsOf(policy({ ...anyReader, action: 'permit', mode: 'dryrun' })), [
     { at: 'policy.yaml:6:13', path: '/rules/0/action', rule: 'reader', message: /^must be one of "allow", "deny"$/ },
     { at: 'policy.yaml:7:11', path: '/rules/0/mode', rule: 'reader', message: /^must be one of "enforce", "dry-run"$/ }
   ])
@@ -438,14 +345,8 @@ void t.test('policy file – rejects every malformed SPIFFE-ID pattern, each at 
     ['spiffe://', undefined, /trust domain is missing/],
     ['spiffe://plant.example:8443/api', undefined, /port is not allowed/]
   ]
-  const problems = problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: patterns',
-    "    from: ['*']",
-    '    to:',
-    ...bad.map(([pattern, written]) => `      - ${written ?? pattern}`),
-    '    action: allow'
+  const problems = problemsOf(policy(
+    { name: 'patterns', from: [ANY], to: block(bad.map(([pattern, written]) => written ?? pattern)), action: 'allow' }
   ))
   expectProblems(t, problems, bad.map(([pattern, , reason], i) => ({
     at: `policy.yaml:${6 + i}:9`,
@@ -456,14 +357,7 @@ void t.test('policy file – rejects every malformed SPIFFE-ID pattern, each at 
 })
 
 void t.test('policy file – a bad pattern in from is reported as from[N] of the rule', async t => {
-  const err = policyError(() => parsePolicy(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend, ${TD}/api-*]`,
-    `    to: [${TD}/api]`,
-    '    action: allow'
-  ), 'policy.yaml'))
+  const err = policyError(() => parsePolicy(policy({ ...feApiRule(), from: [`${TD}/frontend`, `${TD}/api-*`] }), 'policy.yaml'))
   expectProblems(t, err.problems, [
     { at: 'policy.yaml:4:45', path: '/rules/0/from/1', rule: 'fe-api', message: /^bad pattern "spiffe:\/\/plant\.example\/api-\*": \* must be a whole path segment/ }
   ])
@@ -471,23 +365,21 @@ void t.test('policy file – a bad pattern in from is reported as from[N] of the
 })
 
 void t.test('policy file – accepts every valid pattern form', async t => {
-  const loaded = parsePolicy(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: forms',
-    '    from:',
-    "      - '*'",
-    `      - ${TD}/frontend`,
-    `      - ${TD}/ns/*/sa/*`,
-    `      - ${TD}/*`,
-    `      - ${TD}/line-1/**`,
-    `      - ${TD}/*/x/**`,
-    `      - ${TD}/**`,
-    `      - ${TD}`,
-    '      - spiffe://other.example/Case_Sensitive/a.b-c/...',
-    `    to: [${TD}/api]`,
-    '    action: allow'
-  ), 'policy.yaml')
+  const loaded = parsePolicy(policy({
+    ...feApiRule(),
+    name: 'forms',
+    from: block([
+      ANY,
+      `${TD}/frontend`,
+      `${TD}/ns/*/sa/*`,
+      `${TD}/*`,
+      `${TD}/line-1/**`,
+      `${TD}/*/x/**`,
+      `${TD}/**`,
+      TD,
+      'spiffe://other.example/Case_Sensitive/a.b-c/...'
+    ])
+  }), 'policy.yaml')
   t.equal(loaded.document.rules[0].from.length, 9)
 })
 
@@ -512,17 +404,9 @@ void t.test('policy file – rejects bad HTTP path patterns, each with the reaso
     ['/v1/%zz', undefined, /malformed percent-escape/],
     ['/a b', '"/a b"', /characters other than visible ASCII/]
   ]
-  const problems = problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: paths',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    http:',
-    '      paths:',
-    ...bad.map(([pattern, written]) => `        - ${written ?? pattern}`),
-    '    action: allow'
-  ))
+  const problems = problemsOf(policy({
+    name: 'paths', from: [ANY], to: [ANY], http: block({ paths: block(bad.map(([pattern, written]) => written ?? pattern)) }), action: 'allow'
+  }))
   expectProblems(t, problems, bad.map(([pattern, , reason], i) => ({
     at: `policy.yaml:${8 + i}:11`,
     path: `/rules/0/http/paths/${i}`,
@@ -532,40 +416,25 @@ void t.test('policy file – rejects bad HTTP path patterns, each with the reaso
 })
 
 void t.test('policy file – accepts normalized exact and prefix path patterns', async t => {
-  const loaded = parsePolicy(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: paths',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    http:',
-    '      methods: [GET, HEAD, M-SEARCH, X_CUSTOM1]',
-    '      paths: [/, /*, /v1/*, /v1/items, /v1*, /v1/items/, /a%3A, /~user, /.well-known/*, /a/...]',
-    '    action: allow'
-  ))
+  const loaded = parsePolicy(policy({
+    name: 'paths',
+    from: [ANY],
+    to: [ANY],
+    http: block({
+      methods: ['GET', 'HEAD', 'M-SEARCH', 'X_CUSTOM1'],
+      paths: ['/', '/*', '/v1/*', '/v1/items', '/v1*', '/v1/items/', '/a%3A', '/~user', '/.well-known/*', '/a/...']
+    }),
+    action: 'allow'
+  }))
   t.equal(loaded.document.rules[0].http?.paths?.length, 10)
 })
 
 void t.test('policy file – rejects a duplicate rule name at the second, naming where the first is', async t => {
-  expectProblems(t, problemsOf(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '  - name: fe-api',
-    `    from: [${TD}/backend]`,
-    `    to: [${TD}/api]`,
-    '    action: deny',
-    '  - name: other',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    action: deny',
-    '  - name: fe-api',
-    "    from: ['*']",
-    "    to: ['*']",
-    '    action: deny'
+  expectProblems(t, problemsOf(policy(
+    feApiRule(),
+    { ...feApiRule(), from: [`${TD}/backend`], action: 'deny' },
+    { name: 'other', from: [ANY], to: [ANY], action: 'deny' },
+    { name: 'fe-api', from: [ANY], to: [ANY], action: 'deny' }
   )), [
     { at: 'policy.yaml:7:11', path: '/rules/1/name', rule: 'fe-api', message: /^duplicate rule name \(rule 1 at policy\.yaml:3:5 has it too\)$/ },
     { at: 'policy.yaml:15:11', path: '/rules/3/name', rule: 'fe-api', message: /^duplicate rule name \(rule 1 at policy\.yaml:3:5 has it too\)$/ }
@@ -577,14 +446,8 @@ void t.test('policy file – reports every problem at once, sorted by line then 
     'version: 1',
     'defaultAction: reject',
     'rules:',
-    '  - name: a',
-    `    from: [${TD}/api-*]`,
-    "    to: ['*']",
-    '    ports: [0]',
-    '    action: allow',
-    "  - from: ['*']",
-    '    to: [nope]',
-    '    action: maybe',
+    ...rule({ name: 'a', from: [`${TD}/api-*`], to: [ANY], ports: [0], action: 'allow' }),
+    ...rule({ from: [ANY], to: ['nope'], action: 'maybe' }),
     "  - {name: c, from: [nope], to: ['*'], ports: [0], action: allow}",
     'extra: true'
   ), 'policy.yaml'))
@@ -605,14 +468,8 @@ void t.test('policy file – the error message lists each problem as file:line:c
   const err = policyError(() => parsePolicy(yaml(
     'version: 1',
     'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/api-*]`,
-    "    to: ['*']",
-    '    action: allow',
-    "  - from: ['*']",
-    "    to: ['*']",
-    '    http: {methods: [get]}',
-    '    action: allow',
+    ...rule({ name: 'fe-api', from: [`${TD}/api-*`], to: [ANY], action: 'allow' }),
+    ...rule({ from: [ANY], to: [ANY], http: { methods: ['get'] }, action: 'allow' }),
     'extra: 1'
   ), 'policy.yaml'))
   t.equal(err.code, 'ERR_POLICY_INVALID')
@@ -643,7 +500,7 @@ void t.test('policy file – loads a YAML file and a JSON file from disk, with t
 
 void t.test('policy file – a file with problems names the file in every location and in the message', async t => {
   const file = join(dir, 'bad.yaml')
-  writeFileSync(file, yaml('version: 1', 'rules:', '  - name: fe-api', `    from: [${TD}/frontend/]`, "    to: ['*']", '    action: allow'))
+  writeFileSync(file, policy({ ...feApiRule(), from: [`${TD}/frontend/`], to: [ANY] }))
   const err = policyError(() => loadPolicy(file))
   expectProblems(t, err.problems, [{ at: `${file}:4:12`, path: '/rules/0/from/0', rule: 'fe-api', message: /trailing slash/ }])
   t.equal(err.message.split('\n')[0], `invalid policy (${file}):`)

@@ -12,8 +12,9 @@ function pattern (text: string): PathPattern {
   return parsed
 }
 
-void t.test('http path – a request path loses its query and fragment', async t => {
-  const cases: Array<[string, string]> = [
+// Request targets and the path each is matched as, a test for each group.
+const normalized: Array<[title: string, cases: Array<[target: string, path: string]>]> = [
+  ['a request path loses its query and fragment', [
     ['/v1/items?limit=10', '/v1/items'],
     ['/v1/items#top', '/v1/items'],
     ['/v1/items?q=a#b', '/v1/items'],
@@ -22,12 +23,8 @@ void t.test('http path – a request path loses its query and fragment', async t
     ['/?x=/../admin', '/'],
     // The query is not matched, so what is in it is not checked either.
     ['/v1/items?q=%zz%2F\\ é', '/v1/items']
-  ]
-  for (const [target, path] of cases) t.same(normalizeRequestPath(target), { path }, target)
-})
-
-void t.test('http path – dot segments are removed, so /v1/../admin is /admin', async t => {
-  const cases: Array<[string, string]> = [
+  ]],
+  ['dot segments are removed, so /v1/../admin is /admin', [
     ['/v1/../admin', '/admin'],
     ['/a/./b', '/a/b'],
     ['/a/b/..', '/a/'],
@@ -43,23 +40,15 @@ void t.test('http path – dot segments are removed, so /v1/../admin is /admin',
     ['/a/.../b', '/a/.../b'],
     ['/a/..b/.c', '/a/..b/.c'],
     ['/.well-known/x', '/.well-known/x']
-  ]
-  for (const [target, path] of cases) t.same(normalizeRequestPath(target), { path }, target)
-})
-
-void t.test('http path – repeated slashes are merged, before dot segments are removed', async t => {
-  const cases: Array<[string, string]> = [
+  ]],
+  ['repeated slashes are merged, before dot segments are removed', [
     ['//v1///items', '/v1/items'],
     ['/v1/items//', '/v1/items/'],
     ['//', '/'],
     ['/v1//../admin', '/admin'],
     ['/v1/.//./items', '/v1/items']
-  ]
-  for (const [target, path] of cases) t.same(normalizeRequestPath(target), { path }, target)
-})
-
-void t.test('http path – percent-escapes of unreserved characters are decoded, others kept in uppercase', async t => {
-  const cases: Array<[string, string]> = [
+  ]],
+  ['percent-escapes of unreserved characters are decoded, others kept in uppercase', [
     ['/%76%31/x', '/v1/x'],
     ['/%7euser', '/~user'],
     ['/%41%5a%61%7A%30%39%2D%2E%5F%7E', '/AZaz09-._~'],
@@ -75,49 +64,44 @@ void t.test('http path – percent-escapes of unreserved characters are decoded,
     ['/v1/%2e./admin', '/admin'],
     ['/v1/.%2e/admin', '/admin'],
     ['/v1/%2E/items', '/v1/items']
-  ]
-  for (const [target, path] of cases) t.same(normalizeRequestPath(target), { path }, target)
-})
+  ]],
+  ['normal paths pass unchanged', ['/', '/v1/items', '/v1/items/', '/a-b_c.d~e/F', "/a:b@c!$&'()+,;=", '/a%3A'].map(path => [path, path])]
+]
+for (const [title, cases] of normalized) {
+  void t.test(`http path – ${title}`, async t => {
+    for (const [target, path] of cases) t.same(normalizeRequestPath(target), { path }, target)
+  })
+}
 
-void t.test('http path – normal paths pass unchanged', async t => {
-  for (const path of ['/', '/v1/items', '/v1/items/', '/a-b_c.d~e/F', "/a:b@c!$&'()+,;=", '/a%3A']) {
-    t.same(normalizeRequestPath(path), { path }, path)
-  }
-})
-
-void t.test('http path – refuses a request path that does not begin with /', async t => {
-  for (const target of ['', 'v1/items', '*', 'http://plant.example/v1/items', '?x', '#x', ' /v1']) {
-    t.same(normalizeRequestPath(target), { problem: 'the request path must begin with "/"' }, JSON.stringify(target))
-  }
-})
-
-void t.test('http path – refuses encoded slashes and backslashes', async t => {
-  for (const target of ['/v1%2Fadmin', '/v1%2fadmin', '/v1/%5Cadmin', '/v1/%5cadmin', '/v1\\admin', '/v1/..\\admin', '/%2F']) {
-    t.same(normalizeRequestPath(target), { problem: 'encoded slashes and backslashes are refused in request paths' }, target)
-  }
-})
-
-void t.test('http path – refuses a malformed percent-escape', async t => {
-  for (const target of ['/a%zz', '/a%2', '/a%', '/a%g0', '/%%41']) {
-    t.same(normalizeRequestPath(target), { problem: 'the request path has a malformed percent-escape' }, target)
-  }
-})
-
-void t.test('http path – refuses spaces, control characters and non-ASCII', async t => {
-  for (const target of ['/a b', '/a\tb', '/a\nb', '/a\u0000b', '/a\u007f', '/caf\u00e9', '/\u{1F600}', '/a\r']) {
-    t.same(normalizeRequestPath(target), { problem: 'the request path contains characters other than visible ASCII (percent-encode them)' }, JSON.stringify(target))
-  }
-})
+// Request targets refused, with the problem each group is refused with.
+const refused: Array<[title: string, problem: string, targets: string[]]> = [
+  ['refuses a request path that does not begin with /', 'the request path must begin with "/"',
+    ['', 'v1/items', '*', 'http://plant.example/v1/items', '?x', '#x', ' /v1']],
+  ['refuses encoded slashes and backslashes', 'encoded slashes and backslashes are refused in request paths',
+    ['/v1%2Fadmin', '/v1%2fadmin', '/v1/%5Cadmin', '/v1/%5cadmin', '/v1\\admin', '/v1/..\\admin', '/%2F']],
+  ['refuses a malformed percent-escape', 'the request path has a malformed percent-escape',
+    ['/a%zz', '/a%2', '/a%', '/a%g0', '/%%41']],
+  ['refuses spaces, control characters and non-ASCII', 'the request path contains characters other than visible ASCII (percent-encode them)',
+    ['/a b', '/a\tb', '/a\nb', '/a\u0000b', '/a\u007f', '/caf\u00e9', '/\u{1F600}', '/a\r']]
+]
+for (const [title, problem, targets] of refused) {
+  void t.test(`http path – ${title}`, async t => {
+    for (const target of targets) t.same(normalizeRequestPath(target), { problem }, JSON.stringify(target))
+  })
+}
 
 void t.test('http path – a pattern is exact, or a prefix when it ends in *', async t => {
-  t.same(parsePathPattern('/v1/items'), { exact: '/v1/items' })
-  t.same(parsePathPattern('/'), { exact: '/' })
-  t.same(parsePathPattern('/v1/items/'), { exact: '/v1/items/' })
-  t.same(parsePathPattern('/a%3A'), { exact: '/a%3A' })
-  t.same(parsePathPattern('/v1/*'), { prefix: '/v1/' })
-  t.same(parsePathPattern('/*'), { prefix: '/' })
-  t.same(parsePathPattern('/v1*'), { prefix: '/v1' })
-  t.same(parsePathPattern('/.well-known/*'), { prefix: '/.well-known/' })
+  const cases: Array<[string, PathPattern]> = [
+    ['/v1/items', { exact: '/v1/items' }],
+    ['/', { exact: '/' }],
+    ['/v1/items/', { exact: '/v1/items/' }],
+    ['/a%3A', { exact: '/a%3A' }],
+    ['/v1/*', { prefix: '/v1/' }],
+    ['/*', { prefix: '/' }],
+    ['/v1*', { prefix: '/v1' }],
+    ['/.well-known/*', { prefix: '/.well-known/' }]
+  ]
+  for (const [text, parsed] of cases) t.same(parsePathPattern(text), parsed, text)
 })
 
 void t.test('http path – refuses a pattern that is not written normalized, saying what to write', async t => {

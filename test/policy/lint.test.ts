@@ -6,51 +6,42 @@ import { join } from 'node:path'
 import { parsePolicy } from '../../policy/document'
 import { lintPolicyFile, lintPolicyText } from '../../policy/lint'
 import type { LintResult } from '../../policy/lint'
+import { ANY, TD, block, expectProblems as expectProblemList, policy, policyWith, rule } from '../helpers/policy-text'
+import type { ExpectedProblem, RuleFields } from '../helpers/policy-text'
 
 // `chaperone policy lint`: the loader's errors, then a warning for each rule that is valid but cannot do what
-// its author meant. Policies are written inline with one line per argument of yaml(), so line N of the file is
-// the N-th argument.
+// its author meant. Policies are written inline with policy() and rule(): `version: 1`, the top-level keys,
+// `rules:`, then each rule's keys one a line in the order given (see test/helpers/policy-text.ts).
 
 const dir = mkdtempSync(join(tmpdir(), 'chaperone-policy-lint-'))
 t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
 
-const TD = 'spiffe://plant.example'
-const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`
 const lint = (text: string): LintResult => lintPolicyText(text, 'policy.yaml')
 
-interface Expected {
-  readonly at: string | undefined
-  readonly path: string
-  readonly message: RegExp
-  readonly rule?: string
-  readonly severity?: 'error' | 'warning'
-}
-
 /** Exactly these problems in this order (warnings unless said), with matching counts. */
-function expectProblems (t: Test, result: LintResult, expected: readonly Expected[]): void {
-  t.same(
-    result.problems.map(p => ({ at: p.location ?? null, path: p.path, rule: p.rule ?? null, severity: p.severity })),
-    expected.map(e => ({ at: e.at ?? null, path: e.path, rule: e.rule ?? null, severity: e.severity ?? 'warning' })),
-    'locations, fields, rules and severities, in order')
-  expected.forEach((e, i) => { t.match(result.problems[i]?.message, e.message, `${e.at ?? '(no location)'} ${e.path}: message`) })
+function expectProblems (t: Test, result: LintResult, expected: readonly ExpectedProblem[]): void {
+  expectProblemList(t, result.problems, expected, 'warning')
   const errors = expected.filter(e => e.severity === 'error').length
   t.equal(result.errors, errors, 'errors counted')
   t.equal(result.warnings, expected.length - errors, 'warnings counted')
 }
 
-/** A policy of two rules, "first" then "second", each given as its lines after `name:` (without indentation). */
-const twoRules = (first: readonly string[], second: readonly string[], top: readonly string[] = []): string => yaml(
-  'version: 1',
-  ...top,
-  'rules:',
-  '  - name: first',
-  ...first.map(line => `    ${line}`),
-  '  - name: second',
-  ...second.map(line => `    ${line}`)
-)
+/** A policy of two rules, "first" then "second", each given as its fields after `name:`. */
+const twoRules = (first: RuleFields, second: RuleFields): string => policy({ name: 'first', ...first }, { name: 'second', ...second })
 /** Line of the "first" and "second" rules' `- name:` in twoRules. */
-const firstLine = (top: readonly string[] = []): number => 3 + top.length
-const secondLine = (first: readonly string[], top: readonly string[] = []): number => 4 + top.length + first.length
+const firstLine = 3
+const secondLine = (first: RuleFields): number => firstLine + 1 + rule(first).length
+
+/** The rule's fields with `action:` allow or deny after them, and `mode: dry-run` after that. */
+const allow = (fields: RuleFields): RuleFields => ({ ...fields, action: 'allow' })
+const deny = (fields: RuleFields): RuleFields => ({ ...fields, action: 'deny' })
+const dryRun = (fields: RuleFields): RuleFields => ({ ...fields, mode: 'dry-run' })
+/** From and to of the commonest rule, frontend to api. */
+const feToApi: RuleFields = { from: [`${TD}/frontend`], to: [`${TD}/api`] }
+/** An allow from frontend to api, `more` added after its `to:` (or put in the place of its from or to). */
+const feAllow = (more: RuleFields = {}): RuleFields => allow({ ...feToApi, ...more })
+const feApi: RuleFields = { name: 'fe-api', ...feAllow() }
+const noGuests = deny({ name: 'no-guests', from: ['spiffe://guest.example/**'], to: [ANY] })
 
 const shadowed = (by: string, line: number): RegExp =>
   new RegExp(`^is shadowed: rule "${by}" \\(line ${line}\\) matches everything this rule matches, so this rule never decides$`)
@@ -58,24 +49,10 @@ const neverAllows = (by: string, line: number): RegExp =>
   new RegExp(`^can never allow: rule "${by}" \\(line ${line}\\) denies everything this rule matches, and deny rules win$`)
 
 void t.test('policy lint – a clean policy has no problems and reports its hash', async t => {
-  const text = yaml(
-    'version: 1',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    ports: [8443]',
-    '    http: {methods: [GET], paths: [/v1/*]}',
-    '    action: allow',
-    '  - name: scada-plc',
-    `    from: [${TD}/scada]`,
-    `    to: [${TD}/line-1/**]`,
-    '    ports: [502]',
-    '    action: allow',
-    '  - name: no-guests',
-    '    from: [spiffe://guest.example/**]',
-    "    to: ['*']",
-    '    action: deny'
+  const text = policy(
+    { name: 'fe-api', ...feAllow({ ports: [8443], http: { methods: ['GET'], paths: ['/v1/*'] } }) },
+    allow({ name: 'scada-plc', from: [`${TD}/scada`], to: [`${TD}/line-1/**`], ports: [502] }),
+    noGuests
   )
   const result = lint(text)
   expectProblems(t, result, [])
@@ -85,16 +62,7 @@ void t.test('policy lint – a clean policy has no problems and reports its hash
 })
 
 void t.test('policy lint – a policy with errors reports only its errors, counted, and no hash', async t => {
-  const result = lint(yaml(
-    'version: 1',
-    'defaultAction: allow',
-    'rules:',
-    '  - name: a',
-    '    from: [spiffe://plant.example]',
-    `    to: [${TD}/api/]`,
-    '    action: allow',
-    '    ports: [0]'
-  ))
+  const result = lint(policyWith({ defaultAction: 'allow' }, { ...allow({ name: 'a', from: [TD], to: [`${TD}/api/`] }), ports: [0] }))
   // The trust-domain-only pattern and the allow under a default allow would warn; errors come first, alone.
   expectProblems(t, result, [
     { at: 'policy.yaml:6:10', path: '/rules/0/to/0', rule: 'a', severity: 'error', message: /^bad pattern ".*": path cannot have a trailing slash/ },
@@ -102,22 +70,15 @@ void t.test('policy lint – a policy with errors reports only its errors, count
   ])
   t.equal(result.hash, undefined)
 
-  const syntax = lint(yaml('version: 1', 'rules:', '  - name: a', '    from: [*]'))
+  // rule() writes '*' as it is: `from: [*]`, an alias.
+  const syntax = lint(policy({ name: 'a', from: ['*'] }))
   expectProblems(t, syntax, [{ at: 'policy.yaml:4:12', path: '', severity: 'error', message: /alias/i }])
   t.equal(syntax.hash, undefined)
 })
 
 void t.test('policy lint – lints a YAML or JSON file, naming the file in every location; a missing file is one error', async t => {
   const file = join(dir, 'policy.yaml')
-  writeFileSync(file, yaml(
-    'version: 1',
-    'defaultAction: allow',
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow'
-  ))
+  writeFileSync(file, policyWith({ defaultAction: 'allow' }, feApi))
   const result = lintPolicyFile(file)
   t.equal(result.source, file)
   expectProblems(t, result, [{ at: `${file}:7:13`, path: '/rules/0/action', rule: 'fe-api', message: /^has no effect/ }])
@@ -145,28 +106,11 @@ void t.test('policy lint – lints a YAML or JSON file, naming the file in every
 })
 
 void t.test('policy lint – warns about a pattern that names only a trust domain: per pattern, or the rule can never match', async t => {
-  const result = lint(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: partly',
-    '    from:',
-    '      - spiffe://plant.example',
-    `      - ${TD}/frontend`,
-    `    to: [${TD}/api, spiffe://other.example]`,
-    '    action: allow',
-    '  - name: never',
-    "    from: ['*']",
-    '    to: [spiffe://plant.example, spiffe://other.example]',
-    '    action: deny',
-    '  - name: never-from',
-    '    from:',
-    '      - spiffe://plant.example',
-    `    to: [${TD}/api]`,
-    '    action: deny',
-    '  - name: never-both',
-    '    from: [spiffe://plant.example]',
-    '    to: [spiffe://plant.example]',
-    '    action: deny'
+  const result = lint(policy(
+    allow({ name: 'partly', from: block([TD, `${TD}/frontend`]), to: [`${TD}/api`, 'spiffe://other.example'] }),
+    deny({ name: 'never', from: [ANY], to: [TD, 'spiffe://other.example'] }),
+    deny({ name: 'never-from', from: block([TD]), to: [`${TD}/api`] }),
+    deny({ name: 'never-both', from: [TD], to: [TD] })
   ))
   expectProblems(t, result, [
     { at: 'policy.yaml:5:9', path: '/rules/0/from/0', rule: 'partly', message: /^never matches: "spiffe:\/\/plant\.example" names a trust domain, not a workload: no peer carries that ID \(spiffe:\/\/<trust domain>\/\*\* is every workload\)$/ },
@@ -180,45 +124,13 @@ void t.test('policy lint – warns about a pattern that names only a trust domai
 })
 
 void t.test('policy lint – warns about HTTP conditions on TCP-only ports, well known or listed in tcpPorts', async t => {
-  expectProblems(t, lint(yaml(
-    'version: 1',
-    'tcpPorts: [9000, 502]',
-    'rules:',
-    '  - name: modbus-read',
-    "    from: ['*']",
-    `    to: [${TD}/plc]`,
-    '    ports: [502]',
-    '    http: {methods: [GET]}',
-    '    action: allow',
-    '  - name: mixed',
-    "    from: ['*']",
-    `    to: [${TD}/gateway]`,
-    '    ports: [8080, 9000, 4840]',
-    '    http:',
-    '      paths: [/status]',
-    '    action: allow',
-    '  - name: custom-only',
-    "    from: ['*']",
-    `    to: [${TD}/historian]`,
-    '    ports: [9000]',
-    '    http: {methods: [POST]}',
-    '    action: allow',
-    '  - name: two-tcp',
-    "    from: ['*']",
-    `    to: [${TD}/db]`,
-    '    ports: [5432, 6379]',
-    '    http: {methods: [GET]}',
-    '    action: deny',
-    '  - name: any-port',
-    "    from: ['*']",
-    `    to: [${TD}/historian]`,
-    '    http: {methods: [GET]}',
-    '    action: allow',
-    '  - name: plain-tcp',
-    "    from: ['*']",
-    `    to: [${TD}/plc]`,
-    '    ports: [502, 9000]',
-    '    action: allow'
+  expectProblems(t, lint(policyWith({ tcpPorts: [9000, 502] },
+    allow({ name: 'modbus-read', from: [ANY], to: [`${TD}/plc`], ports: [502], http: { methods: ['GET'] } }),
+    allow({ name: 'mixed', from: [ANY], to: [`${TD}/gateway`], ports: [8080, 9000, 4840], http: block({ paths: ['/status'] }) }),
+    allow({ name: 'custom-only', from: [ANY], to: [`${TD}/historian`], ports: [9000], http: { methods: ['POST'] } }),
+    deny({ name: 'two-tcp', from: [ANY], to: [`${TD}/db`], ports: [5432, 6379], http: { methods: ['GET'] } }),
+    allow({ name: 'any-port', from: [ANY], to: [`${TD}/historian`], http: { methods: ['GET'] } }),
+    allow({ name: 'plain-tcp', from: [ANY], to: [`${TD}/plc`], ports: [502, 9000] })
   )), [
     { at: 'policy.yaml:8:11', path: '/rules/0/http', rule: 'modbus-read', message: /^can never match: HTTP conditions on TCP-only port 502 \(Modbus\/TCP\)$/ },
     { at: 'policy.yaml:15:7', path: '/rules/1/http', rule: 'mixed', message: /^HTTP conditions never match on TCP-only ports 9000 \(listed in tcpPorts\), 4840 \(OPC UA\)$/ },
@@ -228,23 +140,10 @@ void t.test('policy lint – warns about HTTP conditions on TCP-only ports, well
 })
 
 void t.test('policy lint – warns that an allow rule has no effect under defaultAction allow', async t => {
-  const text = (defaultAction: string): string => yaml(
-    'version: 1',
-    `defaultAction: ${defaultAction}`,
-    'rules:',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '  - name: no-guests',
-    '    from: [spiffe://guest.example/**]',
-    "    to: ['*']",
-    '    action: deny',
-    '  - name: trial',
-    `    from: [${TD}/backend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '    mode: dry-run'
+  const text = (defaultAction: string): string => policyWith({ defaultAction },
+    feApi,
+    noGuests,
+    dryRun(allow({ name: 'trial', from: [`${TD}/backend`], to: [`${TD}/api`] }))
   )
   expectProblems(t, lint(text('allow')), [
     { at: 'policy.yaml:7:13', path: '/rules/0/action', rule: 'fe-api', message: /^has no effect: the default action is already allow, and deny rules win over allow rules$/ },
@@ -254,115 +153,67 @@ void t.test('policy lint – warns that an allow rule has no effect under defaul
 })
 
 void t.test('policy lint – warns that a later allow is shadowed by an earlier allow that covers it', async t => {
-  const cases: Array<[string, string[], string[]]> = [
-    ['a * segment covers an exact ID',
-      [`from: [${TD}/*]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow']],
+  const cases: Array<[string, RuleFields, RuleFields]> = [
+    ['a * segment covers an exact ID', allow({ from: [`${TD}/*`], to: [`${TD}/api`] }), feAllow()],
     ['a bare * covers anything',
-      ["from: ['*']", `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/frontend, spiffe://other.example/x/**]`, `to: [${TD}/api]`, 'action: allow']],
+      allow({ from: [ANY], to: [`${TD}/api`] }),
+      allow({ from: [`${TD}/frontend`, 'spiffe://other.example/x/**'], to: [`${TD}/api`] })],
     ['** covers deeper IDs and a deeper **',
-      [`from: [${TD}/line-1/**]`, "to: ['*']", 'action: allow'],
-      [`from: [${TD}/line-1/cell-2/plc, ${TD}/line-1/cell-3/**, ${TD}/line-1/*]`, "to: ['*']", 'action: allow']],
+      allow({ from: [`${TD}/line-1/**`], to: [ANY] }),
+      allow({ from: [`${TD}/line-1/cell-2/plc`, `${TD}/line-1/cell-3/**`, `${TD}/line-1/*`], to: [ANY] })],
     ['spiffe://td/** covers the trust domain\'s workloads',
-      [`from: [${TD}/**]`, `to: [${TD}/**]`, 'action: allow'],
-      [`from: [${TD}/*/reader]`, `to: [${TD}/ns/*/sa/api]`, 'action: allow']],
+      allow({ from: [`${TD}/**`], to: [`${TD}/**`] }),
+      allow({ from: [`${TD}/*/reader`], to: [`${TD}/ns/*/sa/api`] })],
     ['each pattern covered by one of several',
-      [`from: [${TD}/frontend, ${TD}/backend]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/backend]`, `to: [${TD}/api]`, 'action: allow']],
-    ['no ports covers some ports',
-      ["from: ['*']", "to: ['*']", 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [8443]', 'action: allow']],
-    ['more ports cover fewer',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [80, 443, 8443]', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [8443, 80]', 'action: allow']],
-    ['no http covers http',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET], paths: [/v1/items]}', 'action: allow']],
-    ['/v1/* covers /v1/a and /v1/b/*',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/*]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/a, /v1/b/*]}', 'action: allow']],
-    ['http without paths covers http with paths',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET], paths: [/v1/a]}', 'action: allow']],
+      allow({ from: [`${TD}/frontend`, `${TD}/backend`], to: [`${TD}/api`] }),
+      allow({ from: [`${TD}/backend`], to: [`${TD}/api`] })],
+    ['no ports covers some ports', allow({ from: [ANY], to: [ANY] }), feAllow({ ports: [8443] })],
+    ['more ports cover fewer', feAllow({ ports: [80, 443, 8443] }), feAllow({ ports: [8443, 80] })],
+    ['no http covers http', feAllow(), feAllow({ http: { methods: ['GET'], paths: ['/v1/items'] } })],
+    ['/v1/* covers /v1/a and /v1/b/*', feAllow({ http: { paths: ['/v1/*'] } }), feAllow({ http: { paths: ['/v1/a', '/v1/b/*'] } })],
+    ['http without paths covers http with paths', feAllow({ http: { methods: ['GET'] } }), feAllow({ http: { methods: ['GET'], paths: ['/v1/a'] } })],
     ['a superset of methods covers a subset',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET, HEAD, POST]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [HEAD, GET]}', 'action: allow']],
+      feAllow({ http: { methods: ['GET', 'HEAD', 'POST'] } }),
+      feAllow({ http: { methods: ['HEAD', 'GET'] } })],
     ['an identical rule',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [8443]', 'http: {methods: [GET], paths: [/v1/*]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [8443]', 'http: {methods: [GET], paths: [/v1/*]}', 'action: allow']],
-    ['a deny covers a later deny',
-      [`from: [${TD}/vendor/**]`, "to: ['*']", 'action: deny'],
-      [`from: [${TD}/vendor/laptop]`, `to: [${TD}/plc]`, 'action: deny']]
+      feAllow({ ports: [8443], http: { methods: ['GET'], paths: ['/v1/*'] } }),
+      feAllow({ ports: [8443], http: { methods: ['GET'], paths: ['/v1/*'] } })],
+    ['a deny covers a later deny', deny({ from: [`${TD}/vendor/**`], to: [ANY] }), deny({ from: [`${TD}/vendor/laptop`], to: [`${TD}/plc`] })]
   ]
   for (const [label, first, second] of cases) {
     await t.test(label, async t => {
       expectProblems(t, lint(twoRules(first, second)), [
-        { at: `policy.yaml:${secondLine(first)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine()) }
+        { at: `policy.yaml:${secondLine(first)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine) }
       ])
     })
   }
 })
 
 void t.test('policy lint – does not warn about rules that only partly overlap', async t => {
-  const cases: Array<[string, string[], string[]]> = [
-    ['* in different positions',
-      [`from: [${TD}/*/reader]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/line-1/*]`, `to: [${TD}/api]`, 'action: allow']],
-    ['an exact ID before a * covering it',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/*]`, `to: [${TD}/api]`, 'action: allow']],
-    ['** needs at least one more segment',
-      [`from: [${TD}/line-1/**]`, "to: ['*']", 'action: allow'],
-      [`from: [${TD}/line-1]`, "to: ['*']", 'action: allow']],
-    ['a * segment does not cover **',
-      [`from: [${TD}/*]`, "to: ['*']", 'action: allow'],
-      [`from: [${TD}/**]`, "to: ['*']", 'action: allow']],
+  const cases: Array<[string, RuleFields, RuleFields]> = [
+    ['* in different positions', allow({ from: [`${TD}/*/reader`], to: [`${TD}/api`] }), allow({ from: [`${TD}/line-1/*`], to: [`${TD}/api`] })],
+    ['an exact ID before a * covering it', feAllow(), allow({ from: [`${TD}/*`], to: [`${TD}/api`] })],
+    ['** needs at least one more segment', allow({ from: [`${TD}/line-1/**`], to: [ANY] }), allow({ from: [`${TD}/line-1`], to: [ANY] })],
+    ['a * segment does not cover **', allow({ from: [`${TD}/*`], to: [ANY] }), allow({ from: [`${TD}/**`], to: [ANY] })],
     ['another trust domain',
-      ['from: [spiffe://plant.example/**]', "to: ['*']", 'action: allow'],
-      ['from: [spiffe://other.example/frontend]', "to: ['*']", 'action: allow']],
-    ['one pattern of several not covered',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/frontend, ${TD}/backend]`, `to: [${TD}/api]`, 'action: allow']],
-    ['from covered but not to',
-      [`from: [${TD}/**]`, `to: [${TD}/api]`, 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/db]`, 'action: allow']],
-    ['different ports',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [80]', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [443]', 'action: allow']],
-    ['fewer ports before more',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [80]', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [80, 443]', 'action: allow']],
-    ['ports before no ports',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'ports: [80]', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow']],
-    ['a rule with http before one without',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow']],
-    ['an exact path before its prefix',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/a]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/*]}', 'action: allow']],
-    ['another path prefix',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/*]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v2/x, /v1/a]}', 'action: allow']],
-    ['an exact path does not cover its prefix form',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/*]}', 'action: allow']],
-    ['fewer methods before more',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET, POST]}', 'action: allow']],
-    ['methods only before paths only',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/*]}', 'action: allow']],
-    ['paths only before methods only',
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {paths: [/v1/*]}', 'action: allow'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'http: {methods: [GET]}', 'action: allow']],
-    ['an allow before a deny it covers: the deny still wins',
-      ["from: ['*']", "to: ['*']", 'action: allow'],
-      [`from: [${TD}/vendor/**]`, "to: ['*']", 'action: deny']],
+      allow({ from: ['spiffe://plant.example/**'], to: [ANY] }),
+      allow({ from: ['spiffe://other.example/frontend'], to: [ANY] })],
+    ['one pattern of several not covered', feAllow(), feAllow({ from: [`${TD}/frontend`, `${TD}/backend`] })],
+    ['from covered but not to', allow({ from: [`${TD}/**`], to: [`${TD}/api`] }), feAllow({ to: [`${TD}/db`] })],
+    ['different ports', feAllow({ ports: [80] }), feAllow({ ports: [443] })],
+    ['fewer ports before more', feAllow({ ports: [80] }), feAllow({ ports: [80, 443] })],
+    ['ports before no ports', feAllow({ ports: [80] }), feAllow()],
+    ['a rule with http before one without', feAllow({ http: { methods: ['GET'] } }), feAllow()],
+    ['an exact path before its prefix', feAllow({ http: { paths: ['/v1/a'] } }), feAllow({ http: { paths: ['/v1/*'] } })],
+    ['another path prefix', feAllow({ http: { paths: ['/v1/*'] } }), feAllow({ http: { paths: ['/v2/x', '/v1/a'] } })],
+    ['an exact path does not cover its prefix form', feAllow({ http: { paths: ['/v1/'] } }), feAllow({ http: { paths: ['/v1/*'] } })],
+    ['fewer methods before more', feAllow({ http: { methods: ['GET'] } }), feAllow({ http: { methods: ['GET', 'POST'] } })],
+    ['methods only before paths only', feAllow({ http: { methods: ['GET'] } }), feAllow({ http: { paths: ['/v1/*'] } })],
+    ['paths only before methods only', feAllow({ http: { paths: ['/v1/*'] } }), feAllow({ http: { methods: ['GET'] } })],
+    ['an allow before a deny it covers: the deny still wins', allow({ from: [ANY], to: [ANY] }), deny({ from: [`${TD}/vendor/**`], to: [ANY] })],
     ['a deny that only partly covers an allow',
-      [`from: [${TD}/vendor/**]`, `to: [${TD}/plc]`, 'action: deny'],
-      [`from: [${TD}/*/laptop]`, `to: [${TD}/plc]`, 'action: allow']]
+      deny({ from: [`${TD}/vendor/**`], to: [`${TD}/plc`] }),
+      allow({ from: [`${TD}/*/laptop`], to: [`${TD}/plc`] })]
   ]
   for (const [label, first, second] of cases) {
     await t.test(label, async t => {
@@ -374,29 +225,23 @@ void t.test('policy lint – does not warn about rules that only partly overlap'
 })
 
 void t.test('policy lint – warns that a deny covering an allow means the allow can never allow, wherever the deny is', async t => {
-  const allow = [`from: [${TD}/vendor/laptop]`, `to: [${TD}/plc]`, 'ports: [502]', 'action: allow']
-  const deny = [`from: [${TD}/vendor/**]`, "to: ['*']", 'action: deny']
+  const laptopAllow = allow({ from: [`${TD}/vendor/laptop`], to: [`${TD}/plc`], ports: [502] })
+  const vendorDeny = deny({ from: [`${TD}/vendor/**`], to: [ANY] })
   // The deny comes later in the file.
-  expectProblems(t, lint(twoRules(allow, deny)), [
-    { at: `policy.yaml:${firstLine()}:5`, path: '/rules/0', rule: 'first', message: neverAllows('second', secondLine(allow)) }
+  expectProblems(t, lint(twoRules(laptopAllow, vendorDeny)), [
+    { at: `policy.yaml:${firstLine}:5`, path: '/rules/0', rule: 'first', message: neverAllows('second', secondLine(laptopAllow)) }
   ])
   // The deny comes first.
-  expectProblems(t, lint(twoRules(deny, allow)), [
-    { at: `policy.yaml:${secondLine(deny)}:5`, path: '/rules/1', rule: 'second', message: neverAllows('first', firstLine()) }
+  expectProblems(t, lint(twoRules(vendorDeny, laptopAllow)), [
+    { at: `policy.yaml:${secondLine(vendorDeny)}:5`, path: '/rules/1', rule: 'second', message: neverAllows('first', firstLine) }
   ])
 })
 
 void t.test('policy lint – a dry-run rule does not shadow an enforced rule', async t => {
-  const cases: Array<[string, string[], string[]]> = [
-    ['a dry-run deny before an enforced allow',
-      ["from: ['*']", "to: ['*']", 'action: deny', 'mode: dry-run'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow']],
-    ['a dry-run allow before an enforced allow',
-      ["from: ['*']", "to: ['*']", 'action: allow', 'mode: dry-run'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow']],
-    ['a dry-run deny before an enforced deny',
-      ["from: ['*']", "to: ['*']", 'action: deny', 'mode: dry-run'],
-      [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: deny']]
+  const cases: Array<[string, RuleFields, RuleFields]> = [
+    ['a dry-run deny before an enforced allow', dryRun(deny({ from: [ANY], to: [ANY] })), feAllow()],
+    ['a dry-run allow before an enforced allow', dryRun(allow({ from: [ANY], to: [ANY] })), feAllow()],
+    ['a dry-run deny before an enforced deny', dryRun(deny({ from: [ANY], to: [ANY] })), deny(feToApi)]
   ]
   for (const [label, first, second] of cases) {
     await t.test(label, async t => { expectProblems(t, lint(twoRules(first, second)), []) })
@@ -404,37 +249,37 @@ void t.test('policy lint – a dry-run rule does not shadow an enforced rule', a
 })
 
 void t.test('policy lint – an enforced rule shadows a dry-run rule it covers', async t => {
-  const enforcedAllow = ["from: ['*']", `to: [${TD}/api]`, 'action: allow']
-  const dryRunAllow = [`from: [${TD}/frontend]`, `to: [${TD}/api]`, 'action: allow', 'mode: dry-run']
+  const enforcedAllow = allow({ from: [ANY], to: [`${TD}/api`] })
+  const dryRunAllow = dryRun(feAllow())
   // The enforced allow comes first in the file.
   expectProblems(t, lint(twoRules(enforcedAllow, dryRunAllow)), [
-    { at: `policy.yaml:${secondLine(enforcedAllow)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine()) }
+    { at: `policy.yaml:${secondLine(enforcedAllow)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine) }
   ])
   // Enforced rules decide before dry-run rules of the same action wherever they are in the file.
   expectProblems(t, lint(twoRules(dryRunAllow, enforcedAllow)), [
-    { at: `policy.yaml:${firstLine()}:5`, path: '/rules/0', rule: 'first', message: shadowed('second', secondLine(dryRunAllow)) }
+    { at: `policy.yaml:${firstLine}:5`, path: '/rules/0', rule: 'first', message: shadowed('second', secondLine(dryRunAllow)) }
   ])
   // A dry-run deny after an enforced deny that covers it is never reported.
-  const enforcedDeny = ["from: ['*']", "to: ['*']", 'action: deny']
-  const dryRunDeny = [`from: [${TD}/vendor/**]`, "to: ['*']", 'action: deny', 'mode: dry-run']
+  const enforcedDeny = deny({ from: [ANY], to: [ANY] })
+  const dryRunDeny = dryRun(deny({ from: [`${TD}/vendor/**`], to: [ANY] }))
   expectProblems(t, lint(twoRules(enforcedDeny, dryRunDeny)), [
-    { at: `policy.yaml:${secondLine(enforcedDeny)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine()) }
+    { at: `policy.yaml:${secondLine(enforcedDeny)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine) }
   ])
   // An earlier dry-run rule of the same action and mode is reported first.
-  const dryRunAny = ["from: ['*']", `to: [${TD}/api]`, 'action: allow', 'mode: dry-run']
+  const dryRunAny = dryRun(allow({ from: [ANY], to: [`${TD}/api`] }))
   expectProblems(t, lint(twoRules(dryRunAny, dryRunAllow)), [
-    { at: `policy.yaml:${secondLine(dryRunAny)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine()) }
+    { at: `policy.yaml:${secondLine(dryRunAny)}:5`, path: '/rules/1', rule: 'second', message: shadowed('first', firstLine) }
   ])
   // An enforced deny covering a dry-run allow: the allow could never be reported.
   expectProblems(t, lint(twoRules(dryRunAllow, enforcedDeny)), [
-    { at: `policy.yaml:${firstLine()}:5`, path: '/rules/0', rule: 'first', message: neverAllows('second', secondLine(dryRunAllow)) }
+    { at: `policy.yaml:${firstLine}:5`, path: '/rules/0', rule: 'first', message: neverAllows('second', secondLine(dryRunAllow)) }
   ])
 })
 
 void t.test('policy lint – rules that can never match are reported as such, not as shadowing each other', async t => {
   // Both rules' HTTP conditions are all on a TCP-only port: each is reported as dead, the second not as shadowed.
-  const dead = ["from: ['*']", "to: ['*']", 'ports: [502]', 'http: {methods: [GET]}', 'action: allow']
-  const live = [`from: [${TD}/scada]`, `to: [${TD}/plc]`, 'ports: [502]', 'http: {methods: [GET]}', 'action: allow']
+  const dead = allow({ from: [ANY], to: [ANY], ports: [502], http: { methods: ['GET'] } })
+  const live = allow({ from: [`${TD}/scada`], to: [`${TD}/plc`], ports: [502], http: { methods: ['GET'] } })
   expectProblems(t, lint(twoRules(dead, live)), [
     { at: 'policy.yaml:7:11', path: '/rules/0/http', rule: 'first', message: /^can never match: HTTP conditions on TCP-only port 502/ },
     { at: 'policy.yaml:13:11', path: '/rules/1/http', rule: 'second', message: /^can never match: HTTP conditions on TCP-only port 502/ }
@@ -442,24 +287,10 @@ void t.test('policy lint – rules that can never match are reported as such, no
 })
 
 void t.test('policy lint – several warnings of different kinds come sorted by line, and counted', async t => {
-  const result = lint(yaml(
-    'version: 1',
-    'defaultAction: allow',
-    'rules:',
-    '  - name: readers',
-    `    from: [${TD}/*]`,
-    `    to: [${TD}/api, spiffe://plant.example]`,
-    '    action: allow',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '  - name: modbus',
-    "    from: ['*']",
-    `    to: [${TD}/plc]`,
-    '    ports: [502, 8080]',
-    '    http: {methods: [GET]}',
-    '    action: deny'
+  const result = lint(policyWith({ defaultAction: 'allow' },
+    allow({ name: 'readers', from: [`${TD}/*`], to: [`${TD}/api`, 'spiffe://plant.example'] }),
+    feApi,
+    deny({ name: 'modbus', from: [ANY], to: [`${TD}/plc`], ports: [502, 8080], http: { methods: ['GET'] } })
   ))
   expectProblems(t, result, [
     { at: 'policy.yaml:6:38', path: '/rules/0/to/1', rule: 'readers', message: /^never matches: "spiffe:\/\/plant\.example"/ },
@@ -474,21 +305,10 @@ void t.test('policy lint – several warnings of different kinds come sorted by 
 void t.test('policy lint – an allow covered by both an earlier allow and a deny is reported as never allowing', async t => {
   // Rule 2 is covered by rule 1 (an earlier allow) and by rule 3 (a deny). Deny rules win, so what matters to the
   // author is that rule 2 can never allow; the engine would never even reach rule 1 for these connections.
-  const result = lint(yaml(
-    'version: 1',
-    'rules:',
-    '  - name: readers',
-    `    from: [${TD}/*]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '  - name: fe-api',
-    `    from: [${TD}/frontend]`,
-    `    to: [${TD}/api]`,
-    '    action: allow',
-    '  - name: no-frontend',
-    `    from: [${TD}/frontend]`,
-    "    to: ['*']",
-    '    action: deny'
+  const result = lint(policy(
+    allow({ name: 'readers', from: [`${TD}/*`], to: [`${TD}/api`] }),
+    feApi,
+    deny({ name: 'no-frontend', from: [`${TD}/frontend`], to: [ANY] })
   ))
   t.same(result.problems.map(p => [p.location, p.rule]), [['policy.yaml:7:5', 'fe-api']], 'one warning, on fe-api')
   t.match(result.problems[0]?.message, neverAllows('no-frontend', 11), 'names the deny that decides')
