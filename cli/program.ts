@@ -9,6 +9,7 @@ import { addEntryCommands } from './entry-commands'
 import { addBundleAndCaCommands } from './bundle-ca-commands'
 import { addApiCommands } from './api-commands'
 import { addPolicyCommands } from './policy-commands'
+import { addProxyCommands } from './proxy-command'
 
 export function buildProgram (): Command {
   const program = new Command('chaperone')
@@ -27,5 +28,6 @@ export function buildProgram (): Command {
   addBundleAndCaCommands(program)
   addApiCommands(program)
   addPolicyCommands(program)
+  addProxyCommands(program)
   return program
 }

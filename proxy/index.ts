@@ -1,6 +1,9 @@
 /**
- * proxy/ — the sidecar: takes its SVID from any Workload API, terminates and originates mutual TLS, enforces the
- * policy inbound and outbound, hands the verified peer ID to the app, rotates without dropping connections, and
- * serves its admin endpoints. May import spiffe/ and policy/; never agent/. Arrives with the sidecar issue.
+ * proxy/ — the sidecar: inbound and outbound mutual TLS (TCP and HTTP modes), the policy enforced at both ends,
+ * the verified peer ID handed to the app (X-Forwarded-Client-Cert, PROXY protocol v2), rotation without dropping
+ * connections, admin endpoints and metrics. Imports spiffe/, policy/ and config/.
  */
-export {}
+export { Sidecar } from './sidecar'
+export type { SidecarOptions } from './sidecar'
+export { loadSidecarConfig } from './config'
+export type { SidecarConfig, ListenerConfig, SidecarFlags } from './config'

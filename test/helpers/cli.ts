@@ -11,7 +11,12 @@ export interface Run { status: number | null, stdout: string, stderr: string }
 
 /** Runs the CLI asynchronously, so a server living in the test's own process keeps answering meanwhile. */
 export async function runCli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, ...env } })
+  return await runProcess(process.execPath, [CLI_BIN, ...args], env)
+}
+
+/** Runs any program asynchronously (curl, openssl, nginx …) and collects its output. */
+export async function runProcess (command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(command, args, { env: { ...process.env, ...env } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })

@@ -35,17 +35,24 @@ export interface StandIn {
   deny: boolean
   /** How many calls came without the header. */
   headerless: number
-  /** Issues a new SVID and sends it to every open FetchX509SVID stream (a rotation). */
-  rotate: () => void
-  close: () => Promise<void>
+  /**
+   * Issues a new SVID and sends it to every open FetchX509SVID stream (a rotation); with `reissue` false, sends the
+   * current state again unchanged.
+   */
+  rotate: (reissue?: boolean) => void
+  /** Shuts the server down; `force` drops open streams at once, like an agent that crashed. */
+  close: (force?: boolean) => Promise<void>
 }
 
 function refusal (code: status, details: string): ServerErrorResponse {
   return Object.assign(new Error(details), { code, details })
 }
 
-/** Starts a stand-in in `dir`; `health` adds the gRPC health service reporting that status for the server (''). */
-export async function startStandIn (dir: string, options: { health?: ServingStatus } = {}): Promise<StandIn> {
+/**
+ * Starts a stand-in on `dir`/workload.sock; `health` adds the gRPC health service reporting that status for the
+ * server (''); `jwtTtlSeconds` sets the lifetime of the JWT-SVIDs it signs (5 minutes by default).
+ */
+export async function startStandIn (dir: string, options: { health?: ServingStatus, jwtTtlSeconds?: number } = {}): Promise<StandIn> {
   const ca = createTestCa(TD)
   const federatedCa = createTestCa(FEDERATED_TD)
   const { privateKey: jwtKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -60,11 +67,14 @@ export async function startStandIn (dir: string, options: { health?: ServingStat
     jwtBundle,
     deny: false,
     headerless: 0,
-    rotate: () => {
-      standIn.svid = ca.issueSvid(WORKLOAD_ID)
+    rotate: (reissue = true) => {
+      if (reissue) standIn.svid = ca.issueSvid(WORKLOAD_ID)
       for (const stream of streams) stream.write(x509Response())
     },
-    close: async () => await new Promise<void>(resolve => server.tryShutdown(() => resolve()))
+    close: async (force = false) => {
+      if (force) server.forceShutdown()
+      else await new Promise<void>(resolve => server.tryShutdown(() => resolve()))
+    }
   }
 
   const x509Response = (): object => ({
@@ -116,7 +126,7 @@ export async function startStandIn (dir: string, options: { health?: ServingStat
       if (request.audience.length === 0) throw new Error('audience must be specified')
       const token = await new SignJWT({})
         .setProtectedHeader({ alg: 'ES256', kid: KID, typ: 'JWT' })
-        .setSubject(WORKLOAD_ID).setAudience(request.audience).setIssuedAt().setExpirationTime('5m')
+        .setSubject(WORKLOAD_ID).setAudience(request.audience).setIssuedAt().setExpirationTime(`${options.jwtTtlSeconds ?? 300}s`)
         .sign(jwtKey)
       return { svids: [{ spiffe_id: WORKLOAD_ID, svid: token, hint: 'internal' }] }
     }),

@@ -1,0 +1,80 @@
+/**
+ * `chaperone proxy run` (the sidecar) and `chaperone proxy wait` (for app entrypoints: blocks until the sidecar
+ * is ready). The common cases need no file: `--inbound LISTEN=TARGET`, `--outbound LISTEN=TARGET[@EXPECTED_ID]`.
+ */
+import { get } from 'node:http'
+import type { Command } from 'commander'
+import pino from 'pino'
+import { loadSidecarConfig, parseHostPort } from '../proxy/config'
+import type { SidecarFlags } from '../proxy/config'
+import { Sidecar } from '../proxy/sidecar'
+import { collect } from './admin-options'
+
+const DEFAULT_ADMIN = '127.0.0.1:15000'
+
+export function addProxyCommands (program: Command): void {
+  const proxy = program.command('proxy').description('the sidecar: mutual TLS and the policy between apps')
+
+  proxy.command('run')
+    .description('run the sidecar (logs JSON lines to stderr; SIGTERM drains, then exits 0)')
+    .option('-c, --config <file>', 'YAML (or JSON) configuration file; flags add listeners and override settings')
+    .option('--workload-api <address>', 'the Workload API (default: $SPIFFE_ENDPOINT_SOCKET)')
+    .option('--spiffe-id <id>', 'which identity to use when the Workload API gives several (default: the first)')
+    .option('--policy <file>', 'the policy file (watched; reloaded on change and SIGHUP)')
+    .option('--admin <host:port>', `the admin endpoints /live /ready /metrics /status (default ${DEFAULT_ADMIN})`)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
+    .option('--inbound <listen=target>', 'mutual TLS in on LISTEN, plain TCP to TARGET (repeatable)', collect)
+    .option('--inbound-http <listen=target>', 'the same in HTTP mode: per-request policy, X-Forwarded-Client-Cert (repeatable)', collect)
+    .option('--outbound <listen=target[@id]>', 'plain TCP in on LISTEN, mutual TLS to TARGET, whose ID must match (repeatable)', collect)
+    .option('--outbound-http <listen=target[@id]>', 'the same in HTTP mode (repeatable)', collect)
+    .action(async (options: SidecarFlags & { config?: string }) => {
+      const { config: file, ...flags } = options
+      const config = loadSidecarConfig(file, flags)
+      const logger = pino({ level: config.logLevel }, pino.destination(2))
+      const sidecar = await Sidecar.start(config, logger)
+      process.stdout.write(`chaperone sidecar running as ${sidecar.services.identity.current?.context.spiffeId.toString() ?? '?'}\n${
+        Object.entries(sidecar.addresses()).map(([name, address]) => `  ${name.padEnd(16)} ${address}`).join('\n')}\n`)
+      const signal = await new Promise<string>(resolve => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      logger.info({ signal }, 'stopping')
+      await sidecar.stop()
+      logger.flush()
+    })
+
+  proxy.command('wait')
+    .description('wait until the sidecar is ready (exit 0), or give up after --timeout seconds (exit 1, saying what is missing)')
+    .option('--admin <host:port>', 'the sidecar\'s admin address', DEFAULT_ADMIN)
+    .option('--timeout <seconds>', 'how long to wait', '60')
+    .action(async (options: { admin: string, timeout: string }, command: Command) => {
+      const admin = parseHostPort(options.admin)
+      const seconds = Number(options.timeout)
+      if (typeof admin === 'string') command.error(`error: --admin: ${admin}`, { exitCode: 2 })
+      if (!Number.isFinite(seconds) || seconds <= 0) command.error('error: --timeout is a positive number of seconds', { exitCode: 2 })
+      const deadline = Date.now() + seconds * 1000
+      let last = 'no answer yet'
+      while (Date.now() < deadline) {
+        const answer = await readiness(options.admin)
+        if (answer.ready) return
+        last = answer.why
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      process.stderr.write(`chaperone: the sidecar at ${options.admin} is not ready after ${seconds} s: ${last}\n`)
+      process.exitCode = 1
+    })
+}
+
+async function readiness (admin: string): Promise<{ ready: boolean, why: string }> {
+  return await new Promise(resolve => {
+    const req = get(`http://${admin}/ready`, { timeout: 2000 }, res => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => {
+        const missing = (JSON.parse(body || '{}') as { missing?: string[] }).missing ?? []
+        resolve({ ready: res.statusCode === 200, why: missing.join('; ') || `status ${res.statusCode ?? '?'}` })
+      })
+    })
+    req.on('timeout', () => { req.destroy(new Error('timed out')) })
+    req.on('error', err => { resolve({ ready: false, why: `cannot reach the admin endpoint (${err.message})` }) })
+  })
+}

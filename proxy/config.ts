@@ -1,0 +1,201 @@
+/**
+ * The sidecar's configuration: a YAML file (optional) and flags, one schema. The common cases need no file:
+ * `--inbound 0.0.0.0:8443=127.0.0.1:8080`, `--outbound 127.0.0.1:9001=10.0.0.2:8443@spiffe://td/api`.
+ * Secure defaults (as ghostunnel's): inbound targets and outbound listeners must be on loopback, where only
+ * this network namespace reaches them, unless a listener says `unsafe: true`.
+ */
+import { isIP } from 'node:net'
+import { ConfigError, DURATION_SCHEMA, compileSchema, durationSeconds, readConfigFile, validateConfig } from '../config/load'
+import type { ConfigProblem, Locate } from '../config/load'
+import { parseIdPattern } from '../policy/id-pattern'
+import { parseSpiffeId } from '../spiffe/id'
+
+export type Protocol = 'tcp' | 'http'
+
+interface ListenerFile { name?: string, listen: string, target: string, protocol: Protocol, unsafe: boolean }
+interface InboundFile extends ListenerFile { proxyProtocol: boolean }
+interface OutboundFile extends ListenerFile { expect?: string }
+
+export interface SidecarConfigFile {
+  workloadApi?: string
+  spiffeId?: string
+  policy: string
+  admin: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  inbound: InboundFile[]
+  outbound: OutboundFile[]
+  timeouts: { handshake: number | string, idle: number | string }
+  maxConnections: number
+  drain: number | string
+}
+
+const ADDRESS = { type: 'string', minLength: 3, description: 'host:port ([v6]:port for IPv6)' } as const
+const LISTENER = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'for logs and metrics (default: inbound-N / outbound-N)' },
+  listen: ADDRESS,
+  target: ADDRESS,
+  protocol: { enum: ['tcp', 'http'], default: 'tcp' },
+  unsafe: { type: 'boolean', default: false, description: 'allow a non-loopback inbound target or outbound listener' }
+} as const
+
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['policy'],
+  properties: {
+    workloadApi: { type: 'string', minLength: 1, description: 'the Workload API address (default: $SPIFFE_ENDPOINT_SOCKET)' },
+    spiffeId: { type: 'string', minLength: 1, description: 'which identity to use when the Workload API gives several (default: the first, the default identity)' },
+    policy: { type: 'string', minLength: 1, description: 'the policy file (watched, reloaded on change and SIGHUP)' },
+    admin: { ...ADDRESS, default: '127.0.0.1:15000' },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
+    inbound: {
+      type: 'array',
+      default: [],
+      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, proxyProtocol: { type: 'boolean', default: false } } }
+    },
+    outbound: {
+      type: 'array',
+      default: [],
+      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, expect: { type: 'string', minLength: 1 } } }
+    },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { handshake: { ...DURATION_SCHEMA, default: '10s' }, idle: { ...DURATION_SCHEMA, default: '1h' } }
+    },
+    maxConnections: { type: 'integer', minimum: 1, default: 10000 },
+    drain: { ...DURATION_SCHEMA, default: '15s' }
+  }
+} as const
+
+const validate = compileSchema<SidecarConfigFile>(SCHEMA)
+
+export interface HostPort { readonly host: string, readonly port: number }
+
+export interface ListenerConfig {
+  readonly name: string
+  readonly direction: 'inbound' | 'outbound'
+  readonly listen: HostPort
+  readonly target: HostPort
+  readonly protocol: Protocol
+  /** Inbound: send a PROXY protocol v2 header with the peer's SPIFFE ID to the target. */
+  readonly proxyProtocol: boolean
+  /** Outbound: the server's SPIFFE ID (or pattern) must match this. */
+  readonly expect?: string
+}
+
+export interface SidecarConfig {
+  readonly workloadApi?: string
+  readonly spiffeId?: string
+  readonly policy: string
+  readonly admin: HostPort
+  readonly logLevel: SidecarConfigFile['logLevel']
+  readonly listeners: readonly ListenerConfig[]
+  readonly handshakeTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly maxConnections: number
+  readonly drainMs: number
+}
+
+export interface SidecarFlags {
+  workloadApi?: string
+  spiffeId?: string
+  policy?: string
+  admin?: string
+  logLevel?: SidecarConfigFile['logLevel']
+  inbound?: string[]
+  inboundHttp?: string[]
+  outbound?: string[]
+  outboundHttp?: string[]
+}
+
+/** `host:port` → parts; `[::1]:80` for IPv6; port 0 (any free port) only where `listening`. A problem string when malformed. */
+export function parseHostPort (text: string, listening = false): HostPort | string {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[3])
+  if (match === null || port < (listening ? 0 : 1) || port > 65535) return `"${text}" is not host:port (port ${listening ? 0 : 1}–65535; [v6]:port for IPv6)`
+  return { host: match[1] ?? match[2], port }
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/** A flag `LISTEN=TARGET` (outbound: `LISTEN=TARGET@EXPECTED_ID`) as a listener of the file's shape. */
+function listenerFlag (value: string, protocol: Protocol, outbound: boolean): Record<string, unknown> {
+  const [listen, rest = ''] = value.split(/=(.*)/s)
+  const at = outbound ? rest.indexOf('@') : -1
+  const target = at === -1 ? rest : rest.slice(0, at)
+  return { listen, target, protocol, ...(at === -1 ? {} : { expect: rest.slice(at + 1) }) }
+}
+
+/** Reads the optional file, adds the flags' listeners and overrides, validates; throws ConfigError naming each problem. */
+export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags = {}): SidecarConfig {
+  const source = file === undefined ? undefined : readConfigFile(file)
+  const base = source?.value ?? {}
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new ConfigError(file ?? 'flags', [{ path: '', message: 'must be a mapping of settings' }])
+  const merged: Record<string, unknown> = { ...base }
+  for (const key of ['workloadApi', 'spiffeId', 'policy', 'admin', 'logLevel'] as const) if (flags[key] !== undefined) merged[key] = flags[key]
+  const fileInbound = Array.isArray(merged.inbound) ? merged.inbound as unknown[] : []
+  const fileOutbound = Array.isArray(merged.outbound) ? merged.outbound as unknown[] : []
+  merged.inbound = [...fileInbound, ...(flags.inbound ?? []).map(v => listenerFlag(v, 'tcp', false)), ...(flags.inboundHttp ?? []).map(v => listenerFlag(v, 'http', false))]
+  merged.outbound = [...fileOutbound, ...(flags.outbound ?? []).map(v => listenerFlag(v, 'tcp', true)), ...(flags.outboundHttp ?? []).map(v => listenerFlag(v, 'http', true))]
+  const name = file ?? 'command-line flags'
+  const locate: Locate = (path, key) => {
+    const [, list, index] = path.split('/')
+    const fromFlags = (list === 'inbound' && Number(index) >= fileInbound.length) || (list === 'outbound' && Number(index) >= fileOutbound.length)
+    return fromFlags ? `--${list} flag ${Number(index) - (list === 'inbound' ? fileInbound.length : fileOutbound.length) + 1}` : source?.locate(path, key)
+  }
+  const raw = validateConfig(validate, merged, name, locate)
+  const problems: ConfigProblem[] = []
+  const problem = (path: string, message: string): void => { problems.push({ path, message, location: locate(path) }) }
+  const address = (path: string, text: string): HostPort => {
+    const parsed = parseHostPort(text, !path.endsWith('/target'))
+    if (typeof parsed === 'string') problem(path, parsed)
+    return typeof parsed === 'string' ? { host: '', port: 0 } : parsed
+  }
+  const listeners = [
+    ...raw.inbound.map((l, i) => listenerOf(l, 'inbound', i)),
+    ...raw.outbound.map((l, i) => listenerOf(l, 'outbound', i))
+  ]
+  function listenerOf (l: InboundFile | OutboundFile, direction: 'inbound' | 'outbound', i: number): ListenerConfig {
+    const path = `/${direction}/${i}`
+    const listen = address(`${path}/listen`, l.listen)
+    const target = address(`${path}/target`, l.target)
+    const guarded = direction === 'inbound' ? target : listen
+    if (!l.unsafe && guarded.host !== '' && !isLoopback(guarded.host)) {
+      problem(`${path}/${direction === 'inbound' ? 'target' : 'listen'}`, `${guarded.host} is not loopback: plaintext would leave this network namespace (set unsafe: true if that is intended)`)
+    }
+    const expect = 'expect' in l ? l.expect : undefined
+    if (expect !== undefined && typeof parseIdPattern(expect) === 'string') problem(`${path}/expect`, `bad SPIFFE ID pattern "${expect}": ${parseIdPattern(expect) as string}`)
+    return Object.freeze({ name: l.name ?? `${direction}-${i + 1}`, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, ...(expect === undefined ? {} : { expect }) })
+  }
+  if (raw.spiffeId !== undefined) {
+    try {
+      parseSpiffeId(raw.spiffeId)
+    } catch (err) {
+      problem('/spiffeId', (err as Error).message)
+    }
+  }
+  const admin = address('/admin', raw.admin)
+  const names = new Set<string>()
+  listeners.forEach(l => {
+    if (names.has(l.name)) problem('', `two listeners are named "${l.name}"`)
+    names.add(l.name)
+  })
+  if (listeners.length === 0) problem('', 'no listeners: give --inbound, --inbound-http, --outbound or --outbound-http (or inbound/outbound in the file)')
+  if (problems.length > 0) throw new ConfigError(name, problems)
+  return Object.freeze({
+    ...(raw.workloadApi === undefined ? {} : { workloadApi: raw.workloadApi }),
+    ...(raw.spiffeId === undefined ? {} : { spiffeId: raw.spiffeId }),
+    policy: raw.policy,
+    admin,
+    logLevel: raw.logLevel,
+    listeners: Object.freeze(listeners),
+    handshakeTimeoutMs: durationSeconds(raw.timeouts.handshake) * 1000,
+    idleTimeoutMs: durationSeconds(raw.timeouts.idle) * 1000,
+    maxConnections: raw.maxConnections,
+    drainMs: durationSeconds(raw.drain) * 1000
+  })
+}

@@ -1,0 +1,70 @@
+/**
+ * The sidecar's own identity: the latest X509-SVID and bundles from the Workload API, with the TLS material built
+ * once per change (never per connection). Listeners read `current` for every new handshake; connections already
+ * established keep the credentials they were made with, so a rotation breaks nothing.
+ */
+import { EventEmitter } from 'node:events'
+import { createSecureContext } from 'node:tls'
+import type { SecureContext, SecureContextOptions } from 'node:tls'
+import type { Logger } from 'pino'
+import { encodePem } from '../spiffe/pem'
+import { X509Source } from '../spiffe/x509-source'
+import type { X509Context } from '../spiffe/x509-source'
+
+export interface IdentityState {
+  readonly context: X509Context
+  /** For servers: `server.setSecureContext(options)` takes options, not a SecureContext. */
+  readonly serverOptions: SecureContextOptions
+  /** For clients: one context shared by every outbound handshake until the next change. */
+  readonly clientContext: SecureContext
+  /** Increases with every change; sessions made under an older epoch are not resumed. */
+  readonly epoch: number
+}
+
+const TLS_MIN = 'TLSv1.2'
+
+export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
+  readonly source: X509Source
+  #state: IdentityState | undefined
+  #epoch = 0
+
+  /** `spiffeId` picks one of several identities the Workload API gives (default: the first, the default identity). */
+  constructor (address: string | undefined, spiffeId: string | undefined, logger: Logger) {
+    super()
+    this.source = new X509Source({
+      address,
+      ...(spiffeId === undefined ? {} : { pick: svids => svids.find(svid => svid.spiffeId === spiffeId) }),
+      onError: err => { logger.warn({ event: 'workload_api_error', err: err.message }, 'Workload API: keeping the last good SVID') }
+    })
+    this.source.on('update', context => {
+      this.#apply(context)
+      logger.info({ event: 'svid_updated', spiffeId: context.spiffeId.toString(), notAfter: context.notAfter.toISOString() }, 'SVID or bundle updated')
+    })
+  }
+
+  /** Waits for the first SVID (the error says what to check when none comes). */
+  async ready (timeoutMs: number): Promise<IdentityState> {
+    const context = await this.source.ready(timeoutMs)
+    return this.#state ?? this.#apply(context)
+  }
+
+  get current (): IdentityState | undefined {
+    return this.#state
+  }
+
+  close (): void {
+    this.source.close()
+  }
+
+  #apply (context: X509Context): IdentityState {
+    if (this.#state?.context === context) return this.#state
+    const options: SecureContextOptions = {
+      key: context.svid.key.export({ type: 'pkcs8', format: 'pem' }),
+      cert: encodePem('CERTIFICATE', context.svid.chain),
+      minVersion: TLS_MIN
+    }
+    this.#state = Object.freeze({ context, serverOptions: options, clientContext: createSecureContext(options), epoch: ++this.#epoch })
+    this.emit('change', this.#state)
+    return this.#state
+  }
+}

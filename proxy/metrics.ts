@@ -1,0 +1,40 @@
+/**
+ * The sidecar's metrics (prom-client). Metric and label names are public API: dashboards depend on them.
+ * Bytes are counted from the sockets' own counters when a connection closes, so the data path does no per-chunk work.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export class SidecarMetrics {
+  readonly registry = new Registry()
+  readonly connections = new Counter({
+    name: 'chaperone_connections_total',
+    help: 'Connections (and HTTP requests in HTTP mode) decided, by listener, direction, decision (allow|deny) and deciding rule',
+    labelNames: ['listener', 'direction', 'decision', 'rule'],
+    registers: [this.registry]
+  })
+
+  readonly active = new Gauge({ name: 'chaperone_active_connections', help: 'Open connections, by listener', labelNames: ['listener'], registers: [this.registry] })
+  readonly handshakeFailures = new Counter({
+    name: 'chaperone_handshake_failures_total',
+    help: 'TLS handshakes or peer verifications that failed, by listener and reason (an error code, e.g. ERR_X509_SVID_UNTRUSTED)',
+    labelNames: ['listener', 'reason'],
+    registers: [this.registry]
+  })
+
+  readonly bytes = new Counter({
+    name: 'chaperone_bytes_total',
+    help: 'Bytes forwarded, by listener and direction (rx: from the client, tx: to the client)',
+    labelNames: ['listener', 'direction'],
+    registers: [this.registry]
+  })
+
+  readonly httpDuration = new Histogram({
+    name: 'chaperone_http_request_duration_seconds',
+    help: 'HTTP request durations in HTTP mode, by listener and status code',
+    labelNames: ['listener', 'code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry]
+  })
+
+  readonly svidExpiry = new Gauge({ name: 'chaperone_svid_expiry_timestamp_seconds', help: 'When the current X509-SVID expires (Unix time)', registers: [this.registry] })
+}

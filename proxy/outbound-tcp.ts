@@ -1,0 +1,52 @@
+/**
+ * An outbound TCP listener: the app connects in plain TCP on loopback → mutual TLS to the target with our SVID →
+ * verify the server (and `expect`) → authorize (ourselves → the server, at the target's port) → pipe. The app's
+ * bytes wait in the socket's buffer until the server is verified and allowed.
+ */
+import { createServer } from 'node:net'
+import type { Server, Socket } from 'node:net'
+import { matchesIdPattern, parseIdPattern } from '../policy/id-pattern'
+import type { IdPattern } from '../policy/id-pattern'
+import type { ExpectedPeer } from '../spiffe/tls-peer'
+import type { ListenerConfig } from './config'
+import { authorize } from './authorize'
+import { pipeSockets } from './pipe'
+import type { SidecarServices } from './services'
+import { MtlsConnector, OutboundRefused } from './tls-client'
+
+/** `expect` as a peer check: an exact ID or a pattern of the policy's syntax. */
+export function expectedPeer (expect: string | undefined): ExpectedPeer | undefined {
+  if (expect === undefined) return undefined
+  const pattern = parseIdPattern(expect) as IdPattern
+  return id => matchesIdPattern(pattern, id.toString())
+}
+
+export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig): Server {
+  const connector = new MtlsConnector(services, listener)
+  const expected = expectedPeer(listener.expect)
+  const server = createServer({ noDelay: true }, client => { void onConnection(services, listener, connector, expected, client) })
+  server.maxConnections = services.config.maxConnections
+  return server
+}
+
+async function onConnection (services: SidecarServices, listener: ListenerConfig, connector: MtlsConnector, expected: ExpectedPeer | undefined, client: Socket): Promise<void> {
+  client.on('error', () => { client.destroy() })
+  const self = services.identity.current?.context.spiffeId
+  let connection
+  try {
+    if (self === undefined) throw new OutboundRefused('no SVID yet')
+    connection = await connector.connect(expected, listener.expect)
+  } catch (err) {
+    if (!(err instanceof OutboundRefused)) services.logger.error({ event: 'outbound_failed', listener: listener.name, err: (err as Error).message }, 'outbound connection failed')
+    client.destroy()
+    return
+  }
+  const request = { from: self, to: connection.serverId, port: listener.target.port }
+  if (client.destroyed || !authorize(services, listener, request).allow) {
+    connection.socket.destroy()
+    client.destroy()
+    return
+  }
+  services.tracker.add({ listener: listener.name, direction: 'outbound', request, sockets: [client, connection.socket] })
+  pipeSockets(services, listener, client, connection.socket)
+}

@@ -1,0 +1,61 @@
+/**
+ * PROXY protocol v2 (haproxy's proxy-protocol.txt §2.2) for non-HTTP apps that want to know the caller: the peer's
+ * address, and TLVs saying the connection was mutual TLS (PP2_TYPE_SSL with the version) and carrying the peer's
+ * verified SPIFFE ID in the first custom TLV type, 0xE0 (PP2_TYPE_MIN_CUSTOM), as UTF-8.
+ */
+import { isIPv4 } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import type { SpiffeId } from '../spiffe/id'
+
+const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex')
+const VERSION_PROXY = 0x21
+const TCP_OVER_IPV4 = 0x11
+const TCP_OVER_IPV6 = 0x21
+const UNSPEC = 0x00
+const PP2_TYPE_SSL = 0x20
+const PP2_SUBTYPE_SSL_VERSION = 0x21
+/** PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS: TLS, with a client certificate that verified. */
+const CLIENT_FLAGS = 0x07
+export const PP2_TYPE_SPIFFE_ID = 0xe0
+
+function tlv (type: number, value: Buffer): Buffer {
+  const header = Buffer.alloc(3)
+  header.writeUInt8(type, 0)
+  header.writeUInt16BE(value.length, 1)
+  return Buffer.concat([header, value])
+}
+
+function ipv4 (address: string): Buffer {
+  return Buffer.from(address.split('.').map(Number))
+}
+
+function ipv6 (address: string): Buffer {
+  const [head, tail = ''] = address.split('::')
+  const groups = (part: string): string[] => part === '' ? [] : part.split(':')
+  const missing = 8 - groups(head).length - groups(tail).length
+  const all = [...groups(head), ...Array<string>(address.includes('::') ? missing : 0).fill('0'), ...groups(tail)]
+  return Buffer.from(all.map(g => g.padStart(4, '0')).join(''), 'hex')
+}
+
+/** The address block: IPv4-mapped IPv6 addresses are sent as IPv4; mixed families as UNSPEC (no addresses). */
+function addressBlock (socket: TLSSocket): { family: number, block: Buffer } {
+  const unmap = (a: string | undefined): string => (a ?? '').replace(/^::ffff:(?=\d+\.)/, '')
+  const [src, dst] = [unmap(socket.remoteAddress), unmap(socket.localAddress)]
+  const ports = Buffer.alloc(4)
+  ports.writeUInt16BE(socket.remotePort ?? 0, 0)
+  ports.writeUInt16BE(socket.localPort ?? 0, 2)
+  if (isIPv4(src) && isIPv4(dst)) return { family: TCP_OVER_IPV4, block: Buffer.concat([ipv4(src), ipv4(dst), ports]) }
+  if (src.includes(':') && dst.includes(':')) return { family: TCP_OVER_IPV6, block: Buffer.concat([ipv6(src), ipv6(dst), ports]) }
+  return { family: UNSPEC, block: Buffer.alloc(0) }
+}
+
+export function proxyHeaderV2 (socket: TLSSocket, peer: SpiffeId): Buffer {
+  const { family, block } = addressBlock(socket)
+  const sslValue = Buffer.concat([Buffer.from([CLIENT_FLAGS, 0, 0, 0, 0]), tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(socket.getProtocol() ?? ''))])
+  const tlvs = Buffer.concat([tlv(PP2_TYPE_SSL, sslValue), tlv(PP2_TYPE_SPIFFE_ID, Buffer.from(peer.toString(), 'utf8'))])
+  const header = Buffer.alloc(4)
+  header.writeUInt8(VERSION_PROXY, 0)
+  header.writeUInt8(family, 1)
+  header.writeUInt16BE(block.length + tlvs.length, 2)
+  return Buffer.concat([SIGNATURE, header, block, tlvs])
+}

@@ -1,0 +1,129 @@
+/**
+ * The sidecar process: its identity from the Workload API, the policy (hot-reloaded), the listeners and the admin
+ * endpoints. A policy change closes the open connections the new policy denies and leaves the rest; an SVID or
+ * bundle change applies to new handshakes only. `stop()` stops accepting, drains, then closes what is left.
+ */
+import { once } from 'node:events'
+import type { Server as HttpServer } from 'node:http'
+import type { AddressInfo, Server } from 'node:net'
+import type { Logger } from 'pino'
+import { PolicyWatcher } from '../policy/watch'
+import type { SidecarConfig } from './config'
+import { ConnectionTracker } from './connections'
+import { RateLimitedLog } from './deny-log'
+import { SidecarIdentity } from './identity'
+import { SidecarMetrics } from './metrics'
+import type { SidecarServices } from './services'
+import { adminServer } from './admin'
+import type { ListenerStatus } from './admin'
+import { inboundTcpListener } from './inbound-tcp'
+import { inboundHttpListener } from './inbound-http'
+import { outboundTcpListener } from './outbound-tcp'
+import { outboundHttpListener } from './outbound-http'
+
+export interface SidecarOptions {
+  /** How long to wait for the first SVID (default 30 s); the error says what to check. */
+  readonly readyTimeoutMs?: number
+}
+
+interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
+
+export class Sidecar {
+  readonly services: SidecarServices
+  readonly #listeners: BoundListener[]
+  readonly #admin: HttpServer
+  #adminAddress: AddressInfo | undefined
+
+  private constructor (services: SidecarServices, listeners: BoundListener[], admin: HttpServer) {
+    this.services = services
+    this.#listeners = listeners
+    this.#admin = admin
+  }
+
+  static async start (config: SidecarConfig, logger: Logger, options: SidecarOptions = {}): Promise<Sidecar> {
+    const metrics = new SidecarMetrics()
+    const policy = new PolicyWatcher(config.policy, { logger, registry: metrics.registry })
+    const identity = new SidecarIdentity(config.workloadApi, config.spiffeId, logger)
+    let state
+    try {
+      state = await identity.ready(options.readyTimeoutMs ?? 30_000)
+    } catch (err) {
+      identity.close()
+      policy.close()
+      throw err
+    }
+    const services: SidecarServices = { config, identity, policy, metrics, tracker: new ConnectionTracker(), logger, limitedLog: new RateLimitedLog(logger) }
+    const track = (): void => { metrics.svidExpiry.set((services.identity.current?.context.notAfter.getTime() ?? 0) / 1000) }
+    track()
+    identity.on('change', track)
+    policy.on('reload', result => { if (result.result === 'ok') closeDenied(services) })
+    const listeners = config.listeners.map(listener => {
+      const server = listener.direction === 'inbound'
+        ? (listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
+        : (listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
+      const bound: BoundListener = { config: listener, server, bound: undefined }
+      return bound
+    })
+    const sidecar = new Sidecar(services, listeners, adminServer(services, () => listeners))
+    await sidecar.#listen()
+    logger.info({ event: 'sidecar_started', spiffeId: state.context.spiffeId.toString(), policy: policy.policy.hash, listeners: sidecar.addresses() }, 'sidecar running')
+    return sidecar
+  }
+
+  /** Where each listener (and the admin endpoint, as `admin`) is bound: ports given as 0 are resolved. */
+  addresses (): Record<string, string> {
+    const entries = this.#listeners.map(l => [l.config.name, l.bound === undefined ? '' : `${l.bound.address}:${l.bound.port}`])
+    if (this.#adminAddress !== undefined) entries.push(['admin', `${this.#adminAddress.address}:${this.#adminAddress.port}`])
+    return Object.fromEntries(entries) as Record<string, string>
+  }
+
+  async #listen (): Promise<void> {
+    try {
+      for (const listener of this.#listeners) {
+        listener.server.listen(listener.config.listen.port, listener.config.listen.host)
+        await once(listener.server, 'listening')
+        listener.bound = listener.server.address() as AddressInfo
+      }
+      const { host, port } = this.services.config.admin
+      this.#admin.listen(port, host)
+      await once(this.#admin, 'listening')
+      this.#adminAddress = this.#admin.address() as AddressInfo
+    } catch (err) {
+      await this.stop(0)
+      throw err
+    }
+  }
+
+  /** Stops accepting, waits up to `drainMs` (default: the configuration's) for open connections, then closes the rest. */
+  async stop (drainMs = this.services.config.drainMs): Promise<void> {
+    const { services } = this
+    services.logger.info({ event: 'draining', activeConnections: services.tracker.size, drainMs }, 'stopping: no new connections, draining')
+    const closed = [...this.#listeners.map(l => l.server), this.#admin].filter(s => s.listening).map(async server => {
+      server.close()
+      if ('closeIdleConnections' in server) (server).closeIdleConnections()
+      await once(server, 'close')
+    })
+    const cut = await services.tracker.drain(drainMs)
+    for (const server of this.#listeners.map(l => l.server)) if ('closeAllConnections' in server) (server as unknown as HttpServer).closeAllConnections()
+    await Promise.all(closed)
+    services.identity.close()
+    services.policy.close()
+    services.logger.info({ event: 'stopped', cutConnections: cut }, 'sidecar stopped')
+  }
+}
+
+function closeDenied (services: SidecarServices): void {
+  for (const { connection, decision } of services.tracker.reevaluate(services.policy.decide)) {
+    services.logger.warn({
+      event: 'closed_by_policy',
+      listener: connection.listener,
+      direction: connection.direction,
+      from: connection.request.from.toString(),
+      to: connection.request.to.toString(),
+      port: connection.request.port,
+      rule: decision.rule,
+      reason: decision.reason,
+      policy: services.policy.policy.hash
+    }, 'open connection closed: the new policy denies it')
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The accept and TLS steps of an inbound listener: mutual TLS (TLS 1.2+, a client certificate requested), the
+ * context swapped on every SVID or bundle change (new handshakes only; established connections keep theirs).
+ * OpenSSL does not reject the client's chain here: verify-peer.ts verifies it to the bundle of the peer's own trust
+ * domain, which OpenSSL's single trust store cannot express.
+ */
+import { createServer as createTlsServer } from 'node:tls'
+import type { Server, TLSSocket } from 'node:tls'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Server as HttpsServer } from 'node:https'
+import type { ListenerConfig } from './config'
+import type { IdentityState } from './identity'
+import type { SidecarServices } from './services'
+import { handshakeFailed } from './verify-peer'
+
+function tlsServerOptions (services: SidecarServices, state: IdentityState): object {
+  return { ...state.serverOptions, requestCert: true, rejectUnauthorized: false, handshakeTimeout: services.config.handshakeTimeoutMs }
+}
+
+/** Keeps the server's context current and reports failed handshakes. */
+function attach<T extends Server> (services: SidecarServices, listener: ListenerConfig, server: T): T {
+  const onChange = (state: IdentityState): void => { server.setSecureContext(state.serverOptions) }
+  services.identity.on('change', onChange)
+  server.on('close', () => { services.identity.off('change', onChange) })
+  server.maxConnections = services.config.maxConnections
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    handshakeFailed(services, listener, err.code ?? 'tls-error', err.message, socket.remoteAddress)
+  })
+  return server
+}
+
+export function mtlsServer (services: SidecarServices, listener: ListenerConfig, state: IdentityState, onSecure: (socket: TLSSocket) => void): Server {
+  return attach(services, listener, createTlsServer(tlsServerOptions(services, state), onSecure))
+}
+
+export function mtlsHttpsServer (services: SidecarServices, listener: ListenerConfig, state: IdentityState): HttpsServer {
+  return attach(services, listener, createHttpsServer(tlsServerOptions(services, state)))
+}

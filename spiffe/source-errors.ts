@@ -1,0 +1,14 @@
+/** Errors of the Workload API sources (X509Source, JwtSource) themselves, beside the WorkloadApiErrors they pass on. */
+import { ChaperoneError } from './errors'
+
+export type SourceErrorCode =
+  | 'ERR_X509_SOURCE_TIMEOUT'
+  | 'ERR_X509_SOURCE_NO_SVID'
+  | 'ERR_SOURCE_CLOSED'
+
+export class SourceError extends ChaperoneError<SourceErrorCode> {}
+
+/** What a call on a closed source gets; `what` names the source (e.g. "X509Source"). */
+export function sourceClosed (what: string): SourceError {
+  return new SourceError('ERR_SOURCE_CLOSED', `the ${what} was closed`)
+}

@@ -1,0 +1,80 @@
+import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadSidecarConfig, parseHostPort } from '../../proxy/config'
+import { thrown } from '../helpers/errors'
+
+// The sidecar's configuration: flags for the common cases, a file for the rest, one schema, secure defaults.
+
+const dir = mkdtempSync(join(tmpdir(), 'chaperone-sidecar-config-'))
+t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+const file = (name: string, text: string): string => {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+const TD = 'spiffe://plant.example'
+
+void t.test('sidecar config – flags alone: listeners from LISTEN=TARGET[@ID], secure defaults filled in', async t => {
+  const config = loadSidecarConfig(undefined, {
+    policy: 'policy.yaml',
+    inbound: ['0.0.0.0:8443=127.0.0.1:8080'],
+    inboundHttp: ['[::]:9443=[::1]:9080'],
+    outbound: [`127.0.0.1:9001=10.0.0.2:8443@${TD}/api`],
+    outboundHttp: ['localhost:9002=api.internal:443']
+  })
+  t.match(config, { policy: 'policy.yaml', admin: { host: '127.0.0.1', port: 15000 }, logLevel: 'info', handshakeTimeoutMs: 10_000, idleTimeoutMs: 3_600_000, maxConnections: 10_000, drainMs: 15_000 })
+  t.same(config.listeners.map(l => [l.name, l.direction, l.protocol, `${l.listen.host}:${l.listen.port}`, `${l.target.host}:${l.target.port}`, l.expect]), [
+    ['inbound-1', 'inbound', 'tcp', '0.0.0.0:8443', '127.0.0.1:8080', undefined],
+    ['inbound-2', 'inbound', 'http', ':::9443', '::1:9080', undefined],
+    ['outbound-1', 'outbound', 'tcp', '127.0.0.1:9001', '10.0.0.2:8443', `${TD}/api`],
+    ['outbound-2', 'outbound', 'http', 'localhost:9002', 'api.internal:443', undefined]
+  ])
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.listeners[0]))
+})
+
+void t.test('sidecar config – plaintext stays on loopback unless a listener says unsafe: true', async t => {
+  const inbound = thrown(() => loadSidecarConfig(undefined, { policy: 'p.yaml', inbound: ['0.0.0.0:8443=10.0.0.5:8080'] }))
+  t.equal(inbound.code, 'ERR_CONFIG_INVALID')
+  t.match(inbound.message, '--inbound flag 1: inbound[0].target: 10.0.0.5 is not loopback: plaintext would leave this network namespace (set unsafe: true if that is intended)')
+  const outbound = thrown(() => loadSidecarConfig(undefined, { policy: 'p.yaml', outbound: ['0.0.0.0:9001=10.0.0.2:8443'] }))
+  t.match(outbound.message, 'outbound[0].listen: 0.0.0.0 is not loopback')
+  const unsafe = loadSidecarConfig(file('unsafe.yaml', 'policy: p.yaml\ninbound:\n  - { listen: "0.0.0.0:8443", target: "10.0.0.5:8080", unsafe: true }\n'))
+  t.equal(unsafe.listeners[0].target.host, '10.0.0.5')
+})
+
+void t.test('sidecar config – every problem named with its file:line:column or flag', async t => {
+  const bad = file('bad.yaml', [
+    'policy: p.yaml',
+    'inbound:',
+    '  - listen: "0.0.0.0:8443"',
+    '    target: "127.0.0.1:99999"',
+    '    protocol: udp',
+    'outbound:',
+    '  - listen: "127.0.0.1:9001"',
+    '    target: "10.0.0.2:8443"',
+    '    expect: spiffe://plant.example/**/x',
+    '    colour: red',
+    ''
+  ].join('\n'))
+  const err = thrown(() => loadSidecarConfig(bad))
+  t.match(err.message, `${bad}:5:15: inbound[0].protocol: must be one of "tcp", "http"`)
+  t.match(err.message, `${bad}:10:5: outbound[0].colour: unknown field`)
+  const afterSchema = file('semantic.yaml', 'policy: p.yaml\nspiffeId: spiffe://Plant/x\ninbound:\n  - { listen: "0.0.0.0:8443", target: "127.0.0.1:99999" }\noutbound:\n  - { listen: "127.0.0.1:9001", target: "10.0.0.2:8443", expect: "spiffe://plant.example/**/x" }\n')
+  const message = thrown(() => loadSidecarConfig(afterSchema)).message
+  t.match(message, `${afterSchema}:4:39: inbound[0].target: "127.0.0.1:99999" is not host:port`)
+  t.match(message, `${afterSchema}:6:66: outbound[0].expect: bad SPIFFE ID pattern "spiffe://plant.example/**/x": ** must be the last segment`)
+  t.match(message, `${afterSchema}:2:11: spiffeId: invalid SPIFFE ID "spiffe://Plant/x"`)
+  t.match(thrown(() => loadSidecarConfig(undefined, { inbound: ['0.0.0.0:1=127.0.0.1:2'] })).message, 'missing required field "policy"')
+  t.match(thrown(() => loadSidecarConfig(undefined, { policy: 'p.yaml' })).message, 'no listeners: give --inbound')
+  t.match(thrown(() => loadSidecarConfig(file('dup.yaml', 'policy: p.yaml\ninbound:\n  - { name: web, listen: "0.0.0.0:1", target: "127.0.0.1:2" }\noutbound:\n  - { name: web, listen: "127.0.0.1:3", target: "10.0.0.1:4" }\n'))).message, 'two listeners are named "web"')
+})
+
+void t.test('sidecar config – host:port forms', async t => {
+  t.same(parseHostPort('127.0.0.1:80'), { host: '127.0.0.1', port: 80 })
+  t.same(parseHostPort('[::1]:443'), { host: '::1', port: 443 })
+  t.same(parseHostPort('api.internal:8443'), { host: 'api.internal', port: 8443 })
+  t.same(parseHostPort('127.0.0.1:0', true), { host: '127.0.0.1', port: 0 }, 'port 0 (any free port) where listening')
+  for (const bad of ['127.0.0.1', ':80', '127.0.0.1:0', '::1:80', 'host:65536', 'a b:1']) t.type(parseHostPort(bad), 'string', bad)
+})
