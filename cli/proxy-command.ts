@@ -23,10 +23,12 @@ export function addProxyCommands (program: Command): void {
     .option('--policy <file>', 'the policy file (watched; reloaded on change and SIGHUP)')
     .option('--admin <host:port>', `the admin endpoints /live /ready /metrics /status (default ${DEFAULT_ADMIN})`)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
+    .option('--ready-timeout <duration>', 'how long to wait at start for the first SVID (default 30s)')
     .option('--inbound <listen=target>', 'mutual TLS in on LISTEN, plain TCP to TARGET (repeatable)', collect)
     .option('--inbound-http <listen=target>', 'the same in HTTP mode: per-request policy, X-Forwarded-Client-Cert (repeatable)', collect)
     .option('--outbound <listen=target[@id]>', 'plain TCP in on LISTEN, mutual TLS to TARGET, whose ID must match (repeatable)', collect)
     .option('--outbound-http <listen=target[@id]>', 'the same in HTTP mode (repeatable)', collect)
+    .option('--http-proxy <listen>', 'an explicit HTTP proxy (CONNECT and absolute-form) for apps that honour HTTP_PROXY (repeatable)', collect)
     .action(async (options: SidecarFlags & { config?: string }) => {
       const { config: file, ...flags } = options
       const config = loadSidecarConfig(file, flags)

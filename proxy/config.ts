@@ -24,9 +24,11 @@ export interface SidecarConfigFile {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   inbound: InboundFile[]
   outbound: OutboundFile[]
+  httpProxy: Array<{ name?: string, listen: string, unsafe: boolean }>
   timeouts: { handshake: number | string, idle: number | string }
   maxConnections: number
   drain: number | string
+  readyTimeout: number | string
 }
 
 const ADDRESS = { type: 'string', minLength: 3, description: 'host:port ([v6]:port for IPv6)' } as const
@@ -58,6 +60,12 @@ const SCHEMA = {
       default: [],
       items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, expect: { type: 'string', minLength: 1 } } }
     },
+    httpProxy: {
+      type: 'array',
+      default: [],
+      description: 'explicit HTTP proxies (CONNECT and absolute-form) for apps that honour HTTP_PROXY',
+      items: { type: 'object', additionalProperties: false, required: ['listen'], properties: { name: LISTENER.name, listen: ADDRESS, unsafe: LISTENER.unsafe } }
+    },
     timeouts: {
       type: 'object',
       additionalProperties: false,
@@ -65,7 +73,8 @@ const SCHEMA = {
       properties: { handshake: { ...DURATION_SCHEMA, default: '10s' }, idle: { ...DURATION_SCHEMA, default: '1h' } }
     },
     maxConnections: { type: 'integer', minimum: 1, default: 10000 },
-    drain: { ...DURATION_SCHEMA, default: '15s' }
+    drain: { ...DURATION_SCHEMA, default: '15s', description: 'after SIGTERM, how long open connections may finish' },
+    readyTimeout: { ...DURATION_SCHEMA, default: '30s', description: 'how long to wait at start for the first SVID' }
   }
 } as const
 
@@ -83,6 +92,8 @@ export interface ListenerConfig {
   readonly proxyProtocol: boolean
   /** Outbound: the server's SPIFFE ID (or pattern) must match this. */
   readonly expect?: string
+  /** An explicit HTTP proxy: the destination comes with each request (`target` is unused). */
+  readonly explicitProxy: boolean
 }
 
 export interface SidecarConfig {
@@ -96,6 +107,7 @@ export interface SidecarConfig {
   readonly idleTimeoutMs: number
   readonly maxConnections: number
   readonly drainMs: number
+  readonly readyTimeoutMs: number
 }
 
 export interface SidecarFlags {
@@ -104,10 +116,12 @@ export interface SidecarFlags {
   policy?: string
   admin?: string
   logLevel?: SidecarConfigFile['logLevel']
+  readyTimeout?: string
   inbound?: string[]
   inboundHttp?: string[]
   outbound?: string[]
   outboundHttp?: string[]
+  httpProxy?: string[]
 }
 
 /** `host:port` → parts; `[::1]:80` for IPv6; port 0 (any free port) only where `listening`. A problem string when malformed. */
@@ -136,16 +150,18 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   const base = source?.value ?? {}
   if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new ConfigError(file ?? 'flags', [{ path: '', message: 'must be a mapping of settings' }])
   const merged: Record<string, unknown> = { ...base }
-  for (const key of ['workloadApi', 'spiffeId', 'policy', 'admin', 'logLevel'] as const) if (flags[key] !== undefined) merged[key] = flags[key]
+  for (const key of ['workloadApi', 'spiffeId', 'policy', 'admin', 'logLevel', 'readyTimeout'] as const) if (flags[key] !== undefined) merged[key] = flags[key]
   const fileInbound = Array.isArray(merged.inbound) ? merged.inbound as unknown[] : []
   const fileOutbound = Array.isArray(merged.outbound) ? merged.outbound as unknown[] : []
+  const fileProxies = Array.isArray(merged.httpProxy) ? merged.httpProxy as unknown[] : []
+  merged.httpProxy = [...fileProxies, ...(flags.httpProxy ?? []).map(listen => ({ listen }))]
   merged.inbound = [...fileInbound, ...(flags.inbound ?? []).map(v => listenerFlag(v, 'tcp', false)), ...(flags.inboundHttp ?? []).map(v => listenerFlag(v, 'http', false))]
   merged.outbound = [...fileOutbound, ...(flags.outbound ?? []).map(v => listenerFlag(v, 'tcp', true)), ...(flags.outboundHttp ?? []).map(v => listenerFlag(v, 'http', true))]
   const name = file ?? 'command-line flags'
   const locate: Locate = (path, key) => {
     const [, list, index] = path.split('/')
-    const fromFlags = (list === 'inbound' && Number(index) >= fileInbound.length) || (list === 'outbound' && Number(index) >= fileOutbound.length)
-    return fromFlags ? `--${list} flag ${Number(index) - (list === 'inbound' ? fileInbound.length : fileOutbound.length) + 1}` : source?.locate(path, key)
+    const inFile = { inbound: fileInbound.length, outbound: fileOutbound.length, httpProxy: fileProxies.length }[list ?? '']
+    return inFile !== undefined && Number(index) >= inFile ? `--${list === 'httpProxy' ? 'http-proxy' : list} flag ${Number(index) - inFile + 1}` : source?.locate(path, key)
   }
   const raw = validateConfig(validate, merged, name, locate)
   const problems: ConfigProblem[] = []
@@ -157,10 +173,11 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   }
   const listeners = [
     ...raw.inbound.map((l, i) => listenerOf(l, 'inbound', i)),
-    ...raw.outbound.map((l, i) => listenerOf(l, 'outbound', i))
+    ...raw.outbound.map((l, i) => listenerOf(l, 'outbound', i)),
+    ...raw.httpProxy.map((l, i) => ({ ...listenerOf({ ...l, target: '0.0.0.0:1', protocol: 'http' }, 'outbound', i, 'httpProxy'), explicitProxy: true }))
   ]
-  function listenerOf (l: InboundFile | OutboundFile, direction: 'inbound' | 'outbound', i: number): ListenerConfig {
-    const path = `/${direction}/${i}`
+  function listenerOf (l: InboundFile | OutboundFile, direction: 'inbound' | 'outbound', i: number, list: string = direction): ListenerConfig {
+    const path = `/${list}/${i}`
     const listen = address(`${path}/listen`, l.listen)
     const target = address(`${path}/target`, l.target)
     const guarded = direction === 'inbound' ? target : listen
@@ -169,7 +186,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     }
     const expect = 'expect' in l ? l.expect : undefined
     if (expect !== undefined && typeof parseIdPattern(expect) === 'string') problem(`${path}/expect`, `bad SPIFFE ID pattern "${expect}": ${parseIdPattern(expect) as string}`)
-    return Object.freeze({ name: l.name ?? `${direction}-${i + 1}`, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, ...(expect === undefined ? {} : { expect }) })
+    return Object.freeze({ name: l.name ?? `${list === 'httpProxy' ? 'http-proxy' : direction}-${i + 1}`, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, explicitProxy: false, ...(expect === undefined ? {} : { expect }) })
   }
   if (raw.spiffeId !== undefined) {
     try {
@@ -184,7 +201,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     if (names.has(l.name)) problem('', `two listeners are named "${l.name}"`)
     names.add(l.name)
   })
-  if (listeners.length === 0) problem('', 'no listeners: give --inbound, --inbound-http, --outbound or --outbound-http (or inbound/outbound in the file)')
+  if (listeners.length === 0) problem('', 'no listeners: give --inbound, --inbound-http, --outbound, --outbound-http or --http-proxy (or inbound/outbound/httpProxy in the file)')
   if (problems.length > 0) throw new ConfigError(name, problems)
   return Object.freeze({
     ...(raw.workloadApi === undefined ? {} : { workloadApi: raw.workloadApi }),
@@ -196,6 +213,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     handshakeTimeoutMs: durationSeconds(raw.timeouts.handshake) * 1000,
     idleTimeoutMs: durationSeconds(raw.timeouts.idle) * 1000,
     maxConnections: raw.maxConnections,
-    drainMs: durationSeconds(raw.drain) * 1000
+    drainMs: durationSeconds(raw.drain) * 1000,
+    readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000
   })
 }

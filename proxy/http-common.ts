@@ -1,5 +1,8 @@
 /** What inbound and outbound HTTP listeners share: reading a request for the policy, answering, timing. */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type ProxyServer from 'http-proxy'
 import { performance } from 'node:perf_hooks'
 import { normalizeRequestPath } from '../policy/http-path'
 import type { ListenerConfig } from './config'
@@ -16,6 +19,19 @@ function requestPath (url: string): string {
   if (url.startsWith('/')) return url
   const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/i.exec(url)
   return match === null ? url : (match[1].startsWith('/') ? match[1] : `/${match[1]}`)
+}
+
+/**
+ * http-proxy pipes an upgraded connection's two sockets, and a pipe does not pass on `destroy()`: when either side
+ * is destroyed (a policy reload, a drain), the other must be too.
+ */
+export function closeUpgradesTogether (proxy: ProxyServer): void {
+  proxy.on('proxyReqWs', (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex) => {
+    proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Socket) => {
+      socket.once('close', () => { upstream.destroy() })
+      upstream.once('close', () => { socket.destroy() })
+    })
+  })
 }
 
 export function answer (res: ServerResponse, status: number, body: object): void {

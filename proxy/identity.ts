@@ -3,6 +3,7 @@
  * once per change (never per connection). Listeners read `current` for every new handshake; connections already
  * established keep the credentials they were made with, so a rotation breaks nothing.
  */
+import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createSecureContext } from 'node:tls'
 import type { SecureContext, SecureContextOptions } from 'node:tls'
@@ -26,6 +27,7 @@ const TLS_MIN = 'TLSv1.2'
 export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
   readonly source: X509Source
   #state: IdentityState | undefined
+  #fingerprint = ''
   #epoch = 0
 
   /** `spiffeId` picks one of several identities the Workload API gives (default: the first, the default identity). */
@@ -37,7 +39,8 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
       onError: err => { logger.warn({ event: 'workload_api_error', err: err.message }, 'Workload API: keeping the last good SVID') }
     })
     this.source.on('update', context => {
-      this.#apply(context)
+      const before = this.#state
+      if (this.#apply(context) === before) return
       logger.info({ event: 'svid_updated', spiffeId: context.spiffeId.toString(), notAfter: context.notAfter.toISOString() }, 'SVID or bundle updated')
     })
   }
@@ -57,7 +60,11 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
   }
 
   #apply (context: X509Context): IdentityState {
-    if (this.#state?.context === context) return this.#state
+    // The Workload API re-sends the whole state when any of this workload's SVIDs changes; only our SVID and the
+    // trust bundles matter here.
+    const fingerprint = fingerprintOf(context)
+    if (this.#state !== undefined && fingerprint === this.#fingerprint) return this.#state
+    this.#fingerprint = fingerprint
     const options: SecureContextOptions = {
       key: context.svid.key.export({ type: 'pkcs8', format: 'pem' }),
       cert: encodePem('CERTIFICATE', context.svid.chain),
@@ -67,4 +74,14 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
     this.emit('change', this.#state)
     return this.#state
   }
+}
+
+function fingerprintOf (context: X509Context): string {
+  const hash = createHash('sha256')
+  for (const der of context.svid.chain) hash.update(der)
+  for (const bundle of context.bundles) {
+    hash.update(bundle.trustDomain.name)
+    for (const authority of bundle.x509.authorities) hash.update(authority.raw)
+  }
+  return hash.digest('hex')
 }

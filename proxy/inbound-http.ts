@@ -15,7 +15,7 @@ import type { SpiffeId } from '../spiffe/id'
 import { XFCC_HEADER, formatXfcc } from '../spiffe/peer-header'
 import type { ListenerConfig } from './config'
 import { authorize } from './authorize'
-import { answer, httpRequestOf, observeDuration } from './http-common'
+import { answer, closeUpgradesTogether, httpRequestOf, observeDuration } from './http-common'
 import type { IdentityState } from './identity'
 import type { SidecarServices } from './services'
 import { mtlsHttpsServer } from './tls-server'
@@ -28,13 +28,14 @@ export function inboundHttpListener (services: SidecarServices, listener: Listen
   const peers = new WeakMap<object, Peer>()
   const target = `http://${listener.target.host.includes(':') ? `[${listener.target.host}]` : listener.target.host}:${listener.target.port}`
   const proxy = createProxyServer({ target, agent: new Agent({ keepAlive: true, maxSockets: services.config.maxConnections }), xfwd: true })
+  closeUpgradesTogether(proxy)
   proxy.on('error', (err, _req, res) => {
     services.logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'cannot reach the target')
     if ('writeHead' in res) answer(res, 502, { error: 'the app behind the sidecar is not reachable' })
     else res.destroy()
   })
   server.on('secureConnection', (socket: TLSSocket) => {
-    const id = verifyPeer(services, listener, socket)
+    const id = verifyPeer(services, listener, socket)?.id
     if (id === undefined) {
       socket.destroy()
       return

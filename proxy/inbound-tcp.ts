@@ -20,7 +20,7 @@ export function inboundTcpListener (services: SidecarServices, listener: Listene
 
 function onSecure (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket): void {
   socket.on('error', () => { socket.destroy() })
-  const peer = verifyPeer(services, listener, socket)
+  const peer = verifyPeer(services, listener, socket)?.id
   const self = services.identity.current?.context.spiffeId
   if (peer === undefined || self === undefined) {
     socket.destroy()

@@ -4,6 +4,5 @@
  * connections, admin endpoints and metrics. Imports spiffe/, policy/ and config/.
  */
 export { Sidecar } from './sidecar'
-export type { SidecarOptions } from './sidecar'
 export { loadSidecarConfig } from './config'
 export type { SidecarConfig, ListenerConfig, SidecarFlags } from './config'

@@ -4,17 +4,19 @@
  * decision names is the one the connection must present: `expect` when it is an exact ID, else the ID learned
  * from the first verified connection to the target, pinned until a connection shows another.
  */
-import { Agent, createServer } from 'node:http'
-import type { ClientRequestArgs, IncomingMessage, Server, ServerResponse } from 'node:http'
+import { Agent, ServerResponse, createServer } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ClientRequestArgs, IncomingMessage, Server } from 'node:http'
 import { PassThrough } from 'node:stream'
 import type { Duplex } from 'node:stream'
 import { createProxyServer } from 'http-proxy'
 import { parseIdPattern } from '../policy/id-pattern'
 import type { SpiffeId } from '../spiffe/id'
+import type { PolicyRequest } from '../policy/engine'
 import { XFCC_HEADER } from '../spiffe/peer-header'
 import type { ListenerConfig } from './config'
 import { authorize } from './authorize'
-import { answer, httpRequestOf, observeDuration } from './http-common'
+import { answer, closeUpgradesTogether, httpRequestOf, observeDuration } from './http-common'
 import { expectedPeer } from './outbound-tcp'
 import type { SidecarServices } from './services'
 import { MtlsConnector, OutboundRefused } from './tls-client'
@@ -65,6 +67,7 @@ export function outboundHttpListener (services: SidecarServices, listener: Liste
   agent.pinned = exactId(listener.expect)
   const target = `http://${listener.target.host.includes(':') ? `[${listener.target.host}]` : listener.target.host}:${listener.target.port}`
   const proxy = createProxyServer({ target, agent })
+  closeUpgradesTogether(proxy)
   proxy.on('error', (err, _req, res) => {
     if (!(err instanceof OutboundRefused)) services.logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'outbound request failed')
     if ('writeHead' in res) answer(res, 502, { error: `the server could not be reached or verified: ${err.message}` })
@@ -74,11 +77,23 @@ export function outboundHttpListener (services: SidecarServices, listener: Liste
     observeDuration(services, listener, res)
     void forward(services, listener, agent, req, res, (r, s) => { proxy.web(r, s) })
   })
+  // WebSocket upgrades: decided like requests, then handed to the verified connection.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => { socket.destroy() })
+    const res = new ServerResponse(req)
+    res.assignSocket(socket as Socket)
+    void forward(services, listener, agent, req, res, (r, _res, request) => {
+      res.detachSocket(socket as Socket)
+      services.tracker.add({ listener: listener.name, direction: 'outbound', request, sockets: [socket as Socket] })
+      proxy.ws(r, socket, head)
+    })
+  })
   server.maxConnections = services.config.maxConnections
+  server.setTimeout(services.config.idleTimeoutMs)
   return server
 }
 
-async function forward (services: SidecarServices, listener: ListenerConfig, agent: VerifiedAgent, req: IncomingMessage, res: ServerResponse, send: (req: IncomingMessage, res: ServerResponse) => void): Promise<void> {
+async function forward (services: SidecarServices, listener: ListenerConfig, agent: VerifiedAgent, req: IncomingMessage, res: ServerResponse, send: (req: IncomingMessage, res: ServerResponse, request: PolicyRequest) => void): Promise<void> {
   const self = services.identity.current?.context.spiffeId
   const http = httpRequestOf(req)
   if (self === undefined || 'problem' in http) {
@@ -92,11 +107,12 @@ async function forward (services: SidecarServices, listener: ListenerConfig, age
     answer(res, 502, { error: `the server could not be reached or verified: ${(err as Error).message}` })
     return
   }
-  const decision = authorize(services, listener, { from: self, to: serverId, port: listener.target.port, http })
+  const request = { from: self, to: serverId, port: listener.target.port, http }
+  const decision = authorize(services, listener, request)
   if (!decision.allow) {
     answer(res, 403, { error: 'denied by policy', rule: decision.rule, reason: decision.reason })
     return
   }
   delete req.headers[XFCC_HEADER]
-  send(req, res)
+  send(req, res, request)
 }

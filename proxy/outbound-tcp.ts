@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { matchesIdPattern, parseIdPattern } from '../policy/id-pattern'
 import type { IdPattern } from '../policy/id-pattern'
+import type { SpiffeId } from '../spiffe/id'
 import type { ExpectedPeer } from '../spiffe/tls-peer'
 import type { ListenerConfig } from './config'
 import { authorize } from './authorize'
@@ -18,7 +19,7 @@ import { MtlsConnector, OutboundRefused } from './tls-client'
 export function expectedPeer (expect: string | undefined): ExpectedPeer | undefined {
   if (expect === undefined) return undefined
   const pattern = parseIdPattern(expect) as IdPattern
-  return id => matchesIdPattern(pattern, id.toString())
+  return Object.assign((id: SpiffeId) => matchesIdPattern(pattern, id.toString()), { description: expect })
 }
 
 export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig): Server {

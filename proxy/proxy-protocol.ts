@@ -29,7 +29,10 @@ function ipv4 (address: string): Buffer {
   return Buffer.from(address.split('.').map(Number))
 }
 
-function ipv6 (address: string): Buffer {
+/** 16 bytes of an IPv6 address; a zone (`%eth0`) is dropped, an embedded IPv4 tail (`::ffff:1.2.3.4`) converted. */
+function ipv6 (text: string): Buffer {
+  const address = text.split('%')[0].replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a: string, b: string, c: string, d: string) =>
+    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`)
   const [head, tail = ''] = address.split('::')
   const groups = (part: string): string[] => part === '' ? [] : part.split(':')
   const missing = 8 - groups(head).length - groups(tail).length

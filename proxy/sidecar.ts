@@ -20,11 +20,7 @@ import { inboundTcpListener } from './inbound-tcp'
 import { inboundHttpListener } from './inbound-http'
 import { outboundTcpListener } from './outbound-tcp'
 import { outboundHttpListener } from './outbound-http'
-
-export interface SidecarOptions {
-  /** How long to wait for the first SVID (default 30 s); the error says what to check. */
-  readonly readyTimeoutMs?: number
-}
+import { explicitProxyListener } from './explicit-proxy'
 
 interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
 
@@ -40,13 +36,14 @@ export class Sidecar {
     this.#admin = admin
   }
 
-  static async start (config: SidecarConfig, logger: Logger, options: SidecarOptions = {}): Promise<Sidecar> {
+  /** Starts once the first SVID is in (config.readyTimeoutMs at most; the error says what to check). */
+  static async start (config: SidecarConfig, logger: Logger): Promise<Sidecar> {
     const metrics = new SidecarMetrics()
     const policy = new PolicyWatcher(config.policy, { logger, registry: metrics.registry })
     const identity = new SidecarIdentity(config.workloadApi, config.spiffeId, logger)
     let state
     try {
-      state = await identity.ready(options.readyTimeoutMs ?? 30_000)
+      state = await identity.ready(config.readyTimeoutMs)
     } catch (err) {
       identity.close()
       policy.close()
@@ -60,7 +57,7 @@ export class Sidecar {
     const listeners = config.listeners.map(listener => {
       const server = listener.direction === 'inbound'
         ? (listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
-        : (listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
+        : (listener.explicitProxy ? explicitProxyListener : listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
       const bound: BoundListener = { config: listener, server, bound: undefined }
       return bound
     })

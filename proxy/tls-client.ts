@@ -9,7 +9,7 @@ import { connect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import type { SpiffeId } from '../spiffe/id'
 import type { ExpectedPeer } from '../spiffe/tls-peer'
-import type { ListenerConfig } from './config'
+import type { HostPort, ListenerConfig } from './config'
 import type { SidecarServices } from './services'
 import { handshakeFailed, verifyPeer } from './verify-peer'
 
@@ -21,7 +21,8 @@ export class OutboundRefused extends Error {}
 export class MtlsConnector {
   readonly #services: SidecarServices
   readonly #listener: ListenerConfig
-  #sessions = new Map<string, Buffer>()
+  /** TLS sessions with the chain verified when each was made (a resumed session does not show it again). */
+  #sessions = new Map<string, { session: Buffer, chain: Buffer[] }>()
   #sessionsEpoch = 0
 
   constructor (services: SidecarServices, listener: ListenerConfig) {
@@ -29,47 +30,53 @@ export class MtlsConnector {
     this.#listener = listener
   }
 
-  async connect (expected: ExpectedPeer | undefined, expectedKey = ''): Promise<VerifiedConnection> {
+  /** Connects to the listener's target, or to `target` (the explicit HTTP proxy's per-request destination). */
+  async connect (expected: ExpectedPeer | undefined, expectedKey = '', target: HostPort = this.#listener.target): Promise<VerifiedConnection> {
     const { config, identity } = this.#services
     const state = identity.current
-    if (state === undefined) throw this.#refuse('no-svid', 'no SVID yet from the Workload API')
+    if (state === undefined) throw this.#refuse('no-svid', 'no SVID yet from the Workload API', target)
     if (state.epoch !== this.#sessionsEpoch) {
       this.#sessions = new Map()
       this.#sessionsEpoch = state.epoch
     }
-    const { host, port } = this.#listener.target
+    const { host, port } = target
+    const sessionKey = `${host}:${port}|${expectedKey}`
     const socket = connect({
       host,
       port,
       secureContext: state.clientContext,
       rejectUnauthorized: false,
       ...(isIP(host) === 0 ? { servername: host } : {}),
-      session: this.#sessions.get(expectedKey)
+      session: this.#sessions.get(sessionKey)?.session
     })
     const sessions = this.#sessions
-    socket.on('session', session => { sessions.set(expectedKey, session) })
+    const known = sessions.get(sessionKey)
+    let verifiedChain: Buffer[] | undefined
+    socket.on('session', session => { if (verifiedChain !== undefined) sessions.set(sessionKey, { session, chain: verifiedChain }) })
     socket.setTimeout(config.handshakeTimeoutMs, () => { socket.destroy(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })) })
     let established = false
     return await new Promise<VerifiedConnection>((resolve, reject) => {
       // Stays attached: errors after the handshake belong to the forward step, which adds its own handler.
-      socket.on('error', (err: NodeJS.ErrnoException) => { if (!established) reject(this.#refuse(err.code ?? 'tls-error', err.message)) })
+      socket.on('error', (err: NodeJS.ErrnoException) => { if (!established) reject(this.#refuse(err.code ?? 'tls-error', err.message, target)) })
       socket.once('secureConnect', () => {
         socket.setTimeout(0)
-        const serverId = verifyPeer(this.#services, this.#listener, socket, expected)
-        if (serverId === undefined) {
-          sessions.delete(expectedKey)
+        const peer = verifyPeer(this.#services, this.#listener, socket, expected, known?.chain)
+        if (peer === undefined) {
+          sessions.delete(sessionKey)
           socket.destroy()
           reject(new OutboundRefused('the server failed verification'))
           return
         }
         established = true
-        resolve({ socket, serverId })
+        verifiedChain = peer.chain
+        this.#services.logger.debug({ event: 'tls_connected', listener: this.#listener.name, target: `${host}:${port}`, peer: peer.id.toString(), resumed: socket.isSessionReused() }, 'outbound mTLS established')
+        resolve({ socket, serverId: peer.id })
       })
     })
   }
 
-  #refuse (reason: string, message: string): OutboundRefused {
-    handshakeFailed(this.#services, this.#listener, reason, message, `${this.#listener.target.host}:${this.#listener.target.port}`)
+  #refuse (reason: string, message: string, target: HostPort): OutboundRefused {
+    handshakeFailed(this.#services, this.#listener, reason, message, `${target.host}:${target.port}`)
     return new OutboundRefused(message)
   }
 }

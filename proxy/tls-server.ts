@@ -5,6 +5,7 @@
  * domain, which OpenSSL's single trust store cannot express.
  */
 import { createServer as createTlsServer } from 'node:tls'
+import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Server as HttpsServer } from 'node:https'
@@ -23,8 +24,12 @@ function attach<T extends Server> (services: SidecarServices, listener: Listener
   services.identity.on('change', onChange)
   server.on('close', () => { services.identity.off('change', onChange) })
   server.maxConnections = services.config.maxConnections
+  // A peer that resets mid-handshake leaves a destroyed socket without an address: read it (Node caches it on the
+  // TCP socket) when the connection arrives, and take it from there.
+  server.on('connection', (raw: Socket) => { void raw.remoteAddress })
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    handshakeFailed(services, listener, err.code ?? 'tls-error', err.message, socket.remoteAddress)
+    const remote = socket.remoteAddress ?? (socket as unknown as { _parent?: Socket })._parent?.remoteAddress
+    handshakeFailed(services, listener, err.code ?? 'tls-error', err.message, remote)
   })
   return server
 }
@@ -34,5 +39,7 @@ export function mtlsServer (services: SidecarServices, listener: ListenerConfig,
 }
 
 export function mtlsHttpsServer (services: SidecarServices, listener: ListenerConfig, state: IdentityState): HttpsServer {
-  return attach(services, listener, createHttpsServer(tlsServerOptions(services, state)))
+  const server = attach(services, listener, createHttpsServer(tlsServerOptions(services, state)))
+  server.setTimeout(services.config.idleTimeoutMs)
+  return server
 }

@@ -13,19 +13,29 @@ import type { SidecarServices } from './services'
 
 const chains = new PeerChains()
 
-/** The verified peer ID, or undefined after logging why the peer was refused (the caller closes the socket). */
-export function verifyPeer (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket, expected?: ExpectedPeer): SpiffeId | undefined {
+export interface VerifiedPeer { readonly id: SpiffeId, readonly chain: Buffer[] }
+
+/**
+ * The verified peer, or undefined after logging why it was refused (the caller closes the socket). A client's
+ * resumed session shows no server certificate at all, so the client passes the chain it verified when the
+ * session was made (`knownChain`), and it is verified again.
+ */
+export function verifyPeer (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket, expected?: ExpectedPeer, knownChain?: Buffer[]): VerifiedPeer | undefined {
   const state = services.identity.current
   if (state === undefined) {
     handshakeFailed(services, listener, 'no-svid', 'no SVID yet from the Workload API', socket.remoteAddress)
     return undefined
   }
   try {
-    const chain = chains.chainFor(peerChainOf(socket.getPeerCertificate(true)), socket.isSessionReused())
-    return verifyPeerChain(chain, state.context.bundles, expected)
+    const presented = peerChainOf(socket.getPeerCertificate(true))
+    const resumed = socket.isSessionReused()
+    const chain = resumed && presented.length === 0 && knownChain !== undefined ? knownChain : chains.chainFor(presented, resumed)
+    return { id: verifyPeerChain(chain, state.context.bundles, expected), chain }
   } catch (err) {
     const code: string = err instanceof ChaperoneError ? (err as ChaperoneError).code : (err as NodeJS.ErrnoException).code ?? 'tls-error'
-    handshakeFailed(services, listener, code, (err as Error).message, socket.remoteAddress)
+    // Inbound peers are named by address (the rate-limit key); outbound servers by address and port, as the target.
+    const remote = listener.direction === 'inbound' ? socket.remoteAddress : `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`
+    handshakeFailed(services, listener, code, (err as Error).message, remote)
     return undefined
   }
 }

@@ -9,8 +9,11 @@ import type { SpiffeId } from './id'
 import type { X509BundleSource } from './bundle-source'
 import { verifyX509Svid } from './x509-svid'
 
-/** Which peer is acceptable: an exact ID (string or SpiffeId) or a predicate; undefined accepts any verified peer. */
-export type ExpectedPeer = string | SpiffeId | ((id: SpiffeId) => boolean)
+/**
+ * Which peer is acceptable: an exact ID (string or SpiffeId) or a predicate (which may carry a `description` of
+ * what it accepts, for error messages); undefined accepts any verified peer.
+ */
+export type ExpectedPeer = string | SpiffeId | (((id: SpiffeId) => boolean) & { description?: string })
 
 /** The certificates of a peer, leaf first, from Node's detailed peer certificate (following issuerCertificate links). */
 export function peerChainOf (cert: PeerCertificate | DetailedPeerCertificate): Buffer[] {
@@ -30,7 +33,7 @@ export function peerChainOf (cert: PeerCertificate | DetailedPeerCertificate): B
 export function verifyPeerChain (chain: Buffer[], bundles: X509BundleSource, expected?: ExpectedPeer): SpiffeId {
   const id = verifyX509Svid(chain, bundles)
   if (expected !== undefined && !matches(id, expected)) {
-    const wanted = typeof expected === 'function' ? 'an ID the caller accepts' : expected.toString()
+    const wanted = typeof expected === 'function' ? expected.description ?? 'an ID the caller accepts' : expected.toString()
     throw new X509SvidError('ERR_X509_SVID_ID_MISMATCH', `peer is ${id.toString()}, expected ${wanted}`)
   }
   return id

@@ -24,6 +24,15 @@ import { WorkloadClient } from '../../spiffe/workload-client'
 
 export const TD = 'spiffe://plant.example'
 
+/** The smallest useful policy: the client may call the server. */
+export const CLIENT_TO_SERVER = `version: 1
+rules:
+  - name: client-to-server
+    from: [${TD}/client]
+    to: [${TD}/server]
+    action: allow
+`
+
 export interface RunningSidecar {
   readonly sidecar: Sidecar
   /** The sidecar's JSON log lines, parsed. */
@@ -40,7 +49,7 @@ export interface Mesh {
   readonly admin: AdminClient
   writePolicy: (text: string) => void
   /** Registers an identity for this process (all identities are the same process's; sidecars pick by ID). */
-  register: (id: string) => Promise<void>
+  register: (id: string, x509TtlSeconds?: number) => Promise<void>
   /** A registered identity's SVID as PEM files' contents, for clients that are not sidecars (openssl, curl, node tls). */
   svid: (id: string) => Promise<{ certPem: string, keyPem: string, bundlePem: string }>
   startSidecar: (id: string, flags: SidecarFlags, extra?: Record<string, unknown>) => Promise<RunningSidecar>
@@ -62,7 +71,9 @@ export async function startMesh (policy: string): Promise<Mesh> {
     policyFile,
     admin,
     writePolicy: text => { writeFileSync(policyFile, text) },
-    register: async id => { await admin.createEntry({ spiffe_id: id, parent_id: '', selectors: [`unix:uid:${process.getuid?.() ?? 0}`] }) },
+    register: async (id, x509TtlSeconds) => {
+      await admin.createEntry({ spiffe_id: id, parent_id: '', selectors: [`unix:uid:${process.getuid?.() ?? 0}`], ...(x509TtlSeconds === undefined ? {} : { x509_svid_ttl: x509TtlSeconds }) })
+    },
     svid: async id => {
       const client = new WorkloadClient(`unix://${socket}`)
       try {
@@ -81,8 +92,8 @@ export async function startMesh (policy: string): Promise<Mesh> {
       const logs: Array<Record<string, unknown>> = []
       const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } })
       const file = join(dir, `sidecar-${sidecars.length}.json`)
-      writeFileSync(file, JSON.stringify({ admin: '127.0.0.1:0', drain: 2, ...extra }))
-      const sidecar = await Sidecar.start(loadSidecarConfig(file, { workloadApi: `unix://${socket}`, policy: policyFile, spiffeId: id, ...flags }), logger, { readyTimeoutMs: 10_000 })
+      writeFileSync(file, JSON.stringify({ admin: '127.0.0.1:0', drain: 2, readyTimeout: 10, ...extra }))
+      const sidecar = await Sidecar.start(loadSidecarConfig(file, { workloadApi: `unix://${socket}`, policy: policyFile, spiffeId: id, ...flags }), logger)
       sidecars.push(sidecar)
       const address = (name: string): string => sidecar.addresses()[name]
       return { sidecar, logs, address, port: name => Number(address(name).split(':').at(-1)) }

@@ -105,3 +105,30 @@ void t.test('sidecar http – curl without a client certificate is refused, and 
   t.not(anonymous.status, 200)
   t.match(server.logs.find(line => line.event === 'handshake_failed'), { listener: 'inbound-1', reason: 'ERR_X509_SVID_MISSING' })
 })
+
+void t.test('sidecar http – an explicit HTTP proxy forwards absolute-form requests by the policy; CONNECT is an L4 decision', async t => {
+  const proxy = await mesh.startSidecar(`${TD}/client`, { httpProxy: ['127.0.0.1:0'] })
+  const curlVia = async (args: string[]): Promise<{ status: number, body: string, stderr: string }> => {
+    const run = await runProcess('curl', ['-sS', '-x', `http://127.0.0.1:${proxy.port('http-proxy-1')}`, '-o', '-', '-w', '\n%{http_code}', ...args])
+    const lines = run.stdout.split('\n')
+    return { status: Number(lines.pop()), body: lines.join('\n'), stderr: run.stderr }
+  }
+  const destination = `http://127.0.0.1:${server.port('inbound-1')}`
+  const allowed = await curlVia([`${destination}/v1/items?x=1`])
+  t.equal(allowed.status, 200, allowed.stderr)
+  const seen = JSON.parse(allowed.body) as { url: string, headers: Record<string, string> }
+  t.equal(seen.url, '/v1/items?x=1')
+  t.match(seen.headers['x-forwarded-client-cert'], `By=${TD}/server;`)
+  t.match(seen.headers['x-forwarded-client-cert'], `;URI=${TD}/client`)
+  const denied = await curlVia(['-X', 'DELETE', `${destination}/v1/items`])
+  t.equal(denied.status, 403)
+  t.match(JSON.parse(denied.body), { rule: 'default' })
+  // The policy allows this pair only for some HTTP requests, so an opaque tunnel is denied.
+  const tunnel = await curlVia(['-p', `${destination}/v1/items`])
+  t.not(tunnel.status, 200)
+  t.match(tunnel.stderr, /403/)
+  // Denials are logged once per peer per interval; the metric counts every one.
+  t.match(proxy.logs.filter(line => line.event === 'denied'), [{ listener: 'http-proxy-1', method: 'DELETE', path: '/v1/items', rule: 'default' }])
+  t.match(await proxy.sidecar.services.metrics.registry.getSingleMetricAsString('chaperone_connections_total'),
+    'chaperone_connections_total{listener="http-proxy-1",direction="outbound",decision="deny",rule="default"} 2')
+})

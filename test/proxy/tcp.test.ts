@@ -2,22 +2,15 @@ import t from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { TD, echoServer, startMesh } from '../helpers/mesh'
+import { CLIENT_TO_SERVER, TD, echoServer, startMesh } from '../helpers/mesh'
 import type { Mesh } from '../helpers/mesh'
 
 // TCP mode end to end with the real agent: an app's plain TCP goes out through its sidecar's outbound listener,
 // over mutual TLS to the server's sidecar, which verifies, authorizes and forwards to the app.
 
-const POLICY = `version: 1
-rules:
-  - name: client-to-server
-    from: [${TD}/client]
-    to: [${TD}/server]
-    action: allow
-`
 let mesh: Mesh
 t.before(async () => {
-  mesh = await startMesh(POLICY)
+  mesh = await startMesh(CLIENT_TO_SERVER)
   for (const name of ['client', 'server', 'intruder']) await mesh.register(`${TD}/${name}`)
 })
 t.teardown(async () => { await mesh.close() })
@@ -44,6 +37,8 @@ void t.test('sidecar tcp – an allowed peer gets through; a peer the policy den
   const server = await mesh.startSidecar(`${TD}/server`, { inbound: [`127.0.0.1:0=127.0.0.1:${app.port}`] })
   const client = await mesh.startSidecar(`${TD}/client`, { outbound: [`127.0.0.1:0=127.0.0.1:${server.port('inbound-1')}@${TD}/server`] })
   t.equal(await exchange(client.port('outbound-1'), 'hello through the mesh'), 'hello through the mesh')
+  t.equal(await exchange(client.port('outbound-1'), 'and again'), 'and again')
+  t.match(client.logs.filter(line => line.event === 'tls_connected').map(line => line.resumed), [false, true], 'the second connection resumed the TLS session, and both ends verified it again')
   t.match(server.logs.filter(line => line.event === 'denied'), [], 'nothing denied')
   // The intruder's own sidecar already refuses: the same policy binds both ends.
   const intruder = await mesh.startSidecar(`${TD}/intruder`, { outbound: [`127.0.0.1:0=127.0.0.1:${server.port('inbound-1')}`] })
