@@ -35,6 +35,12 @@ export function parseTtl (value: string): number {
   return Number(value)
 }
 
+/** Commander parser for a port: 1–65535. */
+export function parsePort (value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidArgumentError('a port is a whole number from 1 to 65535.')
+  return Number(value)
+}
+
 /** Commander collector for repeatable options. */
 export function collect (value: string, previous: string[] = []): string[] {
   return [...previous, value]

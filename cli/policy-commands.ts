@@ -13,14 +13,8 @@ import type { PlainRequest } from '../policy/explain'
 import { normalizeRequestPath } from '../policy/http-path'
 import { lintPolicyFile } from '../policy/lint'
 import { policyMatrix } from '../policy/matrix'
-import { DEFAULT_ADMIN_SOCKET, print, withAdmin } from './admin-options'
+import { DEFAULT_ADMIN_SOCKET, parsePort, print, withAdmin } from './admin-options'
 import { renderCheck, renderLint, renderMatrix } from './policy-output'
-
-/** Commander parser for --port. */
-function parsePort (value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidArgumentError('a port is a whole number from 1 to 65535.')
-  return Number(value)
-}
 
 function parseMethod (value: string): string {
   if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(value)) throw new InvalidArgumentError('an HTTP method is a token like GET or POST.')

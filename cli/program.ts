@@ -3,7 +3,8 @@
  */
 import { Command } from 'commander'
 import { packageVersion } from '../config/package-files'
-import { describeDemo } from './demo'
+import { join } from 'node:path'
+import { runDemo } from '../demo/run'
 import { addAgentCommand } from './agent-command'
 import { addEntryCommands } from './entry-commands'
 import { addBundleAndCaCommands } from './bundle-ca-commands'
@@ -20,8 +21,9 @@ export function buildProgram (): Command {
     .exitOverride()
 
   program.command('demo')
-    .description('run a demo mesh on loopback (what `npm start` runs)')
-    .action(() => { program.configureOutput().writeOut?.(describeDemo()) })
+    .description('run a demo mesh on loopback: agent, apps, sidecars, an allowed and a denied call (what `npm start` runs)')
+    .option('--once', 'make the two calls and stop, instead of running until Ctrl-C')
+    .action(async (options: { once?: boolean }) => { await runDemo(join(__dirname, 'main.js'), { once: options.once === true }) })
 
   addAgentCommand(program)
   addEntryCommands(program)

@@ -5,12 +5,24 @@
 import { get } from 'node:http'
 import type { Command } from 'commander'
 import pino from 'pino'
+import { InvalidArgumentError } from 'commander'
 import { loadSidecarConfig, parseHostPort } from '../proxy/config'
+import { cleanup as cleanupIptables, install as installIptables, installCommands } from '../proxy/iptables'
+import type { IptablesOptions } from '../proxy/iptables'
 import type { SidecarFlags } from '../proxy/config'
 import { Sidecar } from '../proxy/sidecar'
-import { collect } from './admin-options'
+import { collect, parsePort } from './admin-options'
 
 const DEFAULT_ADMIN = '127.0.0.1:15000'
+
+function parsePorts (value: string): number[] {
+  return value.split(',').filter(part => part.trim() !== '').map(part => parsePort(part.trim()))
+}
+
+function parseUid (value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('a uid is a whole number.')
+  return Number(value)
+}
 
 export function addProxyCommands (program: Command): void {
   const proxy = program.command('proxy').description('the sidecar: mutual TLS and the policy between apps')
@@ -28,6 +40,8 @@ export function addProxyCommands (program: Command): void {
     .option('--inbound-http <listen=target>', 'the same in HTTP mode: per-request policy, X-Forwarded-Client-Cert (repeatable)', collect)
     .option('--outbound <listen=target[@id]>', 'plain TCP in on LISTEN, mutual TLS to TARGET, whose ID must match (repeatable)', collect)
     .option('--outbound-http <listen=target[@id]>', 'the same in HTTP mode (repeatable)', collect)
+    .option('--transparent-outbound <port>', 'transparent mode: redirected outbound TCP arrives on this port (see init-iptables)', parsePort)
+    .option('--transparent-inbound <port>', 'transparent mode: redirected inbound TCP arrives on this port, mutual TLS', parsePort)
     .option('--http-proxy <listen>', 'an explicit HTTP proxy (CONNECT and absolute-form) for apps that honour HTTP_PROXY (repeatable)', collect)
     .action(async (options: SidecarFlags & { config?: string }) => {
       const { config: file, ...flags } = options
@@ -43,6 +57,29 @@ export function addProxyCommands (program: Command): void {
       logger.info({ signal }, 'stopping')
       await sidecar.stop()
       logger.flush()
+    })
+
+  proxy.command('init-iptables')
+    .description('redirect this network namespace\'s TCP through the sidecar (its init step; needs root or NET_ADMIN)')
+    .requiredOption('--proxy-uid <uid>', 'the uid the sidecar runs as: its own connections are not redirected', parseUid)
+    .option('--inbound-port <port>', 'where inbound TCP is redirected (the sidecar\'s --transparent-inbound)', parsePort, 15006)
+    .option('--outbound-port <port>', 'where the app\'s outbound TCP is redirected (the sidecar\'s --transparent-outbound)', parsePort, 15001)
+    .option('--exclude-inbound-ports <ports>', 'comma-separated ports not redirected inbound (e.g. the admin port)', parsePorts, [])
+    .option('--exclude-outbound-ports <ports>', 'comma-separated ports not redirected outbound', parsePorts, [])
+    .option('--dry-run', 'print the iptables commands instead of running them')
+    .option('--cleanup', 'remove the rules and chains init-iptables added')
+    .action((options: IptablesOptions & { dryRun?: boolean, cleanup?: boolean }) => {
+      if (options.cleanup === true) {
+        if (options.dryRun !== true) cleanupIptables()
+        process.stdout.write(options.dryRun === true ? 'would remove the CHAPERONE_INBOUND and CHAPERONE_OUTPUT chains and their jumps\n' : 'removed the Chaperone redirect rules\n')
+        return
+      }
+      if (options.dryRun === true) {
+        process.stdout.write(installCommands(options).map(args => `iptables -t nat ${args.join(' ')}`).join('\n') + '\n')
+        return
+      }
+      installIptables(options)
+      process.stdout.write(`TCP in this network namespace now goes through the sidecar: inbound → :${options.inboundPort}, outbound → :${options.outboundPort} (uid ${options.proxyUid} exempt)\n`)
     })
 
   proxy.command('wait')

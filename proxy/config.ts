@@ -25,6 +25,7 @@ export interface SidecarConfigFile {
   inbound: InboundFile[]
   outbound: OutboundFile[]
   httpProxy: Array<{ name?: string, listen: string, unsafe: boolean }>
+  transparent: { outbound?: number, inbound?: number, services: Record<string, string> }
   timeouts: { handshake: number | string, idle: number | string }
   maxConnections: number
   drain: number | string
@@ -66,6 +67,17 @@ const SCHEMA = {
       description: 'explicit HTTP proxies (CONNECT and absolute-form) for apps that honour HTTP_PROXY',
       items: { type: 'object', additionalProperties: false, required: ['listen'], properties: { name: LISTENER.name, listen: ADDRESS, unsafe: LISTENER.unsafe } }
     },
+    transparent: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'transparent mode, after `chaperone proxy init-iptables` redirected the namespace\'s TCP',
+      properties: {
+        outbound: { type: 'integer', minimum: 1, maximum: 65535, description: 'the port redirected outbound TCP arrives on (127.0.0.1)' },
+        inbound: { type: 'integer', minimum: 1, maximum: 65535, description: 'the port redirected inbound TCP arrives on (mutual TLS, all addresses)' },
+        services: { type: 'object', default: {}, additionalProperties: { type: 'string', minLength: 1 }, description: 'the SPIFFE ID (or pattern) expected at a destination host:port' }
+      }
+    },
     timeouts: {
       type: 'object',
       additionalProperties: false,
@@ -94,6 +106,8 @@ export interface ListenerConfig {
   readonly expect?: string
   /** An explicit HTTP proxy: the destination comes with each request (`target` is unused). */
   readonly explicitProxy: boolean
+  /** Transparent mode: the destination is the connection's original one (SO_ORIGINAL_DST; `target` is unused). */
+  readonly transparent: boolean
 }
 
 export interface SidecarConfig {
@@ -108,6 +122,8 @@ export interface SidecarConfig {
   readonly maxConnections: number
   readonly drainMs: number
   readonly readyTimeoutMs: number
+  /** Transparent outbound: the server ID (or pattern) expected at a destination `host:port`. */
+  readonly services: Readonly<Record<string, string>>
 }
 
 export interface SidecarFlags {
@@ -122,6 +138,8 @@ export interface SidecarFlags {
   outbound?: string[]
   outboundHttp?: string[]
   httpProxy?: string[]
+  transparentOutbound?: number
+  transparentInbound?: number
 }
 
 /** `host:port` → parts; `[::1]:80` for IPv6; port 0 (any free port) only where `listening`. A problem string when malformed. */
@@ -155,6 +173,10 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   const fileOutbound = Array.isArray(merged.outbound) ? merged.outbound as unknown[] : []
   const fileProxies = Array.isArray(merged.httpProxy) ? merged.httpProxy as unknown[] : []
   merged.httpProxy = [...fileProxies, ...(flags.httpProxy ?? []).map(listen => ({ listen }))]
+  if (flags.transparentOutbound !== undefined || flags.transparentInbound !== undefined) {
+    const transparent = typeof merged.transparent === 'object' && merged.transparent !== null ? merged.transparent : {}
+    merged.transparent = { ...transparent, ...(flags.transparentOutbound === undefined ? {} : { outbound: flags.transparentOutbound }), ...(flags.transparentInbound === undefined ? {} : { inbound: flags.transparentInbound }) }
+  }
   merged.inbound = [...fileInbound, ...(flags.inbound ?? []).map(v => listenerFlag(v, 'tcp', false)), ...(flags.inboundHttp ?? []).map(v => listenerFlag(v, 'http', false))]
   merged.outbound = [...fileOutbound, ...(flags.outbound ?? []).map(v => listenerFlag(v, 'tcp', true)), ...(flags.outboundHttp ?? []).map(v => listenerFlag(v, 'http', true))]
   const name = file ?? 'command-line flags'
@@ -174,7 +196,8 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   const listeners = [
     ...raw.inbound.map((l, i) => listenerOf(l, 'inbound', i)),
     ...raw.outbound.map((l, i) => listenerOf(l, 'outbound', i)),
-    ...raw.httpProxy.map((l, i) => ({ ...listenerOf({ ...l, target: '0.0.0.0:1', protocol: 'http' }, 'outbound', i, 'httpProxy'), explicitProxy: true }))
+    ...raw.httpProxy.map((l, i) => ({ ...listenerOf({ ...l, target: '0.0.0.0:1', protocol: 'http' }, 'outbound', i, 'httpProxy'), explicitProxy: true })),
+    ...transparentListeners(raw.transparent)
   ]
   function listenerOf (l: InboundFile | OutboundFile, direction: 'inbound' | 'outbound', i: number, list: string = direction): ListenerConfig {
     const path = `/${list}/${i}`
@@ -186,7 +209,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     }
     const expect = 'expect' in l ? l.expect : undefined
     if (expect !== undefined && typeof parseIdPattern(expect) === 'string') problem(`${path}/expect`, `bad SPIFFE ID pattern "${expect}": ${parseIdPattern(expect) as string}`)
-    return Object.freeze({ name: l.name ?? `${list === 'httpProxy' ? 'http-proxy' : direction}-${i + 1}`, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, explicitProxy: false, ...(expect === undefined ? {} : { expect }) })
+    return Object.freeze({ name: l.name ?? `${list === 'httpProxy' ? 'http-proxy' : direction}-${i + 1}`, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, explicitProxy: false, transparent: false, ...(expect === undefined ? {} : { expect }) })
   }
   if (raw.spiffeId !== undefined) {
     try {
@@ -194,6 +217,12 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     } catch (err) {
       problem('/spiffeId', (err as Error).message)
     }
+  }
+  for (const [destination, id] of Object.entries(raw.transparent.services)) {
+    const path = `/transparent/services/${destination.replace(/~/g, '~0').replace(/\//g, '~1')}`
+    if (typeof parseHostPort(destination) === 'string') problem(path, `the key ${parseHostPort(destination) as string}`)
+    const pattern = parseIdPattern(id)
+    if (typeof pattern === 'string') problem(path, `bad SPIFFE ID pattern "${id}": ${pattern}`)
   }
   const admin = address('/admin', raw.admin)
   const names = new Set<string>()
@@ -214,6 +243,17 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     idleTimeoutMs: durationSeconds(raw.timeouts.idle) * 1000,
     maxConnections: raw.maxConnections,
     drainMs: durationSeconds(raw.drain) * 1000,
-    readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000
+    readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000,
+    services: Object.freeze({ ...raw.transparent.services })
   })
+}
+
+/** The transparent listeners: outbound on loopback (where nat OUTPUT redirects), inbound on every address. */
+function transparentListeners (transparent: SidecarConfigFile['transparent']): ListenerConfig[] {
+  const unused = { host: '', port: 0 }
+  const common = { protocol: 'tcp' as const, target: unused, proxyProtocol: false, explicitProxy: false, transparent: true }
+  return [
+    ...(transparent.outbound === undefined ? [] : [{ ...common, name: 'transparent-outbound', direction: 'outbound' as const, listen: { host: '127.0.0.1', port: transparent.outbound } }]),
+    ...(transparent.inbound === undefined ? [] : [{ ...common, name: 'transparent-inbound', direction: 'inbound' as const, listen: { host: '0.0.0.0', port: transparent.inbound } }])
+  ].map(listener => Object.freeze(listener))
 }

@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
-import type { ListenerConfig } from './config'
+import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
 import type { IdentityState } from './identity'
 import { pipeSockets } from './pipe'
@@ -14,27 +14,36 @@ import type { SidecarServices } from './services'
 import { verifyPeer } from './verify-peer'
 import { mtlsServer } from './tls-server'
 
-export function inboundTcpListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): Server {
-  return mtlsServer(services, listener, state, socket => { onSecure(services, listener, socket) })
+/** Where a connection goes: the listener's target, or (transparent mode) the port it was sent to, or why not. */
+export type InboundTarget = (socket: TLSSocket) => HostPort | string
+
+export function inboundTcpListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState, targetOf: InboundTarget = () => listener.target): Server {
+  return mtlsServer(services, listener, state, socket => { onSecure(services, listener, socket, targetOf) })
 }
 
-function onSecure (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket): void {
+function onSecure (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket, targetOf: InboundTarget): void {
   socket.on('error', () => { socket.destroy() })
+  const target = targetOf(socket)
+  if (typeof target === 'string') {
+    services.logger.warn({ event: 'no_destination', listener: listener.name, remote: socket.remoteAddress, err: target }, 'cannot tell where the connection was going')
+    socket.destroy()
+    return
+  }
   const peer = verifyPeer(services, listener, socket)?.id
   const self = services.identity.current?.context.spiffeId
   if (peer === undefined || self === undefined) {
     socket.destroy()
     return
   }
-  const request = { from: peer, to: self, port: listener.target.port }
+  const request = { from: peer, to: self, port: target.port }
   if (!authorize(services, listener, request).allow) {
     socket.destroy()
     return
   }
-  const upstream = connect(listener.target)
+  const upstream = connect(target)
   if (listener.proxyProtocol) upstream.write(proxyHeaderV2(socket, peer))
   upstream.once('error', (err: NodeJS.ErrnoException) => {
-    services.logger.warn({ event: 'upstream_failed', listener: listener.name, target: `${listener.target.host}:${listener.target.port}`, err: err.message }, 'cannot reach the target')
+    services.logger.warn({ event: 'upstream_failed', listener: listener.name, target: `${target.host}:${target.port}`, err: err.message }, 'cannot reach the target')
   })
   services.tracker.add({ listener: listener.name, direction: 'inbound', request, sockets: [socket, upstream] })
   pipeSockets(services, listener, socket, upstream)

@@ -9,7 +9,7 @@ import { matchesIdPattern, parseIdPattern } from '../policy/id-pattern'
 import type { IdPattern } from '../policy/id-pattern'
 import type { SpiffeId } from '../spiffe/id'
 import type { ExpectedPeer } from '../spiffe/tls-peer'
-import type { ListenerConfig } from './config'
+import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
 import { pipeSockets } from './pipe'
 import type { SidecarServices } from './services'
@@ -22,27 +22,35 @@ export function expectedPeer (expect: string | undefined): ExpectedPeer | undefi
   return Object.assign((id: SpiffeId) => matchesIdPattern(pattern, id.toString()), { description: expect })
 }
 
-export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig): Server {
+/** Where a connection goes and which server ID to expect: the listener's, or (transparent mode) the app's original destination, or why not. */
+export type OutboundTarget = (client: Socket) => { target: HostPort, expect: string | undefined } | string
+
+export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig, targetOf: OutboundTarget = () => ({ target: listener.target, expect: listener.expect })): Server {
   const connector = new MtlsConnector(services, listener)
-  const expected = expectedPeer(listener.expect)
-  const server = createServer({ noDelay: true }, client => { void onConnection(services, listener, connector, expected, client) })
+  const server = createServer({ noDelay: true }, client => { void onConnection(services, listener, connector, targetOf, client) })
   server.maxConnections = services.config.maxConnections
   return server
 }
 
-async function onConnection (services: SidecarServices, listener: ListenerConfig, connector: MtlsConnector, expected: ExpectedPeer | undefined, client: Socket): Promise<void> {
+async function onConnection (services: SidecarServices, listener: ListenerConfig, connector: MtlsConnector, targetOf: OutboundTarget, client: Socket): Promise<void> {
   client.on('error', () => { client.destroy() })
   const self = services.identity.current?.context.spiffeId
+  const destination = targetOf(client)
+  if (typeof destination === 'string') {
+    services.logger.warn({ event: 'no_destination', listener: listener.name, err: destination }, 'cannot tell where the connection was going')
+    client.destroy()
+    return
+  }
   let connection
   try {
     if (self === undefined) throw new OutboundRefused('no SVID yet')
-    connection = await connector.connect(expected, listener.expect)
+    connection = await connector.connect(expectedPeer(destination.expect), destination.expect, destination.target)
   } catch (err) {
     if (!(err instanceof OutboundRefused)) services.logger.error({ event: 'outbound_failed', listener: listener.name, err: (err as Error).message }, 'outbound connection failed')
     client.destroy()
     return
   }
-  const request = { from: self, to: connection.serverId, port: listener.target.port }
+  const request = { from: self, to: connection.serverId, port: destination.target.port }
   if (client.destroyed || !authorize(services, listener, request).allow) {
     connection.socket.destroy()
     client.destroy()

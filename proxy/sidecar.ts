@@ -21,6 +21,7 @@ import { inboundHttpListener } from './inbound-http'
 import { outboundTcpListener } from './outbound-tcp'
 import { outboundHttpListener } from './outbound-http'
 import { explicitProxyListener } from './explicit-proxy'
+import { transparentInboundListener, transparentOutboundListener } from './transparent'
 
 interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
 
@@ -56,8 +57,8 @@ export class Sidecar {
     policy.on('reload', result => { if (result.result === 'ok') closeDenied(services) })
     const listeners = config.listeners.map(listener => {
       const server = listener.direction === 'inbound'
-        ? (listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
-        : (listener.explicitProxy ? explicitProxyListener : listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
+        ? (listener.transparent ? transparentInboundListener : listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
+        : (listener.transparent ? transparentOutboundListener : listener.explicitProxy ? explicitProxyListener : listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
       const bound: BoundListener = { config: listener, server, bound: undefined }
       return bound
     })

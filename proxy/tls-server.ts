@@ -30,6 +30,7 @@ function attach<T extends Server> (services: SidecarServices, listener: Listener
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const remote = socket.remoteAddress ?? (socket as unknown as { _parent?: Socket })._parent?.remoteAddress
     handshakeFailed(services, listener, err.code ?? 'tls-error', err.message, remote)
+    socket.destroy() // with a listener here, Node leaves the socket (e.g. after a handshake timeout) to us
   })
   return server
 }

@@ -27,14 +27,18 @@ void t.test('package – the built main entry gives the library surface', { skip
   t.match(decide({ from: 'spiffe://plant.example/other', to: 'spiffe://plant.example/api' }), { allow: false, rule: 'default' })
 })
 
-void t.test('package – the chaperone bin answers --version, runs the demo placeholder, and rejects unknown commands', { skip: built ? false : 'not built' }, async t => {
+void t.test('package – the chaperone bin answers --version, runs the demo mesh, and rejects unknown commands', { skip: built ? false : 'not built' }, async t => {
   const bin = join(root, pkg.bin.chaperone)
   t.equal(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }).trim(), pkg.version)
-  const demo = spawnSync(process.execPath, [bin, 'demo'], { encoding: 'utf8' })
-  t.equal(demo.status, 0, 'the demo exits 0')
-  t.match(demo.stdout, /demo mesh/)
-  t.match(demo.stdout, /allowed call/)
-  t.match(demo.stdout, /denies/)
+  // What `npm start` runs, stopping after the two calls instead of waiting for Ctrl-C.
+  const demo = spawnSync(process.execPath, [bin, 'demo', '--once'], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(demo.status, 0, `the demo exits 0 ${demo.stderr}`)
+  t.match(demo.stdout, /1\. app-a → app-b: GET \/hello — HTTP 200, an allowed call\n {3}sidecar-b allowed it by rule "app-a-reads-app-b"/)
+  t.match(demo.stdout, 'app-b saw the caller as spiffe://plant.example/app-a (from X-Forwarded-Client-Cert')
+  t.match(demo.stdout, /2\. app-c → app-b: GET \/hello — HTTP 403, a call the policy denies\n {3}the policy denies it: rule "default"/)
+  t.match(demo.stdout, '"event":"denied","listener":"outbound-1","self":"spiffe://plant.example/app-c"')
+  const dir = /loopback \((\/[^)]+)\)/.exec(demo.stdout)?.[1] ?? ''
+  t.ok(dir !== '' && !existsSync(dir), 'the temporary directory is removed')
   const unknown = spawnSync(process.execPath, [bin, 'frobnicate'], { encoding: 'utf8' })
   t.not(unknown.status, 0)
   t.match(unknown.stderr, /unknown command 'frobnicate'/)
