@@ -42,6 +42,7 @@ export function addProxyCommands (program: Command): void {
     .option('--outbound-http <listen=target[@id]>', 'the same in HTTP mode (repeatable)', collect)
     .option('--transparent-outbound <port>', 'transparent mode: redirected outbound TCP arrives on this port (see init-iptables)', parsePort)
     .option('--transparent-inbound <port>', 'transparent mode: redirected inbound TCP arrives on this port, mutual TLS', parsePort)
+    .option('--transparent-http-ports <ports>', 'transparent mode: comma-separated destination ports that speak HTTP (per-request policy, X-Forwarded-Client-Cert)', parsePorts)
     .option('--http-proxy <listen>', 'an explicit HTTP proxy (CONNECT and absolute-form) for apps that honour HTTP_PROXY (repeatable)', collect)
     .action(async (options: SidecarFlags & { config?: string }) => {
       const { config: file, ...flags } = options

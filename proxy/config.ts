@@ -25,7 +25,7 @@ export interface SidecarConfigFile {
   inbound: InboundFile[]
   outbound: OutboundFile[]
   httpProxy: Array<{ name?: string, listen: string, unsafe: boolean }>
-  transparent: { outbound?: number, inbound?: number, services: Record<string, string> }
+  transparent: { outbound?: number, inbound?: number, httpPorts: number[], services: Record<string, string> }
   timeouts: { handshake: number | string, idle: number | string }
   maxConnections: number
   drain: number | string
@@ -75,6 +75,7 @@ const SCHEMA = {
       properties: {
         outbound: { type: 'integer', minimum: 1, maximum: 65535, description: 'the port redirected outbound TCP arrives on (127.0.0.1)' },
         inbound: { type: 'integer', minimum: 1, maximum: 65535, description: 'the port redirected inbound TCP arrives on (mutual TLS, all addresses)' },
+        httpPorts: { type: 'array', default: [], uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 65535 }, description: 'destination ports that speak HTTP: decided per request, X-Forwarded-Client-Cert set inbound' },
         services: { type: 'object', default: {}, additionalProperties: { type: 'string', minLength: 1 }, description: 'the SPIFFE ID (or pattern) expected at a destination host:port' }
       }
     },
@@ -124,6 +125,8 @@ export interface SidecarConfig {
   readonly readyTimeoutMs: number
   /** Transparent outbound: the server ID (or pattern) expected at a destination `host:port`. */
   readonly services: Readonly<Record<string, string>>
+  /** Transparent mode: destination ports that speak HTTP (per-request decisions, X-Forwarded-Client-Cert). */
+  readonly httpPorts: ReadonlySet<number>
 }
 
 export interface SidecarFlags {
@@ -140,6 +143,7 @@ export interface SidecarFlags {
   httpProxy?: string[]
   transparentOutbound?: number
   transparentInbound?: number
+  transparentHttpPorts?: number[]
 }
 
 /** `host:port` → parts; `[::1]:80` for IPv6; port 0 (any free port) only where `listening`. A problem string when malformed. */
@@ -173,9 +177,10 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   const fileOutbound = Array.isArray(merged.outbound) ? merged.outbound as unknown[] : []
   const fileProxies = Array.isArray(merged.httpProxy) ? merged.httpProxy as unknown[] : []
   merged.httpProxy = [...fileProxies, ...(flags.httpProxy ?? []).map(listen => ({ listen }))]
-  if (flags.transparentOutbound !== undefined || flags.transparentInbound !== undefined) {
+  const transparentFlags = { outbound: flags.transparentOutbound, inbound: flags.transparentInbound, httpPorts: flags.transparentHttpPorts }
+  if (Object.values(transparentFlags).some(value => value !== undefined)) {
     const transparent = typeof merged.transparent === 'object' && merged.transparent !== null ? merged.transparent : {}
-    merged.transparent = { ...transparent, ...(flags.transparentOutbound === undefined ? {} : { outbound: flags.transparentOutbound }), ...(flags.transparentInbound === undefined ? {} : { inbound: flags.transparentInbound }) }
+    merged.transparent = { ...transparent, ...Object.fromEntries(Object.entries(transparentFlags).filter(([, value]) => value !== undefined)) }
   }
   merged.inbound = [...fileInbound, ...(flags.inbound ?? []).map(v => listenerFlag(v, 'tcp', false)), ...(flags.inboundHttp ?? []).map(v => listenerFlag(v, 'http', false))]
   merged.outbound = [...fileOutbound, ...(flags.outbound ?? []).map(v => listenerFlag(v, 'tcp', true)), ...(flags.outboundHttp ?? []).map(v => listenerFlag(v, 'http', true))]
@@ -244,7 +249,8 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     maxConnections: raw.maxConnections,
     drainMs: durationSeconds(raw.drain) * 1000,
     readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000,
-    services: Object.freeze({ ...raw.transparent.services })
+    services: Object.freeze({ ...raw.transparent.services }),
+    httpPorts: new Set(raw.transparent.httpPorts)
   })
 }
 

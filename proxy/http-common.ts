@@ -5,13 +5,18 @@ import type { Duplex } from 'node:stream'
 import type ProxyServer from 'http-proxy'
 import { performance } from 'node:perf_hooks'
 import { normalizeRequestPath } from '../policy/http-path'
-import type { ListenerConfig } from './config'
+import type { HostPort, ListenerConfig } from './config'
 import type { SidecarServices } from './services'
 
 /** The method and normalized path the policy decides on, or why the request is refused. */
 export function httpRequestOf (req: IncomingMessage): { method: string, path: string } | { problem: string } {
   const normalized = normalizeRequestPath(requestPath(req.url ?? ''))
   return 'problem' in normalized ? normalized : { method: req.method ?? 'GET', path: normalized.path }
+}
+
+/** `http://host:port` of a target (IPv6 in brackets). */
+export function httpUrl (target: HostPort): string {
+  return `http://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
 }
 
 /** The path of an origin-form (`/a?b`) or absolute-form (`http://host/a?b`) request target. */

@@ -6,42 +6,53 @@
  */
 import { createHash } from 'node:crypto'
 import { Agent } from 'node:http'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { createProxyServer } from 'http-proxy'
 import type { SpiffeId } from '../spiffe/id'
 import { XFCC_HEADER, formatXfcc } from '../spiffe/peer-header'
-import type { ListenerConfig } from './config'
+import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
-import { answer, closeUpgradesTogether, httpRequestOf, observeDuration } from './http-common'
+import { answer, closeUpgradesTogether, httpRequestOf, httpUrl, observeDuration } from './http-common'
 import type { IdentityState } from './identity'
 import type { SidecarServices } from './services'
 import { mtlsHttpsServer } from './tls-server'
 import { verifyPeer } from './verify-peer'
 
-interface Peer { readonly id: SpiffeId, readonly leafHash: string }
+interface Peer { readonly id: SpiffeId, readonly leafHash: string, readonly target: HostPort }
 
 export function inboundHttpListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): HttpsServer {
   const server = mtlsHttpsServer(services, listener, state)
+  const admit = serveInboundHttp(services, listener, server)
+  server.on('secureConnection', (socket: TLSSocket) => { admit(socket, listener.target) })
+  return server
+}
+
+/**
+ * Serves the HTTP requests of `server` for verified peers; returns the admission of a TLS socket (verify the
+ * peer, remember where its requests go): false, and the socket closed, when the peer is refused. Transparent mode
+ * feeds the sockets of its HTTP ports to a server of its own through it.
+ */
+export function serveInboundHttp (services: SidecarServices, listener: ListenerConfig, server: HttpServer): (socket: TLSSocket, target: HostPort) => boolean {
   const peers = new WeakMap<object, Peer>()
-  const target = `http://${listener.target.host.includes(':') ? `[${listener.target.host}]` : listener.target.host}:${listener.target.port}`
-  const proxy = createProxyServer({ target, agent: new Agent({ keepAlive: true, maxSockets: services.config.maxConnections }), xfwd: true })
+  const proxy = createProxyServer({ agent: new Agent({ keepAlive: true, maxSockets: services.config.maxConnections }), xfwd: true })
   closeUpgradesTogether(proxy)
   proxy.on('error', (err, _req, res) => {
-    services.logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'cannot reach the target')
+    services.logger.warn({ event: 'upstream_failed', listener: listener.name, err: err.message }, 'cannot reach the target')
     if ('writeHead' in res) answer(res, 502, { error: 'the app behind the sidecar is not reachable' })
     else res.destroy()
   })
-  server.on('secureConnection', (socket: TLSSocket) => {
+  const admitSocket = (socket: TLSSocket, target: HostPort): boolean => {
     const id = verifyPeer(services, listener, socket)?.id
     if (id === undefined) {
       socket.destroy()
-      return
+      return false
     }
-    peers.set(socket, { id, leafHash: createHash('sha256').update(socket.getPeerCertificate().raw).digest('hex') })
-  })
+    peers.set(socket, { id, leafHash: createHash('sha256').update(socket.getPeerCertificate().raw).digest('hex'), target })
+    return true
+  }
 
   /** Authorizes a request and sets the identity header; undefined when it was answered (denied or malformed). */
   const admit = (req: IncomingMessage, refuse: (status: number, body: object) => void): Peer | undefined => {
@@ -56,7 +67,7 @@ export function inboundHttpListener (services: SidecarServices, listener: Listen
       refuse(400, { error: http.problem })
       return undefined
     }
-    const decision = authorize(services, listener, { from: peer.id, to: self, port: listener.target.port, http })
+    const decision = authorize(services, listener, { from: peer.id, to: self, port: peer.target.port, http })
     if (!decision.allow) {
       refuse(403, { error: 'denied by policy', rule: decision.rule, reason: decision.reason })
       return undefined
@@ -69,17 +80,18 @@ export function inboundHttpListener (services: SidecarServices, listener: Listen
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     observeDuration(services, listener, res)
-    if (admit(req, (status, body) => { answer(res, status, body) }) !== undefined) proxy.web(req, res)
+    const peer = admit(req, (status, body) => { answer(res, status, body) })
+    if (peer !== undefined) proxy.web(req, res, { target: httpUrl(peer.target) })
   })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const peer = admit(req, (status, body) => { refuseUpgrade(socket, status, body) })
     const self = services.identity.current?.context.spiffeId
     if (peer === undefined || self === undefined) return
     const http = httpRequestOf(req)
-    if (!('problem' in http)) services.tracker.add({ listener: listener.name, direction: 'inbound', request: { from: peer.id, to: self, port: listener.target.port, http }, sockets: [req.socket] })
-    proxy.ws(req, socket, head)
+    if (!('problem' in http)) services.tracker.add({ listener: listener.name, direction: 'inbound', request: { from: peer.id, to: self, port: peer.target.port, http }, sockets: [req.socket] })
+    proxy.ws(req, socket, head, { target: httpUrl(peer.target) })
   })
-  return server
+  return admitSocket
 }
 
 function refuseUpgrade (socket: Duplex, status: number, body: object): void {

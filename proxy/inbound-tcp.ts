@@ -17,11 +17,12 @@ import { mtlsServer } from './tls-server'
 /** Where a connection goes: the listener's target, or (transparent mode) the port it was sent to, or why not. */
 export type InboundTarget = (socket: TLSSocket) => HostPort | string
 
-export function inboundTcpListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState, targetOf: InboundTarget = () => listener.target): Server {
-  return mtlsServer(services, listener, state, socket => { onSecure(services, listener, socket, targetOf) })
+export function inboundTcpListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): Server {
+  return mtlsServer(services, listener, state, socket => { forwardInboundTcp(services, listener, socket, () => listener.target) })
 }
 
-function onSecure (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket, targetOf: InboundTarget): void {
+/** Verify, authorize, forward: one mutual-TLS connection of an inbound TCP listener. */
+export function forwardInboundTcp (services: SidecarServices, listener: ListenerConfig, socket: TLSSocket, targetOf: InboundTarget): void {
   socket.on('error', () => { socket.destroy() })
   const target = targetOf(socket)
   if (typeof target === 'string') {

@@ -14,29 +14,35 @@ import { parseIdPattern } from '../policy/id-pattern'
 import type { SpiffeId } from '../spiffe/id'
 import type { PolicyRequest } from '../policy/engine'
 import { XFCC_HEADER } from '../spiffe/peer-header'
-import type { ListenerConfig } from './config'
+import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
-import { answer, closeUpgradesTogether, httpRequestOf, observeDuration } from './http-common'
+import { answer, closeUpgradesTogether, httpRequestOf, httpUrl, observeDuration } from './http-common'
 import { expectedPeer } from './outbound-tcp'
 import type { SidecarServices } from './services'
 import { MtlsConnector, OutboundRefused } from './tls-client'
 
-/** An http.Agent whose connections are verified mutual TLS to the listener's target, pinned to one server ID. */
+/** Where an outbound request goes, and the server ID (or pattern) expected there. */
+export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined }
+
+/** An http.Agent whose connections are verified mutual TLS to one destination, pinned to one server ID. */
 class VerifiedAgent extends Agent {
   pinned: SpiffeId | string | undefined
   readonly #connector: MtlsConnector
+  readonly #target: HostPort
   readonly #expect: string | undefined
 
-  constructor (connector: MtlsConnector, listener: ListenerConfig, maxSockets: number) {
+  constructor (connector: MtlsConnector, destination: OutboundDestination, maxSockets: number) {
     super({ keepAlive: true, maxSockets })
     this.#connector = connector
-    this.#expect = listener.expect
+    this.#target = destination.target
+    this.#expect = destination.expect
+    this.pinned = exactId(destination.expect)
   }
 
   /** The server's ID for decisions: learned (and pinned) by connecting once when `expect` does not name it. */
   async serverId (): Promise<SpiffeId | string> {
     if (this.pinned !== undefined) return this.pinned
-    const { socket, serverId } = await this.#connector.connect(expectedPeer(this.#expect), this.#expect)
+    const { socket, serverId } = await this.#connector.connect(expectedPeer(this.#expect), this.#expect, this.#target)
     socket.destroy()
     this.pinned ??= serverId
     return this.pinned
@@ -46,7 +52,7 @@ class VerifiedAgent extends Agent {
   override createConnection (_options: ClientRequestArgs, done?: (err: Error | null, socket: Duplex) => void): undefined {
     const pinned = this.pinned
     const expected = pinned === undefined ? expectedPeer(this.#expect) : (id: SpiffeId) => id.equals(pinned)
-    this.#connector.connect(expected, pinned?.toString() ?? this.#expect).then(
+    this.#connector.connect(expected, pinned?.toString() ?? this.#expect, this.#target).then(
       ({ socket }) => { done?.(null, socket) },
       (err: Error) => {
         this.pinned = exactId(this.#expect) // a server that changed identity is learned again next time
@@ -63,37 +69,61 @@ function exactId (expect: string | undefined): string | undefined {
 }
 
 export function outboundHttpListener (services: SidecarServices, listener: ListenerConfig): Server {
-  const agent = new VerifiedAgent(new MtlsConnector(services, listener), listener, services.config.maxConnections)
-  agent.pinned = exactId(listener.expect)
-  const target = `http://${listener.target.host.includes(':') ? `[${listener.target.host}]` : listener.target.host}:${listener.target.port}`
-  const proxy = createProxyServer({ target, agent })
+  const server = createServer()
+  serveOutboundHttp(services, listener, server, () => ({ target: listener.target, expect: listener.expect }))
+  server.maxConnections = services.config.maxConnections
+  server.setTimeout(services.config.idleTimeoutMs)
+  return server
+}
+
+const AGENTS_LIMIT = 1024
+
+/**
+ * Serves the plain HTTP requests of `server` (from the app) over verified mutual TLS to each request's
+ * destination, with a pool per destination. Transparent mode feeds the connections of its HTTP ports to a server
+ * of its own, with their original destinations.
+ */
+export function serveOutboundHttp (services: SidecarServices, listener: ListenerConfig, server: Server, destinationOf: (req: IncomingMessage) => OutboundDestination): void {
+  const connector = new MtlsConnector(services, listener)
+  const agents = new Map<string, VerifiedAgent>()
+  const agentFor = (destination: OutboundDestination): VerifiedAgent => {
+    const key = `${destination.target.host}:${destination.target.port}|${destination.expect ?? ''}`
+    let agent = agents.get(key)
+    if (agent === undefined) {
+      if (agents.size >= AGENTS_LIMIT) agents.clear()
+      agents.set(key, agent = new VerifiedAgent(connector, destination, services.config.maxConnections))
+    }
+    return agent
+  }
+  const proxy = createProxyServer({})
   closeUpgradesTogether(proxy)
   proxy.on('error', (err, _req, res) => {
-    if (!(err instanceof OutboundRefused)) services.logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'outbound request failed')
+    if (!(err instanceof OutboundRefused)) services.logger.warn({ event: 'upstream_failed', listener: listener.name, err: err.message }, 'outbound request failed')
     if ('writeHead' in res) answer(res, 502, { error: `the server could not be reached or verified: ${err.message}` })
     else res.destroy()
   })
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     observeDuration(services, listener, res)
-    void forward(services, listener, agent, req, res, (r, s) => { proxy.web(r, s) })
+    const destination = destinationOf(req)
+    const agent = agentFor(destination)
+    void forward(services, listener, agent, destination, req, res, (r, s) => { proxy.web(r, s, { target: httpUrl(destination.target), agent }) })
   })
   // WebSocket upgrades: decided like requests, then handed to the verified connection.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => { socket.destroy() })
     const res = new ServerResponse(req)
     res.assignSocket(socket as Socket)
-    void forward(services, listener, agent, req, res, (r, _res, request) => {
+    const destination = destinationOf(req)
+    const agent = agentFor(destination)
+    void forward(services, listener, agent, destination, req, res, (r, _res, request) => {
       res.detachSocket(socket as Socket)
       services.tracker.add({ listener: listener.name, direction: 'outbound', request, sockets: [socket as Socket] })
-      proxy.ws(r, socket, head)
+      proxy.ws(r, socket, head, { target: httpUrl(destination.target), agent })
     })
   })
-  server.maxConnections = services.config.maxConnections
-  server.setTimeout(services.config.idleTimeoutMs)
-  return server
 }
 
-async function forward (services: SidecarServices, listener: ListenerConfig, agent: VerifiedAgent, req: IncomingMessage, res: ServerResponse, send: (req: IncomingMessage, res: ServerResponse, request: PolicyRequest) => void): Promise<void> {
+async function forward (services: SidecarServices, listener: ListenerConfig, agent: VerifiedAgent, destination: OutboundDestination, req: IncomingMessage, res: ServerResponse, send: (req: IncomingMessage, res: ServerResponse, request: PolicyRequest) => void): Promise<void> {
   const self = services.identity.current?.context.spiffeId
   const http = httpRequestOf(req)
   if (self === undefined || 'problem' in http) {
@@ -107,7 +137,7 @@ async function forward (services: SidecarServices, listener: ListenerConfig, age
     answer(res, 502, { error: `the server could not be reached or verified: ${(err as Error).message}` })
     return
   }
-  const request = { from: self, to: serverId, port: listener.target.port, http }
+  const request = { from: self, to: serverId, port: destination.target.port, http }
   const decision = authorize(services, listener, request)
   if (!decision.allow) {
     answer(res, 403, { error: 'denied by policy', rule: decision.rule, reason: decision.reason })

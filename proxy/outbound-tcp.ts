@@ -25,14 +25,16 @@ export function expectedPeer (expect: string | undefined): ExpectedPeer | undefi
 /** Where a connection goes and which server ID to expect: the listener's, or (transparent mode) the app's original destination, or why not. */
 export type OutboundTarget = (client: Socket) => { target: HostPort, expect: string | undefined } | string
 
-export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig, targetOf: OutboundTarget = () => ({ target: listener.target, expect: listener.expect })): Server {
+export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig): Server {
   const connector = new MtlsConnector(services, listener)
-  const server = createServer({ noDelay: true }, client => { void onConnection(services, listener, connector, targetOf, client) })
+  const targetOf: OutboundTarget = () => ({ target: listener.target, expect: listener.expect })
+  const server = createServer({ noDelay: true }, client => { void forwardOutboundTcp(services, listener, connector, targetOf, client) })
   server.maxConnections = services.config.maxConnections
   return server
 }
 
-async function onConnection (services: SidecarServices, listener: ListenerConfig, connector: MtlsConnector, targetOf: OutboundTarget, client: Socket): Promise<void> {
+/** Mutual TLS out, verify, authorize, pipe: one connection from the app on an outbound TCP listener. */
+export async function forwardOutboundTcp (services: SidecarServices, listener: ListenerConfig, connector: MtlsConnector, targetOf: OutboundTarget, client: Socket): Promise<void> {
   client.on('error', () => { client.destroy() })
   const self = services.identity.current?.context.spiffeId
   const destination = targetOf(client)

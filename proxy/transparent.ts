@@ -2,33 +2,70 @@
  * Transparent mode: the app connects to its real destination and iptables (init-iptables) redirects the
  * connection to the sidecar. Outbound, the sidecar opens mutual TLS to that same destination (where the peer's
  * sidecar intercepts it), expecting the ID the `services` map names for it, if any (the policy decides either
- * way). Inbound, it forwards to 127.0.0.1 at the port the peer was connecting to. A connection that reached the
- * listener without a redirect is refused: forwarding it would loop back into the sidecar.
+ * way). Inbound, it forwards to 127.0.0.1 at the port the peer was connecting to. Destination ports listed in
+ * `httpPorts` are served in HTTP mode (per-request decisions; inbound, X-Forwarded-Client-Cert). A connection that
+ * reached the listener without a redirect is refused: forwarding it would loop back into the sidecar.
  */
-import type { Server } from 'node:net'
-import type { ListenerConfig } from './config'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer } from 'node:net'
+import type { Server, Socket } from 'node:net'
+import type { HostPort, ListenerConfig } from './config'
 import type { IdentityState } from './identity'
-import { inboundTcpListener } from './inbound-tcp'
+import { forwardInboundTcp } from './inbound-tcp'
+import { serveInboundHttp } from './inbound-http'
 import { originalDestination } from './original-dst'
-import { outboundTcpListener } from './outbound-tcp'
+import { forwardOutboundTcp } from './outbound-tcp'
+import { serveOutboundHttp } from './outbound-http'
+import type { OutboundDestination } from './outbound-http'
 import type { SidecarServices } from './services'
+import { MtlsConnector } from './tls-client'
+import { mtlsServer } from './tls-server'
 
 const LOOP = 'the connection came to the transparent port itself, not redirected by iptables (it would loop)'
 
+function refuse (services: SidecarServices, listener: ListenerConfig, socket: Socket, why: string): void {
+  services.logger.warn({ event: 'no_destination', listener: listener.name, remote: socket.remoteAddress, err: why }, 'cannot tell where the connection was going')
+  socket.destroy()
+}
+
 export function transparentOutboundListener (services: SidecarServices, listener: ListenerConfig): Server {
-  return outboundTcpListener(services, listener, client => {
-    const destination = originalDestination(client)
-    if (typeof destination === 'string') return destination
-    if (destination.port === listener.listen.port && destination.host.startsWith('127.')) return LOOP
-    return { target: destination, expect: services.config.services[`${destination.host}:${destination.port}`] }
+  const connector = new MtlsConnector(services, listener)
+  const destinations = new WeakMap<object, OutboundDestination>()
+  const http = createHttpServer()
+  serveOutboundHttp(services, listener, http, req => destinations.get(req.socket) as OutboundDestination)
+  http.setTimeout(services.config.idleTimeoutMs)
+  const server = createServer({ noDelay: true }, client => {
+    client.on('error', () => { client.destroy() })
+    const target = originalDestination(client)
+    if (typeof target === 'string' || (target.port === listener.listen.port && target.host.startsWith('127.'))) {
+      refuse(services, listener, client, typeof target === 'string' ? target : LOOP)
+      return
+    }
+    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`] }
+    if (services.config.httpPorts.has(target.port)) {
+      destinations.set(client, destination)
+      http.emit('connection', client)
+    } else {
+      void forwardOutboundTcp(services, listener, connector, () => destination, client)
+    }
   })
+  server.maxConnections = services.config.maxConnections
+  return server
 }
 
 export function transparentInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): Server {
-  return inboundTcpListener(services, listener, state, socket => {
-    const destination = originalDestination(socket)
-    if (typeof destination === 'string') return destination
-    if (destination.port === listener.listen.port) return LOOP
-    return { host: '127.0.0.1', port: destination.port }
+  const http = createHttpServer()
+  const admit = serveInboundHttp(services, listener, http)
+  http.setTimeout(services.config.idleTimeoutMs)
+  return mtlsServer(services, listener, state, socket => {
+    socket.on('error', () => { socket.destroy() })
+    const original = originalDestination(socket)
+    if (typeof original === 'string' || original.port === listener.listen.port) {
+      refuse(services, listener, socket, typeof original === 'string' ? original : LOOP)
+      return
+    }
+    const target: HostPort = { host: '127.0.0.1', port: original.port }
+    if (!services.config.httpPorts.has(target.port)) forwardInboundTcp(services, listener, socket, () => target)
+    else if (admit(socket, target)) http.emit('connection', socket)
   })
 }
