@@ -23,6 +23,12 @@ const SIDECAR_UID = { a: 61101, b: 61102 }
 const APP_UID = 65534
 const MARKER = 'chaperone-plaintext-marker-7f3a'
 
+const POLICY = `version: 1
+rules:
+  - { name: a-echoes-b, from: ["${TD}/app-a"], to: ["${TD}/app-b"], ports: [9000, 9002], action: allow }
+  - { name: a-reads-b, from: ["${TD}/app-a"], to: ["${TD}/app-b"], ports: [8080], http: { methods: [GET] }, action: allow }
+`
+let policy: string
 let topology: Topology
 let agent: Agent
 let dir: string
@@ -32,6 +38,15 @@ const sidecars: Record<string, { child: ChildProcess, log: () => string }> = {}
 const ECHO = 'require("net").createServer(s => s.pipe(s)).listen(Number(process.argv[1]), "0.0.0.0")'
 /** A small HTTP server, as an unchanged app: answers with the X-Forwarded-Client-Cert it received. */
 const REPORTER = 'require("http").createServer((q, s) => s.end("caller=" + (q.headers["x-forwarded-client-cert"] || "none"))).listen(8080, "0.0.0.0")'
+/** A server-speaks-first service (like SMTP or MySQL): a banner on connect, before the client says anything. */
+const BANNER = 'require("net").createServer(s => s.end("220 banner from app-b\\n")).listen(9002, "0.0.0.0")'
+/** A client that only listens: prints what the server sends until it closes. */
+const LISTENER = 'const s = require("net").connect(Number(process.argv[2]), process.argv[1]); let got = ""; s.on("data", d => { got += d }); s.on("error", e => { console.log("error " + e.code) }); s.on("close", () => console.log(got.trim()))'
+/** Sequential HTTP GETs for argv[2] ms, a new connection each: prints "<ok> <failed>". */
+const LOAD = `const http = require("http"); let ok = 0, failed = 0; const end = Date.now() + Number(process.argv[2]);
+(function next () { if (Date.now() > end) { console.log(ok + " " + failed); return }
+  http.get(process.argv[1], { agent: false }, r => { r.resume(); r.on("end", () => { r.statusCode === 200 ? ok++ : failed++; setTimeout(next, 20) }) })
+    .on("error", () => { failed++; setTimeout(next, 20) }) })()`
 /** A client app: connects, sends argv[3], prints what comes back (or "closed" when the connection is cut). */
 const CLIENT = `const s = require("net").connect(Number(process.argv[2]), process.argv[1]); let got = "";
 s.on("data", d => { got += d; if (got.length >= process.argv[3].length) { console.log(got); s.end() } });
@@ -46,10 +61,11 @@ t.before(async () => {
   const socket = join(dir, 'workload.sock')
   agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'agent'), socket, adminSocket: join(dir, 'admin.sock') }), pino({ level: 'silent' }))
   const admin = new AdminClient(join(dir, 'admin.sock'))
-  for (const [name, uid] of Object.entries(SIDECAR_UID)) await admin.createEntry({ spiffe_id: `${TD}/app-${name}`, parent_id: '', selectors: [`unix:uid:${uid}`] })
+  // 4 s SVIDs: the sidecars rotate every ~2 s throughout, so every test here also runs across rotations.
+  for (const [name, uid] of Object.entries(SIDECAR_UID)) await admin.createEntry({ spiffe_id: `${TD}/app-${name}`, parent_id: '', selectors: [`unix:uid:${uid}`], x509_svid_ttl: 4 })
   admin.close()
-  const policy = join(dir, 'policy.yaml')
-  writeFileSync(policy, `version: 1\nrules:\n  - { name: a-echoes-b, from: ["${TD}/app-a"], to: ["${TD}/app-b"], ports: [9000], action: allow }\n  - { name: a-reads-b, from: ["${TD}/app-a"], to: ["${TD}/app-b"], ports: [8080], http: { methods: [GET] }, action: allow }\n`, { mode: 0o644 })
+  policy = join(dir, 'policy.yaml')
+  writeFileSync(policy, POLICY, { mode: 0o644 })
   for (const name of ['a', 'b'] as const) {
     const host = `app-${name}`
     const init = await topology.exec(host, process.execPath, [CLI_BIN, 'proxy', 'init-iptables', '--proxy-uid', String(SIDECAR_UID[name])])
@@ -68,6 +84,7 @@ t.before(async () => {
   }
   for (const port of ['9000', '9001']) topology.spawn('app-b', process.execPath, ['-e', ECHO, port], { uid: APP_UID })
   topology.spawn('app-b', process.execPath, ['-e', REPORTER], { uid: APP_UID })
+  topology.spawn('app-b', process.execPath, ['-e', BANNER], { uid: APP_UID })
   await new Promise(resolve => setTimeout(resolve, 300))
 })
 t.teardown(async () => {
@@ -111,4 +128,22 @@ void t.test('transparent – HTTP ports: curl reaches app-b unchanged, app-b see
   t.match(get.stdout, new RegExp(`^caller=By=${TD}/app-b;Hash=[0-9a-f]{64};URI=${TD}/app-a$`), get.stderr)
   const post = await topology.exec('app-a', 'curl', ['-sS', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', url], { uid: APP_UID })
   t.equal(post.stdout, '403')
+})
+
+void t.test('transparent – a server-speaks-first service works through both sidecars', { skip }, async t => {
+  const run = await topology.exec('app-a', process.execPath, ['-e', LISTENER, topology.hosts['app-b'].address, '9002'], { uid: APP_UID, timeoutMs: 10_000 })
+  t.equal(run.stdout.trim(), '220 banner from app-b')
+})
+
+void t.test('transparent – SVID rotations and a policy reload during a stream of requests lose none', { skip }, async t => {
+  const rotations = (name: 'a' | 'b'): number => (sidecars[name].log().match(/"event":"svid_updated"/g) ?? []).length
+  const before = { a: rotations('a'), b: rotations('b') }
+  const load = topology.exec('app-a', process.execPath, ['-e', LOAD, `http://${topology.hosts['app-b'].address}:8080/`, '6000'], { uid: APP_UID, timeoutMs: 30_000 })
+  await new Promise(resolve => setTimeout(resolve, 2500))
+  writeFileSync(policy, `${POLICY}  - { name: unrelated, from: ["${TD}/app-c"], to: ["${TD}/app-b"], ports: [7], action: deny }\n`)
+  const [ok, failed] = (await load).stdout.trim().split(' ').map(Number)
+  t.equal(failed, 0, `no request failed (${ok} succeeded)`)
+  t.ok(ok > 50, 'a steady stream of requests went through')
+  t.ok(rotations('a') > before.a && rotations('b') > before.b, 'both sidecars rotated their SVIDs meanwhile')
+  for (const name of ['a', 'b'] as const) t.match(sidecars[name].log(), /"event":"policy_reloaded"/, `sidecar-${name} reloaded the policy meanwhile`)
 })
