@@ -19,8 +19,13 @@ import type { Topology } from '../helpers/netns'
 
 const skip = CLI_SKIP || NETNS_SKIP || IPTABLES_MISSING || TCPDUMP_MISSING || SETPRIV_MISSING
 const TD = 'spiffe://plant.example'
-const SIDECAR_UID = { a: 61101, b: 61102 }
+// Each sidecar under its own uid, attested by `unix:uid`; the uids must be able to read this checkout's code.
+// Where they cannot (a checkout under /root), both run as root and pick their identity with --spiffe-id.
+const OWN_UIDS = CLI_SKIP === false && readableByOthers(CLI_BIN)
+const SIDECAR_UID = OWN_UIDS ? { a: 61101, b: 61102 } : { a: 0, b: 0 }
 const APP_UID = 65534
+/** An app's node: started in /, without the test runner's NODE_OPTIONS hooks (this checkout may be closed to the app's uid). */
+const NODE_APP = ['env', '--chdir=/', '-u', 'NODE_OPTIONS', process.execPath] as const
 const MARKER = 'chaperone-plaintext-marker-7f3a'
 
 const POLICY = `version: 1
@@ -71,7 +76,7 @@ t.before(async () => {
     const init = await topology.exec(host, process.execPath, [CLI_BIN, 'proxy', 'init-iptables', '--proxy-uid', String(SIDECAR_UID[name])])
     if (init.status !== 0) throw new Error(`init-iptables in ${host}: ${init.stderr}`)
     const child = topology.spawn(host, process.execPath, [CLI_BIN, 'proxy', 'run', '--workload-api', `unix://${socket}`, '--policy', policy,
-      '--transparent-outbound', '15001', '--transparent-inbound', '15006', '--transparent-http-ports', '8080', '--log-level', 'info'], { uid: SIDECAR_UID[name] })
+      '--spiffe-id', `${TD}/app-${name}`, '--transparent-outbound', '15001', '--transparent-inbound', '15006', '--transparent-http-ports', '8080', '--log-level', 'info'], { uid: SIDECAR_UID[name] })
     let stdout = ''
     let stderr = ''
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
@@ -82,9 +87,9 @@ t.before(async () => {
       if (event === 'exit') throw new Error(`sidecar-${name} exited: ${stderr}`)
     }
   }
-  for (const port of ['9000', '9001']) topology.spawn('app-b', process.execPath, ['-e', ECHO, port], { uid: APP_UID })
-  topology.spawn('app-b', process.execPath, ['-e', REPORTER], { uid: APP_UID })
-  topology.spawn('app-b', process.execPath, ['-e', BANNER], { uid: APP_UID })
+  for (const port of ['9000', '9001']) topology.spawn('app-b', NODE_APP[0], [...NODE_APP.slice(1), '-e', ECHO, port], { uid: APP_UID })
+  topology.spawn('app-b', NODE_APP[0], [...NODE_APP.slice(1), '-e', REPORTER], { uid: APP_UID })
+  topology.spawn('app-b', NODE_APP[0], [...NODE_APP.slice(1), '-e', BANNER], { uid: APP_UID })
   await new Promise(resolve => setTimeout(resolve, 300))
 })
 t.teardown(async () => {
@@ -95,12 +100,12 @@ t.teardown(async () => {
 })
 
 async function clientSays (host: string, port: number, text: string): Promise<string> {
-  const run = await topology.exec(host, process.execPath, ['-e', CLIENT, topology.hosts['app-b'].address, String(port), text], { uid: APP_UID, timeoutMs: 10_000 })
+  const run = await topology.exec(host, NODE_APP[0], [...NODE_APP.slice(1), '-e', CLIENT, topology.hosts['app-b'].address, String(port), text], { uid: APP_UID, timeoutMs: 10_000 })
   return run.stdout.trim()
 }
 
 void t.test('transparent – app-a reaches app-b by address and port with no proxy settings; the wire carries no plaintext', { skip }, async t => {
-  if (!readableByOthers(CLI_BIN)) t.comment('note: the checkout is not readable by other users; sidecars would fail to start under their uids')
+  if (!OWN_UIDS) t.comment('the checkout is not readable by other users: both sidecars run as root, each picking its identity by --spiffe-id')
   const capture = await topology.capture('tcp')
   t.equal(await clientSays('app-a', 9000, MARKER), MARKER, 'the echo comes back through both sidecars')
   const pcap = await capture.stop()
@@ -131,14 +136,14 @@ void t.test('transparent – HTTP ports: curl reaches app-b unchanged, app-b see
 })
 
 void t.test('transparent – a server-speaks-first service works through both sidecars', { skip }, async t => {
-  const run = await topology.exec('app-a', process.execPath, ['-e', LISTENER, topology.hosts['app-b'].address, '9002'], { uid: APP_UID, timeoutMs: 10_000 })
+  const run = await topology.exec('app-a', NODE_APP[0], [...NODE_APP.slice(1), '-e', LISTENER, topology.hosts['app-b'].address, '9002'], { uid: APP_UID, timeoutMs: 10_000 })
   t.equal(run.stdout.trim(), '220 banner from app-b')
 })
 
 void t.test('transparent – SVID rotations and a policy reload during a stream of requests lose none', { skip }, async t => {
   const rotations = (name: 'a' | 'b'): number => (sidecars[name].log().match(/"event":"svid_updated"/g) ?? []).length
   const before = { a: rotations('a'), b: rotations('b') }
-  const load = topology.exec('app-a', process.execPath, ['-e', LOAD, `http://${topology.hosts['app-b'].address}:8080/`, '6000'], { uid: APP_UID, timeoutMs: 30_000 })
+  const load = topology.exec('app-a', NODE_APP[0], [...NODE_APP.slice(1), '-e', LOAD, `http://${topology.hosts['app-b'].address}:8080/`, '6000'], { uid: APP_UID, timeoutMs: 30_000 })
   await new Promise(resolve => setTimeout(resolve, 2500))
   writeFileSync(policy, `${POLICY}  - { name: unrelated, from: ["${TD}/app-c"], to: ["${TD}/app-b"], ports: [7], action: deny }\n`)
   const [ok, failed] = (await load).stdout.trim().split(' ').map(Number)
