@@ -1,0 +1,40 @@
+/**
+ * Runs wrk and reads its report. The parser takes only the lines it needs, by label, and converts every unit wrk
+ * prints (us/ms/s, k/M suffixes), so wrk's column alignment or extra lines cannot shift a figure.
+ */
+import { execText } from './processes'
+
+export interface WrkResult {
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Socket errors plus non-2xx/3xx responses: a proxy that answers fast with errors must not look fast. */
+  readonly errors: number
+}
+
+const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const COUNT_UNITS: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9 }
+
+function timeMs (text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text)
+  if (m === null) throw new Error(`unreadable wrk duration ${JSON.stringify(text)}`)
+  return Number(m[1]) * TIME_UNITS[m[2]]
+}
+
+export function parseWrk (output: string): WrkResult {
+  const rps = /^Requests\/sec:\s+([\d.]+)([kKMG]?)\s*$/m.exec(output)
+  const p50 = /^\s+50(?:\.0+)?%\s+(\S+)\s*$/m.exec(output)
+  const p99 = /^\s+99(?:\.0+)?%\s+(\S+)\s*$/m.exec(output)
+  if (rps === null || p50 === null || p99 === null) throw new Error(`unreadable wrk output (run with --latency?):\n${output}`)
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output)
+  const errors = (socket?.slice(1).reduce((sum, n) => sum + Number(n), 0) ?? 0) + Number(non2xx?.[1] ?? 0)
+  return { requestsPerSecond: Number(rps[1]) * COUNT_UNITS[rps[2]], p50Ms: timeMs(p50[1]), p99Ms: timeMs(p99[1]), errors }
+}
+
+export interface WrkOptions { readonly threads: number, readonly connections: number, readonly seconds: number }
+
+export async function runWrk (url: string, options: WrkOptions): Promise<WrkResult> {
+  const args = [`-t${options.threads}`, `-c${options.connections}`, `-d${options.seconds}s`, '--latency', url]
+  return parseWrk(await execText('wrk', args))
+}
