@@ -57,3 +57,19 @@ void t.test('sidecar tcp – an allowed peer gets through; a peer the policy den
     level: 40, listener: 'inbound-1', direction: 'inbound', peer: `${TD}/intruder`, self: `${TD}/server`, rule: 'default', reason: 'no rule matched; the default action is deny'
   })
 })
+
+void t.test('sidecar tcp – a dry-run rule is logged with what it would do, and the connection is decided by the enforced rules', async t => {
+  const app = await echoServer()
+  t.teardown(() => { app.server.close() })
+  const server = await mesh.startSidecar(`${TD}/server`, { inbound: [`127.0.0.1:0=127.0.0.1:${app.port}`] })
+  const client = await mesh.startSidecar(`${TD}/client`, { outbound: [`127.0.0.1:0=127.0.0.1:${server.port('inbound-1')}@${TD}/server`] })
+  mesh.writePolicy(`${CLIENT_TO_SERVER}  - { name: try-deny-client, from: ["${TD}/client"], to: ["*"], action: deny, mode: dry-run }\n`)
+  const deadline = Date.now() + 5000
+  while (![server, client].every(s => s.logs.some(line => line.event === 'policy_reloaded')) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(await exchange(client.port('outbound-1'), 'still allowed'), 'still allowed')
+  t.match(server.logs.find(line => line.event === 'dry_run'), {
+    listener: 'inbound-1', peer: `${TD}/client`, rule: 'client-to-server', wouldBe: { allow: false, rule: 'try-deny-client' }
+  })
+  t.same(server.logs.filter(line => line.event === 'denied'), [], 'nothing denied')
+  mesh.writePolicy(CLIENT_TO_SERVER)
+})
