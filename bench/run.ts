@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
- * Today: micro-benchmarks of the SPIFFE primitives and the agent, and the agent's stream fan-out. The side-by-side proxy benchmarks against
- * haproxy and nginx join with the benchmark issue.
+ * Micro-benchmarks of the SPIFFE primitives, the policy engine and the agent; the agent's stream fan-out; and the
+ * sidecar pair side by side with haproxy and nginx on the same mTLS hop (bench/proxy/, results in bench/results.md).
  */
 import { cpus } from 'node:os'
 import { benchSpiffeId } from './micro/spiffe-id'
@@ -10,6 +10,7 @@ import { benchEntryStore } from './micro/entry-store'
 import { benchSvidMint } from './micro/svid-mint'
 import { benchPolicyDecide } from './micro/policy-decide'
 import { benchAgentStreams } from './agent-streams'
+import { benchProxies } from './proxy/run'
 import { formatRate } from './measure'
 import type { Rate } from './measure'
 
@@ -22,6 +23,7 @@ async function main (): Promise<void> {
     for (const rate of await bench()) console.log(formatRate(rate))
   }
   for (const line of await benchAgentStreams()) console.log(line)
+  for (const line of await benchProxies()) console.log(line) // skips itself without wrk, haproxy and nginx
 }
 
 void main()

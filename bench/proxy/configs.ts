@@ -10,7 +10,7 @@ export interface Pki { readonly client: Svid, readonly server: Svid, readonly bu
 
 const haproxyHead = (mode: 'tcp' | 'http'): string => `global
   nbthread 1
-  maxconn 20000
+  maxconn 4000
 defaults
   mode ${mode}
   timeout connect 5s
@@ -50,7 +50,7 @@ daemon off;
 master_process on;
 pid ${join(dir, `${name}.pid`)};
 error_log ${join(dir, `${name}.err`)} warn;
-events { worker_connections 20000; }
+events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 10000000;
