@@ -61,7 +61,7 @@ function status (services: SidecarServices, listeners: readonly ListenerStatus[]
       direction: config.direction,
       protocol: config.protocol,
       listen: bound === undefined ? null : `${bound.address}:${bound.port}`,
-      target: config.explicitProxy ? '(per request)' : config.transparent ? '(original destination)' : `${config.target.host}:${config.target.port}`,
+      target: { fixed: `${config.target.host}:${config.target.port}`, 'http-proxy': '(per request)', transparent: '(original destination)' }[config.kind],
       ...(config.expect === undefined ? {} : { expect: config.expect })
     }))
   }

@@ -105,10 +105,12 @@ export interface ListenerConfig {
   readonly proxyProtocol: boolean
   /** Outbound: the server's SPIFFE ID (or pattern) must match this. */
   readonly expect?: string
-  /** An explicit HTTP proxy: the destination comes with each request (`target` is unused). */
-  readonly explicitProxy: boolean
-  /** Transparent mode: the destination is the connection's original one (SO_ORIGINAL_DST; `target` is unused). */
-  readonly transparent: boolean
+  /**
+   * `fixed`: from `listen` to `target`. `http-proxy`: an explicit HTTP proxy, the destination comes with each
+   * request. `transparent`: the destination is the connection's original one (SO_ORIGINAL_DST). `target` is unused
+   * but by `fixed` listeners.
+   */
+  readonly kind: 'fixed' | 'http-proxy' | 'transparent'
 }
 
 export interface SidecarConfig {
@@ -201,7 +203,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   const listeners = [
     ...raw.inbound.map((l, i) => listenerOf(l, 'inbound', i)),
     ...raw.outbound.map((l, i) => listenerOf(l, 'outbound', i)),
-    ...raw.httpProxy.map((l, i) => ({ ...listenerOf({ ...l, target: '0.0.0.0:1', protocol: 'http' }, 'outbound', i, 'httpProxy'), explicitProxy: true })),
+    ...raw.httpProxy.map((l, i) => listenerOf({ ...l, target: '0.0.0.0:1', protocol: 'http' }, 'outbound', i, 'httpProxy')),
     ...transparentListeners(raw.transparent)
   ]
   function listenerOf (l: InboundFile | OutboundFile, direction: 'inbound' | 'outbound', i: number, list: string = direction): ListenerConfig {
@@ -214,7 +216,8 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     }
     const expect = 'expect' in l ? l.expect : undefined
     if (expect !== undefined && typeof parseIdPattern(expect) === 'string') problem(`${path}/expect`, `bad SPIFFE ID pattern "${expect}": ${parseIdPattern(expect) as string}`)
-    return Object.freeze({ name: l.name ?? `${list === 'httpProxy' ? 'http-proxy' : direction}-${i + 1}`, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, explicitProxy: false, transparent: false, ...(expect === undefined ? {} : { expect }) })
+    const kind = list === 'httpProxy' ? 'http-proxy' : 'fixed'
+    return Object.freeze({ name: l.name ?? `${kind === 'fixed' ? direction : kind}-${i + 1}`, kind, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, ...(expect === undefined ? {} : { expect }) })
   }
   if (raw.spiffeId !== undefined) {
     try {
@@ -257,7 +260,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
 /** The transparent listeners: outbound on loopback (where nat OUTPUT redirects), inbound on every address. */
 function transparentListeners (transparent: SidecarConfigFile['transparent']): ListenerConfig[] {
   const unused = { host: '', port: 0 }
-  const common = { protocol: 'tcp' as const, target: unused, proxyProtocol: false, explicitProxy: false, transparent: true }
+  const common = { kind: 'transparent' as const, protocol: 'tcp' as const, target: unused, proxyProtocol: false }
   return [
     ...(transparent.outbound === undefined ? [] : [{ ...common, name: 'transparent-outbound', direction: 'outbound' as const, listen: { host: '127.0.0.1', port: transparent.outbound } }]),
     ...(transparent.inbound === undefined ? [] : [{ ...common, name: 'transparent-inbound', direction: 'inbound' as const, listen: { host: '0.0.0.0', port: transparent.inbound } }])

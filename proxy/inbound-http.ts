@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { createProxyServer } from 'http-proxy'
 import type { SpiffeId } from '../spiffe/id'
+import type { PolicyRequest } from '../policy/engine'
 import { XFCC_HEADER, formatXfcc } from '../spiffe/peer-header'
 import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
@@ -54,8 +55,8 @@ export function serveInboundHttp (services: SidecarServices, listener: ListenerC
     return true
   }
 
-  /** Authorizes a request and sets the identity header; undefined when it was answered (denied or malformed). */
-  const admit = (req: IncomingMessage, refuse: (status: number, body: object) => void): Peer | undefined => {
+  /** Authorizes a request and sets the identity header; the allowed request, or undefined when it was answered (denied or malformed). */
+  const admit = (req: IncomingMessage, refuse: (status: number, body: object) => void): { peer: Peer, request: PolicyRequest } | undefined => {
     const peer = peers.get(req.socket)
     const self = services.identity.current?.context.spiffeId
     if (peer === undefined || self === undefined) {
@@ -67,7 +68,8 @@ export function serveInboundHttp (services: SidecarServices, listener: ListenerC
       refuse(400, { error: http.problem })
       return undefined
     }
-    const decision = authorize(services, listener, { from: peer.id, to: self, port: peer.target.port, http })
+    const request = { from: peer.id, to: self, port: peer.target.port, http }
+    const decision = authorize(services, listener, request)
     if (!decision.allow) {
       refuse(403, { error: 'denied by policy', rule: decision.rule, reason: decision.reason })
       return undefined
@@ -75,21 +77,19 @@ export function serveInboundHttp (services: SidecarServices, listener: ListenerC
     // Whatever the client sent under this name (or its underscore spelling, which some servers fold into it) goes.
     for (const name of Object.keys(req.headers)) if (name.replace(/_/g, '-') === XFCC_HEADER) delete req.headers[name]
     req.headers[XFCC_HEADER] = formatXfcc({ by: self.toString(), hash: peer.leafHash, uri: peer.id.toString() })
-    return peer
+    return { peer, request }
   }
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     observeDuration(services, listener, res)
-    const peer = admit(req, (status, body) => { answer(res, status, body) })
-    if (peer !== undefined) proxy.web(req, res, { target: httpUrl(peer.target) })
+    const admitted = admit(req, (status, body) => { answer(res, status, body) })
+    if (admitted !== undefined) proxy.web(req, res, { target: httpUrl(admitted.peer.target) })
   })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const peer = admit(req, (status, body) => { refuseUpgrade(socket, status, body) })
-    const self = services.identity.current?.context.spiffeId
-    if (peer === undefined || self === undefined) return
-    const http = httpRequestOf(req)
-    if (!('problem' in http)) services.tracker.add({ listener: listener.name, direction: 'inbound', request: { from: peer.id, to: self, port: peer.target.port, http }, sockets: [req.socket] })
-    proxy.ws(req, socket, head, { target: httpUrl(peer.target) })
+    const admitted = admit(req, (status, body) => { refuseUpgrade(socket, status, body) })
+    if (admitted === undefined) return
+    services.tracker.add({ listener: listener.name, direction: 'inbound', request: admitted.request, sockets: [req.socket] })
+    proxy.ws(req, socket, head, { target: httpUrl(admitted.peer.target) })
   })
   return admitSocket
 }

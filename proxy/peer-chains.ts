@@ -10,10 +10,11 @@ export class PeerChains {
 
   /** The chain to verify for a connection: remembered by its leaf when the session was resumed and lost the rest. */
   chainFor (chain: Buffer[], resumed: boolean): Buffer[] {
-    if (chain.length === 0) return chain
+    // A leaf alone needs no intermediates remembered, and has none to remember: the common case costs nothing.
+    if (chain.length === 0 || (chain.length === 1 && !resumed)) return chain
     const key = chain[0].toString('base64')
-    if (resumed && chain.length === 1) return this.#chains.get(key) ?? chain
-    if (chain.length > 1 && !this.#chains.has(key)) {
+    if (chain.length === 1) return this.#chains.get(key) ?? chain
+    if (!this.#chains.has(key)) {
       if (this.#chains.size >= LIMIT) this.#chains.delete(this.#chains.keys().next().value as string)
       this.#chains.set(key, chain)
     }

@@ -8,10 +8,11 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server } from 'node:net'
 import type { Logger } from 'pino'
 import { PolicyWatcher } from '../policy/watch'
-import type { SidecarConfig } from './config'
+import type { ListenerConfig, SidecarConfig } from './config'
 import { ConnectionTracker } from './connections'
 import { RateLimitedLog } from './deny-log'
 import { SidecarIdentity } from './identity'
+import type { IdentityState } from './identity'
 import { SidecarMetrics } from './metrics'
 import type { SidecarServices } from './services'
 import { adminServer } from './admin'
@@ -55,13 +56,7 @@ export class Sidecar {
     track()
     identity.on('change', track)
     policy.on('reload', result => { if (result.result === 'ok') closeDenied(services) })
-    const listeners = config.listeners.map(listener => {
-      const server = listener.direction === 'inbound'
-        ? (listener.transparent ? transparentInboundListener : listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
-        : (listener.transparent ? transparentOutboundListener : listener.explicitProxy ? explicitProxyListener : listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
-      const bound: BoundListener = { config: listener, server, bound: undefined }
-      return bound
-    })
+    const listeners = config.listeners.map((listener): BoundListener => ({ config: listener, server: createListener(services, listener, state), bound: undefined }))
     const sidecar = new Sidecar(services, listeners, adminServer(services, () => listeners))
     await sidecar.#listen()
     logger.info({ event: 'sidecar_started', spiffeId: state.context.spiffeId.toString(), policy: policy.policy.hash, listeners: sidecar.addresses() }, 'sidecar running')
@@ -108,6 +103,14 @@ export class Sidecar {
     services.policy.close()
     services.logger.info({ event: 'stopped', cutConnections: cut }, 'sidecar stopped')
   }
+}
+
+function createListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): Server {
+  const inbound = listener.direction === 'inbound'
+  if (listener.kind === 'transparent') return inbound ? transparentInboundListener(services, listener, state) : transparentOutboundListener(services, listener)
+  if (listener.kind === 'http-proxy') return explicitProxyListener(services, listener)
+  if (inbound) return (listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
+  return (listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
 }
 
 function closeDenied (services: SidecarServices): void {

@@ -15,6 +15,8 @@ import { handshakeFailed, verifyPeer } from './verify-peer'
 
 export interface VerifiedConnection { readonly socket: TLSSocket, readonly serverId: SpiffeId }
 
+const SESSIONS_LIMIT = 1024
+
 /** Refused: the failure is already counted and logged. */
 export class OutboundRefused extends Error {}
 
@@ -52,7 +54,12 @@ export class MtlsConnector {
     const sessions = this.#sessions
     const known = sessions.get(sessionKey)
     let verifiedChain: Buffer[] | undefined
-    socket.on('session', session => { if (verifiedChain !== undefined) sessions.set(sessionKey, { session, chain: verifiedChain }) })
+    socket.on('session', session => {
+      if (verifiedChain === undefined) return
+      // Bounded: the explicit proxy and transparent mode reach as many destinations as the app names.
+      if (!sessions.has(sessionKey) && sessions.size >= SESSIONS_LIMIT) sessions.delete(sessions.keys().next().value as string)
+      sessions.set(sessionKey, { session, chain: verifiedChain })
+    })
     socket.setTimeout(config.handshakeTimeoutMs, () => { socket.destroy(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })) })
     let established = false
     return await new Promise<VerifiedConnection>((resolve, reject) => {
