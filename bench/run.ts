@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
  * Micro-benchmarks of the SPIFFE primitives, the policy engine and the agent; the agent's stream fan-out; and the
- * sidecar pair side by side with haproxy and nginx on the same mTLS hop (bench/proxy/, results in bench/results.md).
+ * sidecar pair side by side with haproxy and nginx on the same mTLS hops (bench/proxy/, results in bench/results.md and a chart
+ * in bench/results.svg).
  */
 import { cpus } from 'node:os'
 import { benchSpiffeId } from './micro/spiffe-id'

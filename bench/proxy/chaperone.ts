@@ -68,13 +68,13 @@ function pickSvids (svidDir: string): Pki {
   return { client, server, bundle }
 }
 
-/** A `chaperone proxy run` with one listener; resolves with that listener's bound address once it prints it. */
-export async function startSidecar (setup: ChaperoneSetup, processes: Processes, id: string, flag: string, spec: string): Promise<string> {
+/** A `chaperone proxy run` with one listener; resolves with that listener's bound address once it prints it, and the pid. */
+export async function startSidecar (setup: ChaperoneSetup, processes: Processes, id: string, flag: string, spec: string): Promise<{ address: string, pid: number }> {
   const sidecar = processes.start(`sidecar ${flag}`, process.execPath, [CLI, 'proxy', 'run', '--workload-api', setup.workloadApi,
     '--spiffe-id', id, '--policy', setup.policyFile, '--admin', '127.0.0.1:0', '--log-level', 'warn', flag, spec])
   // It prints "  <listener>  <host:port>" lines, the admin line last.
   const out = await waitForOutput(sidecar, text => /^ {2}admin +\S+$/m.test(text), `the sidecar ${flag}`)
   const address = [...out.matchAll(/^ {2}(\S+) +(\S+:\d+)$/gm)].find(m => m[1] !== 'admin')?.[2]
   if (address === undefined) throw new Error(`the sidecar ${flag} printed no listener address:\n${out}`)
-  return address
+  return { address, pid: sidecar.pid }
 }

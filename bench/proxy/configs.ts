@@ -61,15 +61,25 @@ ${servers}
 `
 }
 
-export function nginxBackend (dir: string, port: number): string {
+/** Where the backend serves a large body, and the file (in `dir`) it serves it from. */
+export const BODY_PATH = '/1m'
+export const bodyFile = (dir: string): string => join(dir, 'www', BODY_PATH)
+/** What the backend passes on to the connection audit's holder (bench/proxy/audit.ts). */
+export const HELD_PATH = '/held'
+
+export function nginxBackend (dir: string, port: number, holderPort: number): string {
   return nginxFrame(dir, 'backend', `  server {
     listen 127.0.0.1:${port};
+    sendfile on;
     location / { default_type text/plain; return 200 "hello from the backend\\n"; }
+    location = ${BODY_PATH} { root ${join(dir, 'www')}; default_type application/octet-stream; }
+    location = ${HELD_PATH} { proxy_pass http://127.0.0.1:${holderPort}; }
   }`)
 }
 
 const keepAliveUpstream = (name: string, port: number): string => `  upstream ${name} { server 127.0.0.1:${port}; keepalive 128; keepalive_requests 10000000; }`
-const upstreamHttp11 = '      proxy_http_version 1.1;\n      proxy_set_header Connection "";'
+// No temp files: a body larger than nginx's memory buffers is streamed as the others do, not spooled to disk.
+const upstreamProxying = '      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_max_temp_file_size 0;'
 
 /**
  * nginx can only check a server certificate's DNS names or CN (`proxy_ssl_verify`), and an SVID carries its ID in
@@ -82,7 +92,7 @@ export function nginxClientHop (dir: string, listen: number, next: number, pki: 
     listen 127.0.0.1:${listen};
     location / {
       proxy_pass https://mtls;
-${upstreamHttp11}
+${upstreamProxying}
       proxy_ssl_certificate ${pki.client.cert};
       proxy_ssl_certificate_key ${pki.client.key};
       proxy_ssl_session_reuse on;
@@ -101,7 +111,7 @@ export function nginxServerHop (dir: string, listen: number, backend: number, pk
     ssl_verify_client on;
     location / {
       proxy_pass http://app;
-${upstreamHttp11}
+${upstreamProxying}
     }
   }`)
 }

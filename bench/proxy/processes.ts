@@ -11,19 +11,22 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
+export interface Started { readonly child: ChildProcess, readonly pid: number, readonly stdout: () => string, readonly stderr: () => string }
+
 export class Processes {
   private readonly children: Array<{ name: string, child: ChildProcess, stderr: () => string }> = []
 
-  /** Spawns `command` and keeps its stdout/stderr, so a failure can say why. */
-  start (name: string, command: string, args: string[]): { child: ChildProcess, stdout: () => string, stderr: () => string } {
+  /** Spawns `command` and keeps its stdout/stderr, so a failure can say why; `pid` is for reading its /proc entries. */
+  start (name: string, command: string, args: string[]): Started {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    if (child.pid === undefined) throw new Error(`${name}: cannot run ${command}`)
     let out = ''
     let err = ''
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
     child.on('error', (e) => { err += String(e) })
     this.children.push({ name, child, stderr: () => err })
-    return { child, stdout: () => out, stderr: () => err }
+    return { child, pid: child.pid, stdout: () => out, stderr: () => err }
   }
 
   /** Throws with the process's stderr if it exited early (a bad config), so the run fails loudly, not slowly. */
@@ -75,7 +78,7 @@ export async function waitForPort (port: number, processes: Processes, timeoutMs
 }
 
 /** Waits until `ready(stdout)` holds, failing with the stderr if the process exits first. */
-export async function waitForOutput (started: ReturnType<Processes['start']>, ready: (stdout: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
+export async function waitForOutput (started: Started, ready: (stdout: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
   const deadline = Date.now() + timeoutMs
   while (!ready(started.stdout())) {
     if (started.child.exitCode !== null) throw new Error(`${what} exited: ${started.stderr().trim()}`)
@@ -85,17 +88,18 @@ export async function waitForOutput (started: ReturnType<Processes['start']>, re
   return started.stdout()
 }
 
-/** Whether every tool answers; a missing one makes the benchmark skip rather than fail `npm run bench`. */
-export async function haveTools (tools: Array<[string, string[]]>): Promise<boolean> {
+/** The tools that do not run here; a missing one makes the benchmark skip rather than fail `npm run bench`. */
+export async function missingTools (tools: ReadonlyArray<readonly [string, string[]]>): Promise<string[]> {
+  const missing: string[] = []
   for (const [command, args] of tools) {
     try {
       await run(command, args)
     } catch (err) {
       // wrk has no --version and exits 1 after printing its usage; only "not found" means missing.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') missing.push(command)
     }
   }
-  return true
+  return missing
 }
 
 export async function execText (command: string, args: string[]): Promise<string> {

@@ -1,64 +1,160 @@
 /**
- * The proxy benchmark's table: medians of the rounds, and every proxy's figures as ratios to haproxy's in the
- * same mode, since absolute numbers depend on the machine and only the comparison travels.
+ * bench/results.md: how each figure was measured, then one table per load (medians of the rounds, and ratios to
+ * haproxy in the same mode), the resources table, what each proxy checks, and the rounds themselves.
  */
 import { cpus, totalmem } from 'node:os'
-import type { WrkOptions, WrkResult } from './wrk'
+import { FIGURES, errorsOf, formatNumber, formatRatio, ratio } from './figures'
+import type { Figure, PathResult } from './figures'
+import type { LOADS } from './loads'
+import { wrkArgs } from './wrk'
 
-export interface PathResult {
-  readonly name: string
-  /** The haproxy path of this mode is the reference for ratios; `undefined` (direct) has none. */
-  readonly mode: 'tcp' | 'http' | undefined
-  readonly reference: boolean
-  readonly rounds: readonly WrkResult[]
+export interface ReportContext {
+  readonly rounds: number
+  readonly loads: typeof LOADS
+  readonly versions: Record<string, string>
+  readonly minutes: number
+  /** The chart's file name, next to results.md. */
+  readonly chart: string
 }
 
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
+/** A sidecar's resident-set target. */
+export const SIDECAR_RSS_TARGET_MB = 60
 
-interface Medians { rps: number, p50: number, p99: number, errors: number }
+interface Column { readonly header: string, readonly numeric: boolean, readonly cell: (path: PathResult) => string }
 
-function medians (result: PathResult): Medians {
-  const of = (pick: (r: WrkResult) => number): number => median(result.rounds.map(pick))
-  return { rps: of(r => r.requestsPerSecond), p50: of(r => r.p50Ms), p99: of(r => r.p99Ms), errors: result.rounds.reduce((sum, r) => sum + r.errors, 0) }
-}
+const text = (header: string, cell: Column['cell']): Column => ({ header, numeric: false, cell })
+const number = (header: string, cell: Column['cell']): Column => ({ header, numeric: true, cell })
+const value = (fig: Figure, header: string): Column => number(header, p => formatNumber(fig.value(p), fig.digits))
+const versus = (fig: Figure, all: readonly PathResult[]): Column => number('× haproxy', p => formatRatio(ratio(fig, p, all)))
+const errors = (load: Parameters<typeof errorsOf>[1]): Column => number('errors', p => String(errorsOf(p, load)))
 
-export interface Machine { readonly versions: Record<string, string> }
-
-export function renderTable (results: readonly PathResult[], options: WrkOptions & { rounds: number }, machine: Machine): string {
-  const all = new Map(results.map(r => [r, medians(r)]))
-  const referenceOf = (mode: PathResult['mode']): Medians | undefined => {
-    const ref = results.find(r => r.reference && r.mode === mode)
-    return ref === undefined ? undefined : all.get(ref)
-  }
-  const ratio = (value: number, ref: number | undefined): string => ref === undefined ? '—' : `${(value / ref).toFixed(2)}×`
-  const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-  const cpu = cpus()
-  const lines = [
-    `# Proxy benchmark: Chaperone sidecars vs haproxy and nginx`,
-    '',
-    `- date: ${new Date().toISOString()}`,
-    `- machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; wrk, the backend and every proxy share these cores`,
-    `- versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `- load: \`wrk -t${options.threads} -c${options.connections} -d${options.seconds}s --latency\`, keep-alive, on loopback; ${options.rounds} rounds, the paths interleaved; medians`,
-    '- every proxy path is two hops (client side → server side, mutual TLS with the same EC P-256 SVIDs), one process and one thread per hop',
-    '- ratios: to haproxy in the same mode (requests/s: higher is better; latency: lower is better)',
-    '',
-    '| path | requests/s | p50 ms | p99 ms | req/s ratio | p50 ratio | p99 ratio | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|'
+export function renderTable (results: readonly PathResult[], columns: readonly Column[]): string[] {
+  const all = [text('path', p => p.name), ...columns]
+  return [
+    `| ${all.map(c => c.header).join(' | ')} |`,
+    `|${all.map(c => c.numeric ? '---:' : '---').join('|')}|`,
+    ...results.map(p => `| ${all.map(c => c.cell(p)).join(' | ')} |`)
   ]
-  for (const result of results) {
-    const m = all.get(result) as Medians
-    const ref = result.reference ? undefined : referenceOf(result.mode)
-    lines.push(`| ${result.name} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${result.reference ? '1.00×' : ratio(m.rps, ref?.rps)} | ` +
-      `${result.reference ? '1.00×' : ratio(m.p50, ref?.p50)} | ${result.reference ? '1.00×' : ratio(m.p99, ref?.p99)} | ${m.errors} |`)
-  }
-  lines.push('', 'What each side checks: Chaperone verifies the peer chain, its SPIFFE ID and the policy at both ends; haproxy verifies the chain only ' +
-    '(no name check: an SVID names its workload in a URI SAN); nginx\'s client hop cannot verify the server at all (`proxy_ssl_verify` checks DNS names only), ' +
-    'its server hop verifies the client chain.', '',
-    'Rounds per path (requests/s): ' + results.map(r => `${r.name}: ${r.rounds.map(x => fmt(x.requestsPerSecond)).join(' / ')}`).join('; '), '')
-  return lines.join('\n')
+}
+
+const wrkCommand = (options: Parameters<typeof wrkArgs>[1], path = '/'): string =>
+  `\`wrk ${wrkArgs(`http://<path>${path}`, options).map(a => a.includes(' ') ? `'${a}'` : a).join(' ')}\``
+
+/** "1 · 1 · 0": new connections per request at each listening port of the path. */
+const perHop = (p: PathResult): string => p.audit.perRequest.map(n => formatNumber(n, n % 1 === 0 ? 0 : 2)).join(' · ')
+
+function method (context: ReportContext): string[] {
+  const { loads } = context
+  const cpu = cpus()
+  return [
+    '## Method',
+    '',
+    `- ${new Date().toISOString().slice(0, 10)}, ${cpu.length} × ${cpu[0]?.model ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ` +
+      'the load clients, the backend and every proxy share these cores, on loopback',
+    `- versions: ${Object.entries(context.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    '- paths: every proxy path is two hops (client side → server side, mutual TLS with the same EC P-256 SVIDs from our agent), ' +
+      'one process and one thread per hop (haproxy `nbthread 1`, nginx one worker, a sidecar one Node process, its JavaScript on one thread), ' +
+      'in front of a one-worker nginx backend; "direct" is the client straight to the backend, the bound of every figure',
+    `- ${context.rounds} rounds after a warm-up; each round runs every load on every path in turn (interleaved, so a slow spell of the shared ` +
+      `machine hits every path); figures are medians of the rounds; the whole run took ${context.minutes.toFixed(1)} minutes`,
+    '- **× haproxy**: the figure divided by haproxy\'s in the same mode (tcp or http); haproxy\'s rows are 1.00×. Above 1 is better for rates ' +
+      'and throughput, worse for latency, CPU and memory',
+    '',
+    'The loads, one after the other on each path:',
+    '',
+    `1. **keep-alive**: ${wrkCommand(loads.keepAlive)}, each connection kept for the whole run; requests/s and wrk's p50/p99 latency.`,
+    `2. **fixed rate**: ${loads.paced.rate.toLocaleString('en-US')} requests/s for ${loads.paced.seconds} s over ${loads.paced.connections} ` +
+      'keep-alive connections from a paced client (bench/proxy/paced.ts, one request in flight per connection). Latency is counted from each ' +
+      'request\'s *intended* send time, so a stall counts against every request it delays (no coordinated omission). Its timer ticks by the ' +
+      'millisecond, which the direct row shows as the floor; "client lag" is how late the client itself sent (timer, event loop), ' +
+      'a part of every latency that is not the path\'s.',
+    `3. **one request per connection**: ${wrkCommand(loads.newConnections)}; every response says \`Connection: close\`, so wrk opens a new ` +
+      'connection for every request: new connections/s, and the proxies\' CPU per 10,000 of them.',
+    `4. **1 MiB body**: ${wrkCommand(loads.body, '/1m')}, a 1 MiB file the backend serves with sendfile; MiB/s from wrk's Transfer/sec. ` +
+      'The nginx hops stream it rather than spool it to temp files (`proxy_max_temp_file_size 0`).',
+    '5. **resources**: CPU is utime + stime of every process of both hops (`/proc/<pid>/stat`, nginx\'s master and worker summed) over the ' +
+      'keep-alive runs, per 10,000 requests; peak RSS is each hop\'s VmHWM (`/proc/<pid>/status`) at the end of the run: the peak over every load; idle RSS is VmRSS once started, before any load.',
+    ''
+  ]
+}
+
+function tables (results: readonly PathResult[]): string[] {
+  const F = FIGURES
+  const rss = (hop: number): Column => number(`${['client', 'server'][hop]} hop MB, idle → peak`,
+    p => p.peakRssMb.length === 0 ? '—' : `${formatNumber(p.idleRssMb[hop], 1)} → ${formatNumber(p.peakRssMb[hop], 1)}`)
+  const sidecars = results.filter(p => p.proxy === 'Chaperone').flatMap(p => p.peakRssMb)
+  const worst = Math.max(...sidecars)
+  return [
+    '## Keep-alive requests, 50 connections', '',
+    ...renderTable(results, [value(F.keepAliveRps, 'requests/s'), versus(F.keepAliveRps, results), value(F.keepAliveP50, 'p50 ms'),
+      versus(F.keepAliveP50, results), value(F.keepAliveP99, 'p99 ms'), versus(F.keepAliveP99, results), errors('keepAlive')]),
+    '', '## Latency at a fixed rate of 1,000 requests/s', '',
+    ...renderTable(results, [value(F.pacedP50, 'p50 ms'), versus(F.pacedP50, results), value(F.pacedP99, 'p99 ms'),
+      versus(F.pacedP99, results), value(F.pacedMax, 'max ms'), versus(F.pacedMax, results), errors('paced'),
+      value(F.pacedSendLag, 'client lag p99 ms')]),
+    '', '## One request per connection, 50 connections', '',
+    ...renderTable(results, [value(F.newConnectionRate, 'connections/s'), versus(F.newConnectionRate, results),
+      value(F.newConnectionCpu, 'CPU s / 10k conn.'), versus(F.newConnectionCpu, results),
+      text('new connections per request, port by port', perHop), errors('newConnections')]),
+    '',
+    ...connectionCosts(results),
+    '', '## 1 MiB body, 4 connections', '',
+    ...renderTable(results, [value(F.bodyThroughput, 'MiB/s'), versus(F.bodyThroughput, results), errors('body')]),
+    '', '## Resources', '',
+    ...renderTable(results, [value(F.cpuPer10k, 'CPU s / 10k requests'), versus(F.cpuPer10k, results), rss(0), rss(1),
+      value(F.peakRss, 'both hops, peak MB'), versus(F.peakRss, results)]),
+    '',
+    `MB are 10⁶ bytes. A sidecar's resident-set target is ≤ ${SIDECAR_RSS_TARGET_MB} MB: ` +
+      (sidecars.length === 0 ? 'no sidecar measured.' : worst <= SIDECAR_RSS_TARGET_MB
+        ? `met, the largest sidecar peaked at ${formatNumber(worst, 1)} MB.`
+        : `**exceeded**, the largest sidecar peaked at ${formatNumber(worst, 1)} MB.`),
+    ''
+  ]
+}
+
+/** "a new …" / "pooled …" / "0.40 new … per request" for one hop of the audit. */
+function reuse (perRequest: number, what: string): string {
+  if (perRequest >= 0.95) return `a new ${what}`
+  if (perRequest <= 0.05) return `a pooled ${what} (none opened)`
+  return `${formatNumber(perRequest, 2)} new ${what} per request`
+}
+
+function connectionCosts (results: readonly PathResult[]): string[] {
+  const kept = results.filter(p => !p.audit.closesEveryResponse).map(p => p.name)
+  const cost = ({ audit: { perRequest: [first, ...rest] }, proxy }: PathResult): string => proxy === 'direct'
+    ? reuse(first, 'connection to the backend')
+    : [reuse(first, 'client connection'), reuse(rest[0], 'mutual-TLS connection between the hops'), reuse(rest[1], 'connection to the backend')].join(', ')
+  return [
+    'What one request per connection costs on each path, counted (bench/proxy/audit.ts): 20 requests with `Connection: close`, each held ' +
+      'at the backend while the kernel\'s socket table is read, so every connection it uses is open and counted, per listening port ' +
+      '(client hop · server hop · backend; direct: the backend). ' +
+      (kept.length === 0 ? 'Every path answered `Connection: close`, so wrk reconnected for every request.'
+        : `**Some paths kept the connection open** (${kept.join(', ')}): their rate is not a new-connection rate.`),
+    '',
+    ...results.map(p => `- ${p.name}: ${cost(p)}`),
+    '',
+    'A new connection between the hops is a mutual-TLS handshake. Every client hop is set to resume TLS sessions (Chaperone\'s outbound ' +
+      'session cache, haproxy\'s default server-side session reuse, nginx\'s `proxy_ssl_session_reuse on`), so it is normally an ' +
+      'abbreviated handshake (Chaperone still checks the remembered peer chain, ID and policy); the audit counts connections, not full handshakes.'
+  ]
+}
+
+const CHECKS = 'Chaperone verifies the peer chain, its SPIFFE ID and the policy at both ends; haproxy verifies the chain only ' +
+  '(no name check: an SVID names its workload in a URI SAN); nginx\'s client hop cannot verify the server at all (`proxy_ssl_verify` checks DNS names only), ' +
+  'its server hop verifies the client chain.'
+
+function roundsTable (results: readonly PathResult[]): string[] {
+  const each = (digits: number, pick: (r: PathResult['rounds'][number]) => number): Column['cell'] =>
+    p => p.rounds.map(r => formatNumber(pick(r), digits)).join(' / ')
+  return ['## Every round', '',
+    ...renderTable(results, [text('keep-alive req/s', each(0, r => r.keepAlive.requestsPerSecond)), text('p99 ms at 1,000 req/s', each(2, r => r.paced.p99Ms)),
+      text('new conn./s', each(0, r => r.newConnections.requestsPerSecond)), text('1 MiB MiB/s', each(0, r => r.body.bytesPerSecond / 2 ** 20))]), '']
+}
+
+export function renderReport (results: readonly PathResult[], context: ReportContext): string {
+  return [
+    '# Proxy benchmark: Chaperone sidecars vs haproxy and nginx', '',
+    `![Proxy benchmark chart: each figure per path, haproxy's value marked](${context.chart})`, '',
+    ...method(context), ...tables(results), '## What each side checks', '', CHECKS, '', ...roundsTable(results)
+  ].join('\n')
 }

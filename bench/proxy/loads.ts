@@ -1,0 +1,56 @@
+/**
+ * The loads every path gets in a round, and what is sampled around them: the CPU time of the path's proxy
+ * processes (both hops, each a process tree) over the wrk runs, and their peak resident set at the end.
+ */
+import { auditNewConnections } from './audit'
+import type { ConnectionAudit, Holder } from './audit'
+import { BODY_PATH } from './configs'
+import type { RoundResult } from './figures'
+import { runPaced } from './paced'
+import type { PacedOptions } from './paced'
+import type { Path } from './paths'
+import { treeUsage } from './proc'
+import { runWrk } from './wrk'
+import type { WrkOptions, WrkResult } from './wrk'
+
+export const LOADS = {
+  keepAlive: { threads: 1, connections: 50, seconds: 5 },
+  /** wrk reconnects after every response that says `Connection: close`. */
+  newConnections: { threads: 1, connections: 50, seconds: 4, header: 'Connection: close' },
+  body: { threads: 1, connections: 4, seconds: 4 },
+  paced: { rate: 1000, seconds: 5, connections: 10 }
+} as const satisfies { keepAlive: WrkOptions, newConnections: WrkOptions, body: WrkOptions, paced: PacedOptions }
+
+const cpuTicks = (path: Path): number => path.hops.reduce((sum, hop) => sum + treeUsage(hop.pid).cpuTicks, 0)
+
+/** A wrk run and the CPU seconds the path's proxies spent meanwhile (undefined when there is no proxy). */
+async function wrkWithCpu (path: Path, url: string, options: WrkOptions, ticksPerSecond: number): Promise<[WrkResult, number | undefined]> {
+  if (path.hops.length === 0) return [await runWrk(url, options), undefined]
+  const before = cpuTicks(path)
+  const result = await runWrk(url, options)
+  return [result, (cpuTicks(path) - before) / ticksPerSecond]
+}
+
+export async function measureRound (path: Path, ticksPerSecond: number): Promise<RoundResult> {
+  const [keepAlive, keepAliveCpuSeconds] = await wrkWithCpu(path, path.url, LOADS.keepAlive, ticksPerSecond)
+  const [newConnections, newConnectionCpuSeconds] = await wrkWithCpu(path, path.url, LOADS.newConnections, ticksPerSecond)
+  const body = await runWrk(bodyUrl(path), LOADS.body)
+  const paced = await runPaced(path.url, LOADS.paced)
+  return { keepAlive, keepAliveCpuSeconds, newConnections, newConnectionCpuSeconds, body, paced }
+}
+
+const bodyUrl = (path: Path): string => new URL(BODY_PATH, path.url).toString()
+
+/**
+ * Before the rounds: a short keep-alive run (TLS sessions, upstream pools and V8's JIT warm), the connection
+ * audit (which also warms the new-connection path), and a short large-body run.
+ */
+export async function warmUp (path: Path, holder: Holder): Promise<ConnectionAudit> {
+  await runWrk(path.url, { ...LOADS.keepAlive, seconds: 1 })
+  const audit = await auditNewConnections(path.url, path.ports, holder)
+  await runWrk(bodyUrl(path), { ...LOADS.body, seconds: 1 })
+  return audit
+}
+
+/** Each hop's resident set, now or at its peak so far, in MB (10^6 bytes; /proc counts in KiB). */
+export const rssMb = (path: Path, which: 'rssKb' | 'peakRssKb'): number[] => path.hops.map(hop => treeUsage(hop.pid)[which] * 1024 / 1e6)
