@@ -13,7 +13,7 @@ import { XFCC_HEADER } from '../spiffe/peer-header'
 import { parseHostPort } from './config'
 import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
-import { answer, httpRequestOf, observeDuration } from './http-common'
+import { answer, observeDuration, policyHttpOf } from './http-common'
 import { pipeSockets } from './pipe'
 import type { SidecarServices } from './services'
 import { MtlsConnector, OutboundRefused } from './tls-client'
@@ -76,7 +76,7 @@ async function tunnel (services: SidecarServices, listener: ListenerConfig, conn
 async function forwardRequest (services: SidecarServices, listener: ListenerConfig, connector: MtlsConnector, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = /^http:\/\/([^/?#]+)/i.exec(req.url ?? '')
   const target = url === null ? 'a proxy takes absolute-form requests (http://host:port/path) or CONNECT' : parseHostPort(url[1].includes(':') ? url[1] : `${url[1]}:80`)
-  const http = httpRequestOf(req)
+  const http = policyHttpOf(req.method ?? 'GET', req.url ?? '')
   const self = services.identity.current?.context.spiffeId
   if (typeof target === 'string' || 'problem' in http || self === undefined) {
     answer(res, 400, { error: typeof target === 'string' ? target : 'problem' in http ? http.problem : 'not ready' })

@@ -1,22 +1,14 @@
-/** What inbound and outbound HTTP listeners share: reading a request for the policy, answering, timing. */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
-import type ProxyServer from 'http-proxy'
+/** What the HTTP listeners share: reading a request for the policy, and (explicit proxy) answering and timing. */
+import type { ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { normalizeRequestPath } from '../policy/http-path'
-import type { HostPort, ListenerConfig } from './config'
+import type { ListenerConfig } from './config'
 import type { SidecarServices } from './services'
 
-/** The method and normalized path the policy decides on, or why the request is refused. */
-export function httpRequestOf (req: IncomingMessage): { method: string, path: string } | { problem: string } {
-  const normalized = normalizeRequestPath(requestPath(req.url ?? ''))
-  return 'problem' in normalized ? normalized : { method: req.method ?? 'GET', path: normalized.path }
-}
-
-/** `http://host:port` of a target (IPv6 in brackets). */
-export function httpUrl (target: HostPort): string {
-  return `http://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
+/** The method and normalized path the policy decides on, from a request's method and target, or why the request is refused. */
+export function policyHttpOf (method: string, target: string): { method: string, path: string } | { problem: string } {
+  const normalized = normalizeRequestPath(requestPath(target))
+  return 'problem' in normalized ? normalized : { method, path: normalized.path }
 }
 
 /** The path of an origin-form (`/a?b`) or absolute-form (`http://host/a?b`) request target. */
@@ -24,19 +16,6 @@ function requestPath (url: string): string {
   if (url.startsWith('/')) return url
   const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/i.exec(url)
   return match === null ? url : (match[1].startsWith('/') ? match[1] : `/${match[1]}`)
-}
-
-/**
- * http-proxy pipes an upgraded connection's two sockets, and a pipe does not pass on `destroy()`: when either side
- * is destroyed (a policy reload, a drain), the other must be too.
- */
-export function closeUpgradesTogether (proxy: ProxyServer): void {
-  proxy.on('proxyReqWs', (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex) => {
-    proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Socket) => {
-      socket.once('close', () => { upstream.destroy() })
-      upstream.once('close', () => { socket.destroy() })
-    })
-  })
 }
 
 export function answer (res: ServerResponse, status: number, body: object): void {

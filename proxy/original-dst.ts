@@ -1,10 +1,11 @@
 /**
  * SO_ORIGINAL_DST: where a connection redirected by iptables (nat REDIRECT) was going before the redirect. The
  * transparent listeners read it to know the app's real destination (outbound) or port (inbound). Node has no API
- * for it, so libc's getsockopt is called through koffi (level SOL_IP 0, option 80 → a sockaddr_in).
+ * for it, so libc's getsockopt is called through koffi (level SOL_IP 0, option 80 → a sockaddr_in). koffi is loaded
+ * on first use: only transparent mode needs it, and a sidecar without it stays smaller.
  */
-import koffi from 'koffi'
 import type { Socket } from 'node:net'
+import type Koffi from 'koffi'
 import type { HostPort } from './config'
 
 const SOL_IP = 0
@@ -13,8 +14,11 @@ const SOCKADDR_IN_BYTES = 16
 
 type GetOriginalDst = (fd: number, level: number, option: number, out: Array<number[] | null>, length: number[]) => number
 let bound: GetOriginalDst | undefined
+let koffi: typeof Koffi | undefined
 
 function getsockopt (): GetOriginalDst {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily on purpose (see above)
+  koffi ??= require('koffi') as typeof Koffi
   bound ??= koffi.load('libc.so.6').func('getsockopt', 'int', ['int', 'int', 'int', koffi.out(koffi.pointer(koffi.array('uint8_t', SOCKADDR_IN_BYTES, 'Array'))), koffi.inout(koffi.pointer('uint32_t'))]) as GetOriginalDst
   return bound
 }
@@ -28,7 +32,7 @@ export function originalDestination (socket: Socket): HostPort | string {
   // koffi writes an output array into the first slot of the box it is given.
   const box: Array<number[] | null> = [null]
   if (getsockopt()(fd, SOL_IP, SO_ORIGINAL_DST, box, [SOCKADDR_IN_BYTES]) !== 0 || box[0] === null) {
-    return `getsockopt(SO_ORIGINAL_DST) failed with errno ${koffi.errno()} (not redirected by iptables, or not IPv4)`
+    return `getsockopt(SO_ORIGINAL_DST) failed with errno ${koffi?.errno() ?? 'unknown'} (not redirected by iptables, or not IPv4)`
   }
   const address = box[0] // sockaddr_in: family (2 bytes), port (network order), IPv4 address, padding
   return { host: address.slice(4, 8).join('.'), port: (address[2] << 8) | address[3] }

@@ -1,148 +1,92 @@
 /**
- * An outbound HTTP listener: the app sends plain HTTP on loopback; each request is authorized (ourselves → the
- * server, with its method and path) and sent over pooled, verified mutual-TLS connections. The server's ID the
- * decision names is the one the connection must present: `expect` when it is an exact ID, else the ID learned
- * from the first verified connection to the target, pinned until a connection shows another.
+ * An outbound HTTP listener: the app sends plain HTTP on loopback; each request goes over a pooled mutual-TLS
+ * connection to its destination, whose server was verified (chain, and `expect` when set) when the connection was
+ * made, and is authorized (ourselves → that connection's verified server ID, with method and path) before a byte
+ * of it is sent.
  */
-import { Agent, ServerResponse, createServer } from 'node:http'
-import type { Socket } from 'node:net'
-import type { ClientRequestArgs, IncomingMessage, Server } from 'node:http'
-import { PassThrough } from 'node:stream'
-import type { Duplex } from 'node:stream'
-import { createProxyServer } from 'http-proxy'
-import { parseIdPattern } from '../policy/id-pattern'
-import type { SpiffeId } from '../spiffe/id'
-import type { PolicyRequest } from '../policy/engine'
+import { createServer } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import { XFCC_HEADER } from '../spiffe/peer-header'
 import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
-import { answer, closeUpgradesTogether, httpRequestOf, httpUrl, observeDuration } from './http-common'
+import { policyHttpOf } from './http-common'
+import { HttpConnections } from './http-listener'
+import type { DrainableServer } from './http-listener'
+import type { Forward, HttpConnectionHooks, Refusal } from './http1-connection'
+import { proxiedRequestHead } from './http1-head'
 import { expectedPeer } from './outbound-tcp'
 import type { SidecarServices } from './services'
 import { MtlsConnector, OutboundRefused } from './tls-client'
+import type { Upstream } from './upstream-pool'
 
 /** Where an outbound request goes, and the server ID (or pattern) expected there. */
 export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined }
 
-/** An http.Agent whose connections are verified mutual TLS to one destination, pinned to one server ID. */
-class VerifiedAgent extends Agent {
-  pinned: SpiffeId | string | undefined
-  readonly #connector: MtlsConnector
-  readonly #target: HostPort
-  readonly #expect: string | undefined
-
-  constructor (connector: MtlsConnector, destination: OutboundDestination, maxSockets: number) {
-    super({ keepAlive: true, maxSockets })
-    this.#connector = connector
-    this.#target = destination.target
-    this.#expect = destination.expect
-    this.pinned = exactId(destination.expect)
-  }
-
-  /** The server's ID for decisions: learned (and pinned) by connecting once when `expect` does not name it. */
-  async serverId (): Promise<SpiffeId | string> {
-    if (this.pinned !== undefined) return this.pinned
-    const { socket, serverId } = await this.#connector.connect(expectedPeer(this.#expect), this.#expect, this.#target)
-    socket.destroy()
-    this.pinned ??= serverId
-    return this.pinned
-  }
-
-  // Node's Agent accepts a connection handed over later through the callback.
-  override createConnection (_options: ClientRequestArgs, done?: (err: Error | null, socket: Duplex) => void): undefined {
-    const pinned = this.pinned
-    const expected = pinned === undefined ? expectedPeer(this.#expect) : (id: SpiffeId) => id.equals(pinned)
-    this.#connector.connect(expected, pinned?.toString() ?? this.#expect, this.#target).then(
-      ({ socket }) => { done?.(null, socket) },
-      (err: Error) => {
-        this.pinned = exactId(this.#expect) // a server that changed identity is learned again next time
-        done?.(err, new PassThrough())
-      })
-    return undefined
-  }
-}
-
-/** `expect` when it names exactly one ID (no wildcards). */
-function exactId (expect: string | undefined): string | undefined {
-  const pattern = expect === undefined ? undefined : parseIdPattern(expect)
-  return typeof pattern === 'object' && pattern.kind === 'path' && !pattern.deep && !pattern.segments.includes('*') ? expect : undefined
-}
-
-export function outboundHttpListener (services: SidecarServices, listener: ListenerConfig): Server {
-  const server = createServer()
-  serveOutboundHttp(services, listener, server, () => ({ target: listener.target, expect: listener.expect }))
+export function outboundHttpListener (services: SidecarServices, listener: ListenerConfig): Server & DrainableServer {
+  const outbound = new OutboundHttp(services, listener, () => ({ target: listener.target, expect: listener.expect }))
+  const server = createServer({ noDelay: true }, socket => { outbound.connections.serve(socket) })
   server.maxConnections = services.config.maxConnections
-  server.setTimeout(services.config.idleTimeoutMs)
-  return server
+  return outbound.connections.drainable(server)
 }
 
-const AGENTS_LIMIT = 1024
+const dropOutbound = (lower: string): boolean => lower.replace(/_/g, '-') === XFCC_HEADER
 
-/**
- * Serves the plain HTTP requests of `server` (from the app) over verified mutual TLS to each request's
- * destination, with a pool per destination. Transparent mode feeds the connections of its HTTP ports to a server
- * of its own, with their original destinations.
- */
-export function serveOutboundHttp (services: SidecarServices, listener: ListenerConfig, server: Server, destinationOf: (req: IncomingMessage) => OutboundDestination): void {
-  const connector = new MtlsConnector(services, listener)
-  const agents = new Map<string, VerifiedAgent>()
-  const agentFor = (destination: OutboundDestination): VerifiedAgent => {
-    const key = `${destination.target.host}:${destination.target.port}|${destination.expect ?? ''}`
-    let agent = agents.get(key)
-    if (agent === undefined) {
-      if (agents.size >= AGENTS_LIMIT) agents.clear()
-      agents.set(key, agent = new VerifiedAgent(connector, destination, services.config.maxConnections))
+/** The outbound HTTP requests of plain sockets from the app; transparent mode feeds its HTTP ports' sockets to it. */
+export class OutboundHttp {
+  readonly connections: HttpConnections
+  readonly #services: SidecarServices
+  readonly #listener: ListenerConfig
+  readonly #connector: MtlsConnector
+  readonly #destinationOf: (client: Socket) => OutboundDestination
+
+  constructor (services: SidecarServices, listener: ListenerConfig, destinationOf: (client: Socket) => OutboundDestination) {
+    this.#services = services
+    this.#listener = listener
+    this.#destinationOf = destinationOf
+    this.#connector = new MtlsConnector(services, listener)
+    this.connections = new HttpConnections(services, listener, (head, client, done) => { this.#route(head, client, done) })
+  }
+
+  #route (...[head, client, done]: Parameters<HttpConnectionHooks['route']>): void {
+    const self = this.#services.identity.current?.context.spiffeId
+    if (self === undefined) {
+      done({ status: 503, body: { error: 'not ready' } })
+      return
     }
-    return agent
+    const http = policyHttpOf(head.method, head.target)
+    if ('problem' in http) {
+      done({ status: 400, body: { error: http.problem } })
+      return
+    }
+    const destination = this.#destinationOf(client)
+    const key = `${destination.target.host}:${destination.target.port}|${destination.expect ?? ''}`
+    const decide = (upstream: Upstream): Forward | Refusal => {
+      const request = { from: self, to: upstream.serverId ?? '', port: destination.target.port, http }
+      const decision = authorize(this.#services, this.#listener, request)
+      if (decision.allow) return { upstream, head: proxiedRequestHead(head, dropOutbound, []), request, reconnect: next => { this.#connect(destination, key, next) } }
+      this.connections.pool.release(upstream, true)
+      return { status: 403, body: { error: 'denied by policy', rule: decision.rule, reason: decision.reason } }
+    }
+    const idle = this.connections.pool.take(key)
+    if (idle !== undefined) {
+      done(decide(idle))
+      return
+    }
+    this.#connect(destination, key, upstream => { done(upstream instanceof Error ? unreachable(upstream) : decide(upstream)) })
   }
-  const proxy = createProxyServer({})
-  closeUpgradesTogether(proxy)
-  proxy.on('error', (err, _req, res) => {
-    if (!(err instanceof OutboundRefused)) services.logger.warn({ event: 'upstream_failed', listener: listener.name, err: err.message }, 'outbound request failed')
-    if ('writeHead' in res) answer(res, 502, { error: `the server could not be reached or verified: ${err.message}` })
-    else res.destroy()
-  })
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    observeDuration(services, listener, res)
-    const destination = destinationOf(req)
-    const agent = agentFor(destination)
-    void forward(services, listener, agent, destination, req, res, (r, s) => { proxy.web(r, s, { target: httpUrl(destination.target), agent }) })
-  })
-  // WebSocket upgrades: decided like requests, then handed to the verified connection.
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => { socket.destroy() })
-    const res = new ServerResponse(req)
-    res.assignSocket(socket as Socket)
-    const destination = destinationOf(req)
-    const agent = agentFor(destination)
-    void forward(services, listener, agent, destination, req, res, (r, _res, request) => {
-      res.detachSocket(socket as Socket)
-      services.tracker.add({ listener: listener.name, direction: 'outbound', request, sockets: [socket as Socket] })
-      proxy.ws(r, socket, head, { target: httpUrl(destination.target), agent })
-    })
-  })
+
+  /** A new verified mutual-TLS connection to the destination, or the error. */
+  #connect (destination: OutboundDestination, key: string, done: (upstream: Upstream | Error) => void): void {
+    this.#connector.connect(expectedPeer(destination.expect), destination.expect, destination.target).then(
+      connection => { done(this.connections.pool.adopt(connection.socket, key, connection.serverId)) },
+      (err: Error) => {
+        if (!(err instanceof OutboundRefused)) this.#services.logger.warn({ event: 'upstream_failed', listener: this.#listener.name, err: err.message }, 'outbound request failed')
+        done(err)
+      })
+  }
 }
 
-async function forward (services: SidecarServices, listener: ListenerConfig, agent: VerifiedAgent, destination: OutboundDestination, req: IncomingMessage, res: ServerResponse, send: (req: IncomingMessage, res: ServerResponse, request: PolicyRequest) => void): Promise<void> {
-  const self = services.identity.current?.context.spiffeId
-  const http = httpRequestOf(req)
-  if (self === undefined || 'problem' in http) {
-    answer(res, self === undefined ? 503 : 400, { error: self === undefined ? 'not ready' : (http as { problem: string }).problem })
-    return
-  }
-  let serverId
-  try {
-    serverId = await agent.serverId()
-  } catch (err) {
-    answer(res, 502, { error: `the server could not be reached or verified: ${(err as Error).message}` })
-    return
-  }
-  const request = { from: self, to: serverId, port: destination.target.port, http }
-  const decision = authorize(services, listener, request)
-  if (!decision.allow) {
-    answer(res, 403, { error: 'denied by policy', rule: decision.rule, reason: decision.reason })
-    return
-  }
-  delete req.headers[XFCC_HEADER]
-  send(req, res, request)
+function unreachable (err: Error): Refusal {
+  return { status: 502, body: { error: `the server could not be reached or verified: ${err.message}` } }
 }
+

@@ -22,6 +22,7 @@ import { inboundHttpListener } from './inbound-http'
 import { outboundTcpListener } from './outbound-tcp'
 import { outboundHttpListener } from './outbound-http'
 import { explicitProxyListener } from './explicit-proxy'
+import { isDrainable } from './http-listener'
 import { transparentInboundListener, transparentOutboundListener } from './transparent'
 
 interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
@@ -93,11 +94,11 @@ export class Sidecar {
     services.logger.info({ event: 'draining', activeConnections: services.tracker.size, drainMs }, 'stopping: no new connections, draining')
     const closed = [...this.#listeners.map(l => l.server), this.#admin].filter(s => s.listening).map(async server => {
       server.close()
-      if ('closeIdleConnections' in server) (server).closeIdleConnections()
+      if (isDrainable(server)) server.closeIdleConnections()
       await once(server, 'close')
     })
     const cut = await services.tracker.drain(drainMs)
-    for (const server of this.#listeners.map(l => l.server)) if ('closeAllConnections' in server) (server as unknown as HttpServer).closeAllConnections()
+    for (const server of this.#listeners.map(l => l.server)) if (isDrainable(server)) server.closeAllConnections()
     await Promise.all(closed)
     services.identity.close()
     services.policy.close()

@@ -7,8 +7,6 @@
 import { createServer as createTlsServer } from 'node:tls'
 import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
-import { createServer as createHttpsServer } from 'node:https'
-import type { Server as HttpsServer } from 'node:https'
 import type { ListenerConfig } from './config'
 import type { IdentityState } from './identity'
 import type { SidecarServices } from './services'
@@ -37,10 +35,4 @@ function attach<T extends Server> (services: SidecarServices, listener: Listener
 
 export function mtlsServer (services: SidecarServices, listener: ListenerConfig, state: IdentityState, onSecure: (socket: TLSSocket) => void): Server {
   return attach(services, listener, createTlsServer(tlsServerOptions(services, state), onSecure))
-}
-
-export function mtlsHttpsServer (services: SidecarServices, listener: ListenerConfig, state: IdentityState): HttpsServer {
-  const server = attach(services, listener, createHttpsServer(tlsServerOptions(services, state)))
-  server.setTimeout(services.config.idleTimeoutMs)
-  return server
 }

@@ -6,17 +6,17 @@
  * `httpPorts` are served in HTTP mode (per-request decisions; inbound, X-Forwarded-Client-Cert). A connection that
  * reached the listener without a redirect is refused: forwarding it would loop back into the sidecar.
  */
-import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
-import type { Server, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { HostPort, ListenerConfig } from './config'
 import type { IdentityState } from './identity'
 import { forwardInboundTcp } from './inbound-tcp'
-import { serveInboundHttp } from './inbound-http'
+import { InboundHttp } from './inbound-http'
 import { originalDestination } from './original-dst'
 import { forwardOutboundTcp } from './outbound-tcp'
-import { serveOutboundHttp } from './outbound-http'
+import { OutboundHttp } from './outbound-http'
 import type { OutboundDestination } from './outbound-http'
+import type { DrainableServer } from './http-listener'
 import type { SidecarServices } from './services'
 import { MtlsConnector } from './tls-client'
 import { mtlsServer } from './tls-server'
@@ -28,12 +28,10 @@ function refuse (services: SidecarServices, listener: ListenerConfig, socket: So
   socket.destroy()
 }
 
-export function transparentOutboundListener (services: SidecarServices, listener: ListenerConfig): Server {
+export function transparentOutboundListener (services: SidecarServices, listener: ListenerConfig): DrainableServer {
   const connector = new MtlsConnector(services, listener)
   const destinations = new WeakMap<object, OutboundDestination>()
-  const http = createHttpServer()
-  serveOutboundHttp(services, listener, http, req => destinations.get(req.socket) as OutboundDestination)
-  http.setTimeout(services.config.idleTimeoutMs)
+  const http = new OutboundHttp(services, listener, client => destinations.get(client) as OutboundDestination)
   const server = createServer({ noDelay: true }, client => {
     client.on('error', () => { client.destroy() })
     const target = originalDestination(client)
@@ -44,20 +42,18 @@ export function transparentOutboundListener (services: SidecarServices, listener
     const destination = { target, expect: services.config.services[`${target.host}:${target.port}`] }
     if (services.config.httpPorts.has(target.port)) {
       destinations.set(client, destination)
-      http.emit('connection', client)
+      http.connections.serve(client)
     } else {
       void forwardOutboundTcp(services, listener, connector, () => destination, client)
     }
   })
   server.maxConnections = services.config.maxConnections
-  return server
+  return http.connections.drainable(server)
 }
 
-export function transparentInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): Server {
-  const http = createHttpServer()
-  const admit = serveInboundHttp(services, listener, http)
-  http.setTimeout(services.config.idleTimeoutMs)
-  return mtlsServer(services, listener, state, socket => {
+export function transparentInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): DrainableServer {
+  const http = new InboundHttp(services, listener)
+  return http.connections.drainable(mtlsServer(services, listener, state, socket => {
     socket.on('error', () => { socket.destroy() })
     const original = originalDestination(socket)
     if (typeof original === 'string' || original.port === listener.listen.port) {
@@ -66,6 +62,6 @@ export function transparentInboundListener (services: SidecarServices, listener:
     }
     const target: HostPort = { host: '127.0.0.1', port: original.port }
     if (!services.config.httpPorts.has(target.port)) forwardInboundTcp(services, listener, socket, () => target)
-    else if (admit(socket, target)) http.emit('connection', socket)
-  })
+    else http.accept(socket, target)
+  }))
 }

@@ -1,16 +1,13 @@
 /**
  * The caller's identity as a platform service behind a Chaperone sidecar sees it: the X-Forwarded-Client-Cert header
  * the sidecar sets after verifying the peer's X509-SVID (in Envoy's XFCC format, so services written for Envoy or
- * Istio read it unchanged), or a JWT-SVID in `Authorization: Bearer`, validated here.
+ * Istio read it unchanged); a JWT-SVID in `Authorization: Bearer` is bearer-header.ts's (kept apart so the sidecar,
+ * which writes this header, does not load the JWT library).
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { ChaperoneError } from './errors'
-import type { JwtBundleSource } from './bundle-source'
 import { parseSpiffeId } from './id'
 import type { SpiffeId } from './id'
-import { JwtSource } from './jwt-source'
-import { validateJwtSvid } from './jwt-svid'
-import type { JwtSvid } from './jwt-svid'
 
 export type PeerHeaderErrorCode = 'ERR_XFCC_INVALID' | 'ERR_BEARER_TOKEN_MISSING'
 
@@ -122,7 +119,7 @@ function addPair (element: XfccElement, key: string, value: string): void {
 }
 
 /** The values of one header, however often it was sent; the name in lowercase. */
-function headerValues (req: RequestHeaders, name: string): string[] {
+export function headerValues (req: RequestHeaders, name: string): string[] {
   const distinct = req.headersDistinct?.[name]
   if (distinct !== undefined) return distinct
   return Object.entries(req.headers)
@@ -152,22 +149,4 @@ export function peerIdFromRequest (req: RequestHeaders, options: { expectBy?: st
   } catch (err) {
     throw invalid(`the URI is not a SPIFFE ID: ${(err as Error).message}`, err)
   }
-}
-
-/**
- * The caller's JWT-SVID from `Authorization: Bearer <token>`, validated for `audience` against `bundles` (or a
- * JwtSource's). No such header (absent, sent twice, or another scheme) is ERR_BEARER_TOKEN_MISSING; a token that
- * does not validate rejects with its JwtSvidError.
- */
-export async function jwtSvidFromRequest (req: RequestHeaders, bundles: JwtBundleSource | JwtSource, audience: string): Promise<JwtSvid> {
-  const values = headerValues(req, 'authorization')
-  const missing = (why: string): PeerHeaderError => new PeerHeaderError('ERR_BEARER_TOKEN_MISSING', `no JWT-SVID: ${why}`)
-  if (values.length === 0) throw missing('the request has no Authorization header')
-  if (values.length > 1) throw missing(`the Authorization header was sent ${values.length} times`)
-  // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then the token.
-  const match = /^Bearer +(\S*)$/i.exec(values[0])
-  // The header is not echoed: it may hold a credential.
-  if (match === null) throw missing('the Authorization header is not "Bearer <token>"')
-  if (bundles instanceof JwtSource) return await bundles.validate(match[1], audience)
-  return await validateJwtSvid(match[1], bundles, audience)
 }
