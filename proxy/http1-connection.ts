@@ -205,7 +205,7 @@ export class HttpConnection implements UpstreamOwner {
       this.#responseBody = new BodyReader(head.framing)
       this.#spoiled = head.close
       this.#closeAfter ||= head.close || this.draining
-      if (this.#closeAfter && !head.close && !request.close) { // the client must learn that this is the last response
+      if (this.#closeAfter && !head.close) { // the client must learn that this is the last response (the upstream's stays open)
         this.#client.write(serializeHead(buffer.toString('latin1', 0, buffer.indexOf('\r\n')), head.headers, h => h.lower !== 'connection' && h.lower !== 'keep-alive', [['connection', 'close']]), 'latin1')
         this.#sendResponseBody(rest, 0)
       } else {

@@ -42,6 +42,7 @@ void t.test('http connections – Connection: close from the client: the respons
   const response = await connection.response()
   t.equal(response.status, 200)
   t.equal(response.body.toString(), '/closing')
+  t.equal(response.headers.connection, 'close', 'the response says so (the app\'s own said keep-alive)')
   t.ok(await connection.endsWithin(2000), 'closed')
   t.equal(connection.buffer.length, 0, 'nothing after the response')
 })
