@@ -49,6 +49,10 @@ RUN groupadd --gid 1337 chaperone \
  && useradd --uid 1337 --gid 1337 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin chaperone
 
 ENV NODE_ENV=production
+# A 1 MiB young generation instead of V8's default (up to 16 MiB per semi-space): under load a sidecar's resident
+# set is about 30 MB smaller, for no measurable loss of throughput (bench/tuning.md). Every node process of the
+# image gets it, `chaperone` run through its symlink included.
+ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 # The packed package: dist/ and the shipped files at their paths, under the package.json the CLI finds them from.
 COPY --from=build /package/ ./

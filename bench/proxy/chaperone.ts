@@ -14,6 +14,8 @@ import type { Processes } from './processes'
 export const CLIENT_ID = 'spiffe://bench.example/client'
 export const SERVER_ID = 'spiffe://bench.example/server'
 const CLI = join(__dirname, '..', '..', 'cli', 'main.js')
+/** Node's flags as the image gives them (NODE_OPTIONS in the Dockerfile). */
+const NODE_FLAGS = ['--max-semi-space-size=1']
 
 const POLICY = `version: 1
 defaultAction: deny
@@ -70,7 +72,7 @@ function pickSvids (svidDir: string): Pki {
 
 /** A `chaperone proxy run` with one listener; resolves with that listener's bound address once it prints it, and the pid. */
 export async function startSidecar (setup: ChaperoneSetup, processes: Processes, id: string, flag: string, spec: string): Promise<{ address: string, pid: number }> {
-  const sidecar = processes.start(`sidecar ${flag}`, process.execPath, [CLI, 'proxy', 'run', '--workload-api', setup.workloadApi,
+  const sidecar = processes.start(`sidecar ${flag}`, process.execPath, [...NODE_FLAGS, CLI, 'proxy', 'run', '--workload-api', setup.workloadApi,
     '--spiffe-id', id, '--policy', setup.policyFile, '--admin', '127.0.0.1:0', '--log-level', 'warn', flag, spec])
   // It prints "  <listener>  <host:port>" lines, the admin line last.
   const out = await waitForOutput(sidecar, text => /^ {2}admin +\S+$/m.test(text), `the sidecar ${flag}`)

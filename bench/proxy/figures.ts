@@ -32,6 +32,8 @@ export interface PathResult extends PathInfo {
   /** Resident set of each hop (client, server) in MB, once started and at its peak over the whole run; none when direct. */
   readonly idleRssMb: readonly number[]
   readonly peakRssMb: readonly number[]
+  /** The private part of each hop's resident set (not the shared program pages) after the last round. */
+  readonly privateRssMb: readonly number[]
   readonly audit: ConnectionAudit
 }
 

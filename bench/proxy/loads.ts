@@ -53,4 +53,4 @@ export async function warmUp (path: Path, holder: Holder): Promise<ConnectionAud
 }
 
 /** Each hop's resident set, now or at its peak so far, in MB (10^6 bytes; /proc counts in KiB). */
-export const rssMb = (path: Path, which: 'rssKb' | 'peakRssKb'): number[] => path.hops.map(hop => treeUsage(hop.pid)[which] * 1024 / 1e6)
+export const rssMb = (path: Path, which: 'rssKb' | 'peakRssKb' | 'privateKb'): number[] => path.hops.map(hop => treeUsage(hop.pid)[which] * 1024 / 1e6)

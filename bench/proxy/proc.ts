@@ -1,7 +1,8 @@
 /**
  * CPU time and memory of a proxy's processes, from /proc: every hop is a process tree (nginx: a master and its
  * worker), summed. CPU is utime + stime in clock ticks; memory is the resident set, now (VmRSS) or at its
- * peak since the process started (VmHWM).
+ * peak since the process started (VmHWM), and its private part now (RssAnon: without the pages of the program and
+ * its libraries, which every process running the same binary shares).
  */
 import { readFileSync, readdirSync } from 'node:fs'
 import { execText } from './processes'
@@ -16,7 +17,7 @@ export function parseStatTicks (stat: string): number {
 }
 
 /** A `Vm…: <n> kB` line of /proc/<pid>/status, in kB. */
-export function parseStatusKb (status: string, field: 'VmRSS' | 'VmHWM'): number {
+export function parseStatusKb (status: string, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
   if (m === null) throw new Error(`no ${field} in /proc status`)
   return Number(m[1])
@@ -42,17 +43,18 @@ export function processTree (pid: number): number[] {
 }
 
 /** CPU ticks so far, resident set now and at its peak, of a process tree: sums over its processes. */
-export interface TreeUsage { readonly cpuTicks: number, readonly rssKb: number, readonly peakRssKb: number }
+export interface TreeUsage { readonly cpuTicks: number, readonly rssKb: number, readonly peakRssKb: number, readonly privateKb: number }
 
 export function treeUsage (pid: number): TreeUsage {
-  let [cpuTicks, rssKb, peakRssKb] = [0, 0, 0]
+  let [cpuTicks, rssKb, peakRssKb, privateKb] = [0, 0, 0, 0]
   for (const member of processTree(pid)) {
     const status = read(member, 'status')
     cpuTicks += parseStatTicks(read(member, 'stat'))
     rssKb += parseStatusKb(status, 'VmRSS')
     peakRssKb += parseStatusKb(status, 'VmHWM')
+    privateKb += parseStatusKb(status, 'RssAnon')
   }
-  return { cpuTicks, rssKb, peakRssKb }
+  return { cpuTicks, rssKb, peakRssKb, privateKb }
 }
 
 /** Clock ticks per second for /proc times (`getconf CLK_TCK`, 100 on Linux). */

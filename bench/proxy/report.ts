@@ -102,12 +102,15 @@ function tables (results: readonly PathResult[]): string[] {
     ...renderTable(results, [value(F.bodyThroughput, 'MiB/s'), versus(F.bodyThroughput, results), errors('body')]),
     '', '## Resources', '',
     ...renderTable(results, [value(F.cpuPer10k, 'CPU s / 10k requests'), versus(F.cpuPer10k, results), rss(0), rss(1),
-      value(F.peakRss, 'both hops, peak MB'), versus(F.peakRss, results)]),
+      value(F.peakRss, 'both hops, peak MB'), versus(F.peakRss, results),
+      text('private MB at the end, client · server', p => p.privateRssMb.length === 0 ? '—' : p.privateRssMb.map(mb => formatNumber(mb, 1)).join(' · '))]),
     '',
     `MB are 10⁶ bytes. A sidecar's resident-set target is ≤ ${SIDECAR_RSS_TARGET_MB} MB: ` +
       (sidecars.length === 0 ? 'no sidecar measured.' : worst <= SIDECAR_RSS_TARGET_MB
         ? `met, the largest sidecar peaked at ${formatNumber(worst, 1)} MB.`
-        : `**exceeded**, the largest sidecar peaked at ${formatNumber(worst, 1)} MB.`),
+        : `**exceeded**, the largest sidecar peaked at ${formatNumber(worst, 1)} MB.`) +
+      ' The private part (RssAnon) leaves out the pages of the program itself (Node\'s binary and libraries for a sidecar), ' +
+      'which every process running it shares: the memory each more sidecar costs.',
     ''
   ]
 }
@@ -155,6 +158,7 @@ export function renderReport (results: readonly PathResult[], context: ReportCon
   return [
     '# Proxy benchmark: Chaperone sidecars vs haproxy and nginx', '',
     `![Proxy benchmark chart: each figure per path, haproxy's value marked](${context.chart})`, '',
+    'What bounds each figure, the profiles, what was tuned and what was tried: [tuning.md](tuning.md).', '',
     ...method(context), ...tables(results), '## What each side checks', '', CHECKS, '', ...roundsTable(results)
   ].join('\n')
 }

@@ -62,7 +62,7 @@ async function measure (paths: readonly Path[], processes: Processes, holder: Ho
   }
   return paths.map(path => ({
     name: path.name, proxy: path.proxy, mode: path.mode, rounds: rounds.get(path) ?? [], audit: audits.get(path) as ConnectionAudit,
-    idleRssMb: idle.get(path) ?? [], peakRssMb: rssMb(path, 'peakRssKb')
+    idleRssMb: idle.get(path) ?? [], peakRssMb: rssMb(path, 'peakRssKb'), privateRssMb: rssMb(path, 'privateKb')
   }))
 }
 

@@ -18,6 +18,7 @@ void t.test('proc – VmRSS and VmHWM in kB from a status file', async t => {
   const status = 'Name:\tnode\nVmPeak:\t  999999 kB\nVmHWM:\t   61440 kB\nVmRSS:\t   51200 kB\nThreads:\t7\n'
   t.equal(parseStatusKb(status, 'VmHWM'), 61440)
   t.equal(parseStatusKb(status, 'VmRSS'), 51200)
+  t.equal(parseStatusKb('VmRSS:\t 51200 kB\nRssAnon:\t   20480 kB\n', 'RssAnon'), 20480, 'the private part')
   t.throws(() => parseStatusKb('Name:\tkthread\n', 'VmRSS'), /no VmRSS/)
 })
 

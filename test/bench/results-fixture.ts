@@ -34,7 +34,7 @@ export function pathResult (name: string, proxy: Proxy, mode: PathResult['mode']
     }
   }
   return {
-    name, proxy, mode, rounds: [round(0.9), round(1.1), round(1)], idleRssMb: m.rss.map(r => r / 2), peakRssMb: m.rss,
+    name, proxy, mode, rounds: [round(0.9), round(1.1), round(1)], idleRssMb: m.rss.map(r => r / 2), peakRssMb: m.rss, privateRssMb: m.rss.map(r => r * 0.4),
     audit: { requests: 20, closesEveryResponse: true, perRequest: proxy === 'direct' ? [1] : audit }
   }
 }

@@ -148,6 +148,7 @@ void t.test('deploy – the Dockerfile builds on Node 20 and ships dist, the pac
   t.match(runtime, /COPY --from=build \/package\/ \.\//, 'the packed package: dist and the shipped files')
   t.match(runtime, /apt-get install[^\n]*\biptables\b/, 'iptables for init-iptables')
   t.match(runtime, /^ENTRYPOINT \["node", "\/app\/dist\/cli\/main\.js"\]$/m, 'the entrypoint is the chaperone command')
+  t.match(runtime, /^ENV NODE_OPTIONS=--max-semi-space-size=1$/m, 'every node process of the image has the small young generation (bench/tuning.md)')
   t.match(runtime, /^USER 1337:1337$/m, 'non-root by default, as the sidecars\' proxy uid')
 })
 
