@@ -121,3 +121,14 @@ void t.test('http connections – 100 requests over 20 parallel connections all 
   }))
   t.equal(raw.filter(ok => ok).length, 20, 'and 20 raw connections with 5 pipelined requests each')
 })
+
+void t.test('http connections – a client that pipelines far ahead (over 128 KiB of requests in one write) gets every response, in order', async t => {
+  const connection = await open(t, 'app')
+  const count = 3000
+  const bytes = Buffer.concat(Array.from({ length: count }, (_, n) => requestBytes('GET', `/far/${n}`)))
+  t.ok(bytes.length > 128 * 1024, `${bytes.length} bytes: more than the sidecar buffers before it stops reading`)
+  connection.write(bytes)
+  let inOrder = 0
+  for (let n = 0; n < count; n++) if ((await connection.response()).body.toString() === `/far/${n}`) inOrder++
+  t.equal(inOrder, count)
+})
