@@ -12,7 +12,7 @@ import { createServer as createTcpServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { TD, startMesh } from './mesh'
 import type { Mesh, RunningSidecar } from './mesh'
-import { chunked, scriptedServer } from './raw-http'
+import { RawConnection, chunked, scriptedServer } from './raw-http'
 import type { RawRequest } from './raw-http'
 
 /** Everything but POST to /denied… is allowed. */
@@ -104,6 +104,8 @@ export interface HttpStand {
   idle: Awaited<ReturnType<typeof app>>
   /** The client sidecar's outbound listener to a backend. */
   port: (backend: Backend) => number
+  /** A raw connection to the client sidecar's listener to `backend`, closed when `test` ends. */
+  open: (test: { teardown: (fn: () => void) => void }, backend: Backend) => Promise<RawConnection>
   close: () => Promise<void>
 }
 
@@ -130,6 +132,11 @@ export async function startHttpStand (): Promise<HttpStand> {
     server,
     ...backends,
     port: backend => client.port(backend),
+    open: async (test, backend) => {
+      const connection = await RawConnection.open(client.port(backend))
+      test.teardown(() => { connection.close() })
+      return connection
+    },
     close: async () => {
       await mesh.close()
       for (const socket of backends.scripted.sockets) socket.destroy()

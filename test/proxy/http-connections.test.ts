@@ -1,8 +1,8 @@
 import t from 'tap'
 import { Agent, request } from 'node:http'
 import { BLOB, startHttpStand } from '../helpers/http-stand'
-import type { Backend, HttpStand } from '../helpers/http-stand'
-import { RawConnection, requestBytes } from '../helpers/raw-http'
+import type { HttpStand } from '../helpers/http-stand'
+import { requestBytes } from '../helpers/raw-http'
 
 // HTTP/1.1 connection management through a sidecar pair (the client's outbound HTTP listener, mutual TLS, the
 // server's inbound HTTP listener, the app), black box: keep-alive with pooled upstream connections, Connection:
@@ -13,17 +13,11 @@ let stand: HttpStand
 t.before(async () => { stand = await startHttpStand() })
 t.teardown(async () => { await stand.close() })
 
-/** A raw connection to the client sidecar's listener to `backend`, closed when `test` ends. */
-async function open (test: Pick<typeof t, 'teardown'>, backend: Backend): Promise<RawConnection> {
-  const connection = await RawConnection.open(stand.port(backend))
-  test.teardown(() => { connection.close() })
-  return connection
-}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 void t.test('http connections – 50 requests in turn on one kept-alive connection; the app sees a few pooled connections, not 50', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   const before = stand.app.seen.length
   for (let n = 0; n < 50; n++) {
     connection.write(requestBytes('GET', `/keep/${n}`))
@@ -37,7 +31,7 @@ void t.test('http connections – 50 requests in turn on one kept-alive connecti
 })
 
 void t.test('http connections – Connection: close from the client: the response, then the sidecar closes the connection', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   connection.write(requestBytes('GET', '/closing', [['Connection', 'close']]))
   const response = await connection.response()
   t.equal(response.status, 200)
@@ -49,7 +43,7 @@ void t.test('http connections – Connection: close from the client: the respons
 
 void t.test('http connections – HTTP/1.0 without keep-alive: a response, then the connection closes', async t => {
   for (const backend of ['app', 'scripted'] as const) {
-    const connection = await open(t, backend)
+    const connection = await stand.open(t, backend)
     connection.write(requestBytes('GET', '/old', [], undefined, 'HTTP/1.0'))
     const response = await connection.response()
     t.match(response.line, /^HTTP\/1\.[01] 200 /, backend)
@@ -60,7 +54,7 @@ void t.test('http connections – HTTP/1.0 without keep-alive: a response, then 
 })
 
 void t.test('http connections – the app closes idle connections after 200 ms: after a pause, the kept-alive client is still served', async t => {
-  const connection = await open(t, 'idle')
+  const connection = await stand.open(t, 'idle')
   const before = stand.idle.seen.length
   for (let n = 0; n < 3; n++) {
     if (n > 0) await sleep(500)
@@ -73,7 +67,7 @@ void t.test('http connections – the app closes idle connections after 200 ms: 
 })
 
 void t.test('http connections – the app is down: 502 with a JSON error, and the connection serves the next request', async t => {
-  const connection = await open(t, 'down')
+  const connection = await stand.open(t, 'down')
   for (let n = 0; n < 2; n++) {
     connection.write(requestBytes('GET', `/down/${n}`))
     const response = await connection.response()
@@ -84,7 +78,7 @@ void t.test('http connections – the app is down: 502 with a JSON error, and th
 })
 
 void t.test('http connections – a 1 MiB POST the policy denies gets 403 within 2 s; the connection is then usable or closed', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   const before = stand.app.seen.length
   const started = Date.now()
   connection.write(requestBytes('POST', '/denied/upload', [['Content-Type', 'application/octet-stream']], BLOB))
@@ -112,7 +106,7 @@ void t.test('http connections – 100 requests over 20 parallel connections all 
   const responses = await Promise.all(paths.map(get))
   t.same(responses.filter((response, n) => response.status !== 200 || response.body !== paths[n]), [], 'every response is its own request\'s')
   const raw = await Promise.all(Array.from({ length: 20 }, async (_v, c) => {
-    const connection = await open(t, 'app')
+    const connection = await stand.open(t, 'app')
     const targets = Array.from({ length: 5 }, (_w, n) => `/raw/${c}/${n}`)
     connection.write(Buffer.concat(targets.map(target => requestBytes('GET', target))))
     const bodies = []
@@ -123,7 +117,7 @@ void t.test('http connections – 100 requests over 20 parallel connections all 
 })
 
 void t.test('http connections – a client that pipelines far ahead (over 128 KiB of requests in one write) gets every response, in order', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   const count = 3000
   const bytes = Buffer.concat(Array.from({ length: count }, (_, n) => requestBytes('GET', `/far/${n}`)))
   t.ok(bytes.length > 128 * 1024, `${bytes.length} bytes: more than the sidecar buffers before it stops reading`)

@@ -3,8 +3,8 @@ import { X509Certificate } from 'node:crypto'
 import { parseXfcc } from '../../spiffe/peer-header'
 import { TD } from '../helpers/mesh'
 import { BLOB, CHUNKS, CLOSE_DELIMITED, sha256, startHttpStand } from '../helpers/http-stand'
-import type { AppRequest, Backend, HttpStand } from '../helpers/http-stand'
-import { RawConnection, chunked, parseRequest, parseResponse, requestBytes } from '../helpers/raw-http'
+import type { AppRequest, HttpStand } from '../helpers/http-stand'
+import { chunked, parseRequest, parseResponse, requestBytes } from '../helpers/raw-http'
 
 // HTTP/1.1 message framing through a sidecar pair (the client's outbound HTTP listener, mutual TLS, the server's
 // inbound HTTP listener, the app), black box, with exact bytes on a raw socket: request and response bodies of
@@ -15,12 +15,6 @@ let stand: HttpStand
 t.before(async () => { stand = await startHttpStand() })
 t.teardown(async () => { await stand.close() })
 
-/** A raw connection to the client sidecar's listener to `backend`, closed when `test` ends. */
-async function open (test: Pick<typeof t, 'teardown'>, backend: Backend): Promise<RawConnection> {
-  const connection = await RawConnection.open(stand.port(backend))
-  test.teardown(() => { connection.close() })
-  return connection
-}
 
 void t.test('raw-http helpers – each framing parsed, every incomplete prefix waits for more', async t => {
   const complete = (text: string | Buffer, parse: (b: Buffer) => unknown): boolean => {
@@ -45,7 +39,7 @@ void t.test('raw-http helpers – each framing parsed, every incomplete prefix w
 })
 
 void t.test('http framing – a Content-Length body and a chunked body (extensions, upper-case hex, many writes) reach the app intact', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   const body = BLOB.subarray(0, 100 * 1024)
   connection.write(requestBytes('POST', '/echo/length?n=1', [['Content-Type', 'application/octet-stream']], body))
   const first = await connection.response()
@@ -66,14 +60,14 @@ void t.test('http framing – a Content-Length body and a chunked body (extensio
 })
 
 void t.test('http framing – a 1 MiB Content-Length response and a chunked response (chunks of 1 B to 64 KiB) arrive intact', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   connection.write(requestBytes('GET', `/bytes/${BLOB.length}`))
   const big = await connection.response()
   t.equal(big.status, 200)
   t.equal(big.body.length, BLOB.length)
   t.equal(sha256(big.body), sha256(BLOB))
 
-  const scripted = await open(t, 'scripted')
+  const scripted = await stand.open(t, 'scripted')
   for (let round = 0; round < 2; round++) {
     scripted.write(requestBytes('GET', '/chunked'))
     const response = await scripted.response()
@@ -84,7 +78,7 @@ void t.test('http framing – a 1 MiB Content-Length response and a chunked resp
 })
 
 void t.test('http framing – three pipelined requests in one write get their three responses in order', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   // The first is answered last by the app: the responses must still come back in request order.
   const targets = ['/pipe/1?delay=150', '/pipe/2', '/pipe/3?delay=50']
   connection.write(Buffer.concat(targets.map(target => requestBytes('GET', target))))
@@ -97,7 +91,7 @@ void t.test('http framing – three pipelined requests in one write get their th
 })
 
 void t.test('http framing – a HEAD response with Content-Length: 1000 has no body, and the next request on the connection is served', async t => {
-  const connection = await open(t, 'scripted')
+  const connection = await stand.open(t, 'scripted')
   for (let round = 0; round < 2; round++) {
     connection.write(requestBytes('HEAD', '/head'))
     const head = await connection.response(true)
@@ -110,7 +104,7 @@ void t.test('http framing – a HEAD response with Content-Length: 1000 has no b
 })
 
 void t.test('http framing – 204 and 304 (with a Content-Length) end at their head; the next request is served', async t => {
-  const connection = await open(t, 'scripted')
+  const connection = await stand.open(t, 'scripted')
   connection.write(requestBytes('DELETE', '/204'))
   const noContent = await connection.response()
   t.match(noContent, { status: 204, headers: { 'x-reply': '204' }, body: Buffer.alloc(0) })
@@ -125,7 +119,7 @@ void t.test('http framing – 204 and 304 (with a Content-Length) end at their h
 })
 
 void t.test('http framing – Expect: 100-continue gets 100 Continue before the body is sent, then the final response', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   const body = BLOB.subarray(0, 64 * 1024)
   connection.write(requestBytes('POST', '/mirror', [['Content-Length', String(body.length)], ['Expect', '100-continue']]))
   const interim = await connection.response()
@@ -140,7 +134,7 @@ void t.test('http framing – Expect: 100-continue gets 100 Continue before the 
 
 void t.test('http framing – a close-delimited response reaches the client whole, and its end is delimited for the client', async t => {
   for (const target of ['/close-delimited', '/close-delimited?close']) {
-    const connection = await open(t, 'scripted')
+    const connection = await stand.open(t, 'scripted')
     connection.write(requestBytes('GET', target))
     const response = await connection.response()
     t.equal(response.status, 200, target)
@@ -165,7 +159,7 @@ void t.test('http framing – malformed requests get a 4xx, the connection is cl
     ['a header section over 64 KiB', requestBytes('GET', '/echo/big', [['X-Big', 'a'.repeat(70 * 1024)]]), 431]
   ]
   for (const [name, bytes, status] of cases) {
-    const connection = await open(t, 'app')
+    const connection = await stand.open(t, 'app')
     connection.write(bytes)
     const response = await connection.response().catch((err: Error) => err)
     t.equal(response instanceof Error ? response.message : response.status, status, name)
@@ -175,7 +169,7 @@ void t.test('http framing – malformed requests get a 4xx, the connection is cl
 })
 
 void t.test('http framing – X-Forwarded-Client-Cert is the server sidecar\'s alone, whatever spellings and repeats the client sent', async t => {
-  const connection = await open(t, 'app')
+  const connection = await stand.open(t, 'app')
   const spoof = (n: number): string => `By=spiffe://plant.example/server;URI=spiffe://plant.example/spoof-${n}`
   connection.write(requestBytes('GET', '/echo/xfcc', [
     ['X-Forwarded-Client-Cert', spoof(1)], ['x-forwarded-client-cert', spoof(2)], ['X-FORWARDED-CLIENT-CERT', spoof(3)],
