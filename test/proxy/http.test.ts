@@ -46,9 +46,9 @@ t.teardown(async () => {
 })
 
 /** A plain HTTP request to the client sidecar's outbound listener, as the client app sends it. */
-async function viaClient (method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number, body: string }> {
+async function viaClient (method: string, path: string, headers: Record<string, string> = {}, via = client): Promise<{ status: number, body: string }> {
   return await new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: client.port('outbound-1'), method, path, headers }, res => {
+    const req = request({ host: '127.0.0.1', port: via.port('outbound-1'), method, path, headers }, res => {
       let body = ''
       res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
     })
@@ -131,4 +131,17 @@ void t.test('sidecar http – an explicit HTTP proxy forwards absolute-form requ
   t.match(proxy.logs.filter(line => line.event === 'denied'), [{ listener: 'http-proxy-1', method: 'DELETE', path: '/v1/items', rule: 'default' }])
   t.match(await proxy.sidecar.services.metrics.registry.getSingleMetricAsString('chaperone_connections_total'),
     'chaperone_connections_total{listener="http-proxy-1",direction="outbound",decision="deny",rule="default"} 2')
+})
+
+void t.test('sidecar http – an outbound listener expecting another server ID refuses the server: 502, and the app sees nothing', async t => {
+  const before = app.seen.length
+  const caller = await mesh.startSidecar(`${TD}/client`, { outboundHttp: [`127.0.0.1:0=127.0.0.1:${server.port('inbound-1')}@${TD}/other`] })
+  for (let n = 0; n < 2; n++) { // the second request must not find a connection pooled by the first
+    const response = await viaClient('GET', '/v1/items', {}, caller)
+    t.equal(response.status, 502)
+    t.match(JSON.parse(response.body), { error: /could not be reached or verified/ })
+  }
+  t.match(caller.logs.find(line => line.event === 'handshake_failed'), { listener: 'outbound-1', reason: 'ERR_X509_SVID_ID_MISMATCH' })
+  t.equal(app.seen.length, before, 'no request reached the app')
+  t.same(caller.logs.filter(line => line.event === 'denied'), [], 'refused for the identity, before any policy decision')
 })
