@@ -15,11 +15,22 @@ import { pipeSockets } from './pipe'
 import type { SidecarServices } from './services'
 import { MtlsConnector, OutboundRefused } from './tls-client'
 
-/** `expect` as a peer check: an exact ID or a pattern of the policy's syntax. */
+const expectations = new Map<string, ExpectedPeer>()
+
+/**
+ * `expect` as a peer check: an exact ID or a pattern of the policy's syntax. Parsed once per distinct `expect`,
+ * not per connection (transparent mode's `services` map names a bounded set; the cache is bounded anyway).
+ */
 export function expectedPeer (expect: string | undefined): ExpectedPeer | undefined {
   if (expect === undefined) return undefined
-  const pattern = parseIdPattern(expect) as IdPattern
-  return Object.assign((id: SpiffeId) => matchesIdPattern(pattern, id.toString()), { description: expect })
+  let expected = expectations.get(expect)
+  if (expected === undefined) {
+    const pattern = parseIdPattern(expect) as IdPattern
+    if (expectations.size >= 1024) expectations.clear()
+    expected = Object.assign((id: SpiffeId) => matchesIdPattern(pattern, id.toString()), { description: expect })
+    expectations.set(expect, expected)
+  }
+  return expected
 }
 
 /** Where a connection goes and which server ID to expect: the listener's, or (transparent mode) the app's original destination, or why not. */
