@@ -52,13 +52,13 @@ export class InboundHttp {
 
   /** Verifies the peer and serves its requests to `target`; a refused peer's socket is closed. */
   accept (socket: TLSSocket, target: HostPort): void {
-    const id = verifyPeer(this.#services, this.#listener, socket)?.id
-    if (id === undefined) {
+    const peer = verifyPeer(this.#services, this.#listener, socket)
+    if (peer === undefined) {
       socket.destroy()
       return
     }
-    const leafHash = createHash('sha256').update(socket.getPeerCertificate().raw).digest('hex')
-    this.#peers.set(socket, { id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', port: String(socket.localPort ?? '') })
+    const leafHash = createHash('sha256').update(peer.chain[0]).digest('hex')
+    this.#peers.set(socket, { id: peer.id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', port: String(socket.localPort ?? '') })
     this.connections.serve(socket)
   }
 

@@ -27,8 +27,8 @@ export function verifyPeer (services: SidecarServices, listener: ListenerConfig,
     return undefined
   }
   try {
-    const presented = peerChainOf(socket.getPeerCertificate(true))
     const resumed = socket.isSessionReused()
+    const presented = resumed ? leafOf(socket) : peerChainOf(socket.getPeerCertificate(true))
     const chain = resumed && presented.length === 0 && knownChain !== undefined ? knownChain : chains.chainFor(presented, resumed)
     return { id: verifyPeerChain(chain, state.context.bundles, expected), chain }
   } catch (err) {
@@ -38,6 +38,16 @@ export function verifyPeer (services: SidecarServices, listener: ListenerConfig,
     handshakeFailed(services, listener, code, (err as Error).message, remote)
     return undefined
   }
+}
+
+/**
+ * The certificate of a resumed session: OpenSSL keeps only the peer's leaf in a session, so there is no chain to
+ * walk. `getPeerCertificate(true)` would still build an object of every field, and search the context's store for
+ * issuers, on a certificate freshly decoded from the ticket: about a tenth of a resumed connection's CPU.
+ */
+function leafOf (socket: TLSSocket): Buffer[] {
+  const leaf = socket.getPeerX509Certificate()
+  return leaf === undefined ? [] : [leaf.raw]
 }
 
 /** Counts and logs (rate-limited per remote address) a handshake or peer verification that failed. */
