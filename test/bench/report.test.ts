@@ -74,12 +74,6 @@ void t.test('report – what one request per connection costs, path by path, fro
   t.match(report, '\n- half: a new client connection, 0.50 new mutual-TLS connection between the hops per request')
 })
 
-void t.test('report – the sidecar memory target is judged from the largest sidecar', async t => {
-  t.match(renderReport(RESULTS, context), "target is ≤ 60 MB: **exceeded**, the largest sidecar peaked at 70.0 MB")
-  const lean = RESULTS.map(p => p.proxy === 'Chaperone' ? { ...p, peakRssMb: [41, 59.5] } : p)
-  t.match(renderReport(lean, context), 'target is ≤ 60 MB: met, the largest sidecar peaked at 59.5 MB')
-})
-
 void t.test('report – a path that keeps connections open under `Connection: close` is named', async t => {
   const kept = { ...nginx, audit: { ...nginx.audit, closesEveryResponse: false } }
   t.match(renderReport([...RESULTS.slice(0, 5), kept], context), '**Some paths kept the connection open** (nginx, http)')
