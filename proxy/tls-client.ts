@@ -78,7 +78,9 @@ export class MtlsConnector {
         }
         established = true
         verifiedChain = peer.chain
-        this.#services.logger.debug({ event: 'tls_connected', listener: this.#listener.name, target: `${host}:${port}`, peer: peer.id.toString(), resumed: socket.isSessionReused() }, 'outbound mTLS established')
+        // Per connection: the fields are built only when someone reads debug lines.
+        const { logger } = this.#services
+        if (logger.isLevelEnabled('debug')) logger.debug({ event: 'tls_connected', listener: this.#listener.name, target: `${host}:${port}`, peer: peer.id.toString(), resumed: socket.isSessionReused() }, 'outbound mTLS established')
         resolve({ socket, serverId: peer.id })
       })
     })
