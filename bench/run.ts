@@ -24,7 +24,7 @@ async function main (): Promise<void> {
     for (const rate of await bench()) console.log(formatRate(rate))
   }
   for (const line of await benchAgentStreams()) console.log(line)
-  for (const line of await benchProxies()) console.log(line) // skips itself without wrk, haproxy and nginx
+  for (const line of await benchProxies()) console.log(line) // installs wrk, haproxy and nginx if missing (as root)
 }
 
 void main()

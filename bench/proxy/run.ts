@@ -2,7 +2,7 @@
  * Side-by-side proxy benchmark on loopback: load clients → {direct, Chaperone TCP, Chaperone HTTP, haproxy TCP,
  * haproxy HTTP, nginx} → a one-worker nginx backend. Writes bench/results.md and bench/results.svg and returns
  * the report's lines. `npm run build --silent && node dist/bench/proxy/run.js`; also run by `npm run bench`
- * (skipped without the tools).
+ * (tools.ts installs the missing tools, or says why it cannot).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,17 +15,15 @@ import { LOADS, measureRound, rssMb, warmUp } from './loads'
 import { startPaths } from './paths'
 import type { Path } from './paths'
 import { clockTicksPerSecond } from './proc'
-import { Processes, execText, missingTools } from './processes'
+import { Processes, execText } from './processes'
 import { renderReport } from './report'
+import { ensureTools } from './tools'
 
 const ROUNDS = 3
 const BENCH_DIR = join(__dirname, '..', '..', '..', 'bench')
 const CHART_FILE = 'results.svg'
 
-/** Each tool, how to ask it something harmless, and the Debian package that has it. */
-const TOOLS: ReadonlyArray<readonly [string, string[], string]> = [
-  ['wrk', ['--version'], 'wrk'], ['haproxy', ['-v'], 'haproxy'], ['nginx', ['-v'], 'nginx-light'], ['ss', ['-V'], 'iproute2']
-]
+const progress = (text: string): void => { process.stderr.write(`proxy benchmark: ${text}\n`) }
 
 /** wrk prints its version only with its usage and exits 1; take the first version-like word whichever way it comes. */
 async function versionOf (command: string, args: string[]): Promise<string> {
@@ -50,7 +48,6 @@ async function checked<T> (processes: Processes, load: Promise<T>): Promise<T> {
 async function measure (paths: readonly Path[], processes: Processes, holder: Holder): Promise<PathResult[]> {
   const ticksPerSecond = await clockTicksPerSecond()
   const idle = new Map(paths.map(path => [path, rssMb(path, 'rssKb')]))
-  const progress = (text: string): void => { process.stderr.write(`proxy benchmark: ${text}\n`) }
   const audits = new Map<Path, ConnectionAudit>()
   progress('warm-up')
   for (const path of paths) audits.set(path, await checked(processes, warmUp(path, holder)))
@@ -67,11 +64,8 @@ async function measure (paths: readonly Path[], processes: Processes, holder: Ho
 }
 
 export async function benchProxies (): Promise<string[]> {
-  const absent = await missingTools(TOOLS.map(([tool, args]) => [tool, args] as const))
-  if (absent.length > 0) {
-    const packages = TOOLS.filter(([tool]) => absent.includes(tool)).map(([, , pkg]) => pkg)
-    return [`proxy benchmark skipped: ${absent.join(', ')} not found (apt-get install -y ${packages.join(' ')})`]
-  }
+  const skipped = await ensureTools(progress)
+  if (skipped !== undefined) return [skipped]
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-proxy-bench-'))
   const processes = new Processes()
   const holder = await startHolder()
