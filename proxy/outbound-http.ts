@@ -7,6 +7,7 @@
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { XFCC_HEADER } from '../spiffe/peer-header'
+import type { SpiffeId } from '../spiffe/id'
 import type { HostPort, ListenerConfig } from './config'
 import { authorize } from './authorize'
 import { policyHttpOf } from './http-common'
@@ -63,7 +64,7 @@ export class OutboundHttp {
     const decide = (upstream: Upstream): Forward | Refusal => {
       const request = { from: self, to: upstream.serverId ?? '', port: destination.target.port, http }
       const decision = authorize(this.#services, this.#listener, request)
-      if (decision.allow) return { upstream, head: proxiedRequestHead(head, dropOutbound, []), request, reconnect: next => { this.#connect(destination, key, next) } }
+      if (decision.allow) return { upstream, head: proxiedRequestHead(head, dropOutbound, []), request, reconnect: next => { this.#reconnect(destination, key, upstream.serverId, next) } }
       this.connections.pool.release(upstream, true)
       return { status: 403, body: { error: 'denied by policy', rule: decision.rule, reason: decision.reason } }
     }
@@ -73,6 +74,23 @@ export class OutboundHttp {
       return
     }
     this.#connect(destination, key, upstream => { done(upstream instanceof Error ? unreachable(upstream) : decide(upstream)) })
+  }
+
+  /**
+   * A new connection for a request that its reused one closed on unanswered. The request was authorized for the
+   * server of that connection, so it goes on the new one only if the server there has the same ID.
+   */
+  #reconnect (destination: OutboundDestination, key: string, authorizedFor: SpiffeId | undefined, done: (upstream: Upstream | Error) => void): void {
+    this.#connect(destination, key, fresh => {
+      if (fresh instanceof Error || (authorizedFor !== undefined && fresh.serverId?.equals(authorizedFor) === true)) {
+        done(fresh)
+        return
+      }
+      this.connections.pool.release(fresh, true)
+      const target = `${destination.target.host}:${destination.target.port}`
+      this.#services.logger.warn({ event: 'upstream_changed', listener: this.#listener.name, target, was: authorizedFor?.toString(), now: fresh.serverId?.toString() }, 'the server changed between connections: the request was not sent again')
+      done(new Error(`the server at ${target} is now ${fresh.serverId?.toString() ?? 'unknown'}, not ${authorizedFor?.toString() ?? 'the one'} the request was authorized for`))
+    })
   }
 
   /** A new verified mutual-TLS connection to the destination, or the error. */

@@ -3,6 +3,8 @@ import { createHash, X509Certificate } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
 import { parseXfcc } from '../../spiffe/peer-header'
 import { runProcess } from '../helpers/cli'
 import { TD, reportingApp, startMesh } from '../helpers/mesh'
@@ -144,4 +146,33 @@ void t.test('sidecar http – an outbound listener expecting another server ID r
   t.match(caller.logs.find(line => line.event === 'handshake_failed'), { listener: 'outbound-1', reason: 'ERR_X509_SVID_ID_MISMATCH' })
   t.equal(app.seen.length, before, 'no request reached the app')
   t.same(caller.logs.filter(line => line.event === 'denied'), [], 'refused for the identity, before any policy decision')
+})
+
+void t.test('sidecar http – a request sent again after its kept-alive connection closed goes only to the server it was authorized for', async t => {
+  // A server (not a sidecar) that answers once as the allowed server, then, on the next request of that kept-alive
+  // connection, takes another registered identity and closes the connection unanswered: the sidecar's second
+  // connection meets a server the policy never allowed, and must not send it the request.
+  await mesh.register(`${TD}/impostor`)
+  const [allowed, impostor] = [await mesh.svid(`${TD}/server`), await mesh.svid(`${TD}/impostor`)]
+  const requestsOn: number[] = []
+  const fake = createTlsServer({ cert: allowed.certPem, key: allowed.keyPem }, socket => {
+    const connection = requestsOn.push(0) - 1
+    socket.on('data', () => {
+      requestsOn[connection]++
+      if (connection === 0 && requestsOn[0] === 2) {
+        fake.setSecureContext({ cert: impostor.certPem, key: impostor.keyPem })
+        socket.destroy()
+      } else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+    })
+  })
+  await new Promise<void>(resolve => fake.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { fake.close() })
+  const caller = await mesh.startSidecar(`${TD}/client`, { outboundHttp: [`127.0.0.1:0=127.0.0.1:${(fake.address() as AddressInfo).port}`] })
+  t.equal((await viaClient('GET', '/v1/items', {}, caller)).status, 200, 'the first request, on a new connection to the allowed server')
+  const second = await viaClient('GET', '/v1/items', {}, caller)
+  t.equal(second.status, 502)
+  t.match(JSON.parse(second.body), { error: `the upstream could not be reached: the server at 127.0.0.1:${(fake.address() as AddressInfo).port} is now ${TD}/impostor, not ${TD}/server the request was authorized for` })
+  for (let waited = 0; requestsOn.length < 2 && waited < 2000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20))
+  t.same(requestsOn, [2, 0], 'the reused connection got the request; the impostor\'s connection got nothing')
+  t.match(caller.logs.find(line => line.event === 'upstream_changed'), { listener: 'outbound-1', was: `${TD}/server`, now: `${TD}/impostor` })
 })
