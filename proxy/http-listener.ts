@@ -33,15 +33,10 @@ export class HttpConnections {
     const pool = this.pool = new UpstreamPool(services.config.idleTimeoutMs, (err, target) => {
       services.logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'the upstream connection failed')
     })
-    const durations = new Map<number, { observe: (seconds: number) => void }>()
     this.#hooks = {
       route,
       release: (upstream, reusable, keepAliveMs) => { pool.release(upstream, reusable && !this.#draining, keepAliveMs) },
-      observe: (status, ms) => {
-        let histogram = durations.get(status)
-        if (histogram === undefined) durations.set(status, histogram = services.metrics.httpDuration.labels({ listener: listener.name, code: String(status) }))
-        histogram.observe(ms / 1000)
-      },
+      observe: (status, ms) => { services.metrics.httpDuration.observe({ listener: listener.name, code: String(status) }, ms / 1000) },
       tunnel: (request, client, upstream) => {
         services.tracker.add({ listener: listener.name, direction: listener.direction, request, sockets: [client, upstream] })
       },

@@ -36,20 +36,5 @@ export class SidecarMetrics {
     registers: [this.registry]
   })
 
-  /** Counter children by label values: prom-client hashes a label object on every `inc`; a decision looks it up once. */
-  readonly #decisionCounters = new Map<string, { inc: () => void }>()
-
-  /** Counts one decision (a connection, or a request in HTTP mode). */
-  countDecision (listener: string, direction: string, allow: boolean, rule: string): void {
-    const key = `${listener}\n${direction}\n${allow ? 'allow' : 'deny'}\n${rule}`
-    let counter = this.#decisionCounters.get(key)
-    if (counter === undefined) {
-      if (this.#decisionCounters.size >= 4096) this.#decisionCounters.clear() // rule names come and go with reloads
-      counter = this.connections.labels({ listener, direction, decision: allow ? 'allow' : 'deny', rule })
-      this.#decisionCounters.set(key, counter)
-    }
-    counter.inc()
-  }
-
   readonly svidExpiry = new Gauge({ name: 'chaperone_svid_expiry_timestamp_seconds', help: 'When the current X509-SVID expires (Unix time)', registers: [this.registry] })
 }
