@@ -88,20 +88,6 @@ export async function waitForOutput (started: Started, ready: (stdout: string) =
   return started.stdout()
 }
 
-/** The tools that do not run here; a missing one makes the benchmark skip rather than fail `npm run bench`. */
-export async function missingTools (tools: ReadonlyArray<readonly [string, string[]]>): Promise<string[]> {
-  const missing: string[] = []
-  for (const [command, args] of tools) {
-    try {
-      await run(command, args)
-    } catch (err) {
-      // wrk has no --version and exits 1 after printing its usage; only "not found" means missing.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') missing.push(command)
-    }
-  }
-  return missing
-}
-
 export async function execText (command: string, args: string[]): Promise<string> {
   const { stdout, stderr } = await run(command, args)
   return `${stdout}${stderr}`
