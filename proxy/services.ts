@@ -2,8 +2,8 @@
 import type { Logger } from 'pino'
 import type { PolicyWatcher } from '../policy/watch'
 import type { SidecarConfig } from './config'
-import type { ConnectionTracker } from './connections'
-import type { RateLimitedLog } from './deny-log'
+import type { ConnectionTracker } from './tracker'
+import type { RateLimitedLog } from './limited-log'
 import type { SidecarIdentity } from './identity'
 import type { SidecarMetrics } from './metrics'
 

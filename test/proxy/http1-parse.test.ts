@@ -1,9 +1,9 @@
 import t from 'tap'
-import { BodyProblem, BodyReader } from '../../proxy/http1-body'
-import { MAX_HEAD_BYTES, parseRequestHead, parseResponseHead, proxiedRequestHead } from '../../proxy/http1-head'
-import type { Framing, RequestHead, ResponseHead } from '../../proxy/http1-head'
+import { BodyProblem, BodyReader } from '../../proxy/http1/body'
+import { MAX_HEAD_BYTES, parseRequestHead, parseResponseHead, proxiedRequestHead } from '../../proxy/http1/head'
+import type { Framing, RequestHead, ResponseHead } from '../../proxy/http1/head'
 
-// The HTTP-mode data path reads message heads and delimits bodies itself (proxy/http1-*.ts). Each rule here is one
+// The HTTP-mode data path reads message heads and delimits bodies itself (proxy/http1/). Each rule here is one
 // that a lax parser gets wrong in a way that lets a request be smuggled past the policy or a response be cut.
 
 const request = (text: string): ReturnType<typeof parseRequestHead> => parseRequestHead(Buffer.from(text, 'latin1'))

@@ -2,7 +2,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { CLI_BIN, CLI_SKIP, runProcess } from '../helpers/cli'
-import { installCommands } from '../../proxy/iptables'
+import { installCommands } from '../../proxy/listeners/iptables'
 
 // `chaperone proxy init-iptables` in a real, throwaway network namespace (root only): the rules it installs,
 // idempotence, the message without privileges, and cleanup. No rule touches the host's own namespace.

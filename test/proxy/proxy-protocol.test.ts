@@ -5,7 +5,7 @@ import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
-import { PP2_TYPE_SPIFFE_ID, proxyHeaderV2 } from '../../proxy/proxy-protocol'
+import { PP2_TYPE_SPIFFE_ID, proxyHeaderV2 } from '../../proxy/steps/proxy-protocol'
 import { parseSpiffeId } from '../../spiffe/id'
 import { TD, startMesh } from '../helpers/mesh'
 

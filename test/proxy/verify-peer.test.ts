@@ -11,7 +11,7 @@ import { X509Bundle } from '../../spiffe/x509-bundle'
 import type { ListenerConfig } from '../../proxy/config'
 import { SidecarMetrics } from '../../proxy/metrics'
 import type { SidecarServices } from '../../proxy/services'
-import { verifyPeer } from '../../proxy/verify-peer'
+import { verifyPeer } from '../../proxy/steps/verify-peer'
 
 // The inbound peer check on real TLS connections, resumed ones included: a resumed session carries only the
 // peer's leaf, and the sidecar still verifies the whole chain to the bundle in force at that moment.

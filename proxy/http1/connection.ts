@@ -9,10 +9,10 @@
 import { STATUS_CODES } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
-import type { PolicyRequest } from '../policy/engine'
-import { BodyProblem, BodyReader } from './http1-body'
-import { MAX_HEAD_BYTES, parseRequestHead, parseResponseHead, serializeHead } from './http1-head'
-import type { RequestHead, ResponseHead } from './http1-head'
+import type { PolicyRequest } from '../../policy/engine'
+import { BodyProblem, BodyReader } from './body'
+import { MAX_HEAD_BYTES, parseRequestHead, parseResponseHead, serializeHead } from './head'
+import type { RequestHead, ResponseHead } from './head'
 import type { Upstream, UpstreamOwner } from './upstream-pool'
 
 /** A routed request: the connection to send it on and the head to send. */

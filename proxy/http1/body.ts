@@ -2,7 +2,7 @@
  * Where an HTTP/1.1 body ends in a byte stream, without copying it: the bytes pass through untouched, in the
  * framing they came in, and only chunk-size lines and trailers are read. One reader per message.
  */
-import type { Framing } from './http1-head'
+import type { Framing } from './head'
 
 /** A chunk-size line or trailer line longer than this is refused (no real peer needs more). */
 const MAX_LINE = 4096

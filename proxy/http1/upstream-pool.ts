@@ -5,7 +5,7 @@
  * idle, or closes, leaves the pool.
  */
 import type { Socket } from 'node:net'
-import type { SpiffeId } from '../spiffe/id'
+import type { SpiffeId } from '../../spiffe/id'
 
 /** The exchange using an upstream connection. */
 export interface UpstreamOwner {

@@ -3,8 +3,8 @@
  * together, with the idle timeout on the client side and bytes counted from the sockets' counters at close.
  */
 import type { Socket } from 'node:net'
-import type { ListenerConfig } from './config'
-import type { SidecarServices } from './services'
+import type { ListenerConfig } from '../config'
+import type { SidecarServices } from '../services'
 
 export function pipeSockets (services: SidecarServices, listener: ListenerConfig, client: Socket, upstream: Socket): void {
   const { metrics } = services

@@ -6,7 +6,7 @@
  * jump is added only if missing. `cleanup` removes everything it added.
  */
 import { spawnSync } from 'node:child_process'
-import { ChaperoneError } from '../spiffe/errors'
+import { ChaperoneError } from '../../spiffe/errors'
 
 export interface IptablesOptions {
   readonly proxyUid: number

@@ -5,14 +5,14 @@
  */
 import { connect } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
-import type { HostPort, ListenerConfig } from './config'
-import { authorize } from './authorize'
-import type { IdentityState } from './identity'
-import { pipeSockets } from './pipe'
-import { proxyHeaderV2 } from './proxy-protocol'
-import type { SidecarServices } from './services'
-import { verifyPeer } from './verify-peer'
-import { mtlsServer } from './tls-server'
+import type { HostPort, ListenerConfig } from '../config'
+import { authorize } from '../steps/authorize'
+import type { IdentityState } from '../identity'
+import { pipeSockets } from '../steps/pipe'
+import { proxyHeaderV2 } from '../steps/proxy-protocol'
+import type { SidecarServices } from '../services'
+import { verifyPeer } from '../steps/verify-peer'
+import { mtlsServer } from '../steps/tls-server'
 
 /** Where a connection goes: the listener's target, or (transparent mode) the port it was sent to, or why not. */
 export type InboundTarget = (socket: TLSSocket) => HostPort | string

@@ -3,13 +3,13 @@
  * domain (spiffe/), never by hostname; a failure is counted and logged with the certificate problem named.
  */
 import type { TLSSocket } from 'node:tls'
-import { ChaperoneError } from '../spiffe/errors'
-import type { SpiffeId } from '../spiffe/id'
-import { peerChainOf, verifyPeerChain } from '../spiffe/tls-peer'
-import type { ExpectedPeer } from '../spiffe/tls-peer'
-import type { ListenerConfig } from './config'
+import { ChaperoneError } from '../../spiffe/errors'
+import type { SpiffeId } from '../../spiffe/id'
+import { peerChainOf, verifyPeerChain } from '../../spiffe/tls-peer'
+import type { ExpectedPeer } from '../../spiffe/tls-peer'
+import type { ListenerConfig } from '../config'
 import { PeerChains } from './peer-chains'
-import type { SidecarServices } from './services'
+import type { SidecarServices } from '../services'
 
 const chains = new PeerChains()
 

@@ -5,15 +5,15 @@
  */
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
-import { matchesIdPattern, parseIdPattern } from '../policy/id-pattern'
-import type { IdPattern } from '../policy/id-pattern'
-import type { SpiffeId } from '../spiffe/id'
-import type { ExpectedPeer } from '../spiffe/tls-peer'
-import type { HostPort, ListenerConfig } from './config'
-import { authorize } from './authorize'
-import { pipeSockets } from './pipe'
-import type { SidecarServices } from './services'
-import { MtlsConnector, OutboundRefused } from './tls-client'
+import { matchesIdPattern, parseIdPattern } from '../../policy/id-pattern'
+import type { IdPattern } from '../../policy/id-pattern'
+import type { SpiffeId } from '../../spiffe/id'
+import type { ExpectedPeer } from '../../spiffe/tls-peer'
+import type { HostPort, ListenerConfig } from '../config'
+import { authorize } from '../steps/authorize'
+import { pipeSockets } from '../steps/pipe'
+import type { SidecarServices } from '../services'
+import { MtlsConnector, OutboundRefused } from '../steps/tls-client'
 
 const expectations = new Map<string, ExpectedPeer>()
 

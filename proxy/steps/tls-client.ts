@@ -7,10 +7,10 @@
 import { isIP } from 'node:net'
 import { connect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
-import type { SpiffeId } from '../spiffe/id'
-import type { ExpectedPeer } from '../spiffe/tls-peer'
-import type { HostPort, ListenerConfig } from './config'
-import type { SidecarServices } from './services'
+import type { SpiffeId } from '../../spiffe/id'
+import type { ExpectedPeer } from '../../spiffe/tls-peer'
+import type { HostPort, ListenerConfig } from '../config'
+import type { SidecarServices } from '../services'
 import { handshakeFailed, verifyPeer } from './verify-peer'
 
 export interface VerifiedConnection { readonly socket: TLSSocket, readonly serverId: SpiffeId }

@@ -5,10 +5,10 @@
  * others after their current response.
  */
 import type { Server, Socket } from 'node:net'
-import type { ListenerConfig } from './config'
-import { HttpConnection } from './http1-connection'
-import type { HttpConnectionHooks } from './http1-connection'
-import type { SidecarServices } from './services'
+import type { ListenerConfig } from '../config'
+import { HttpConnection } from './connection'
+import type { HttpConnectionHooks } from './connection'
+import type { SidecarServices } from '../services'
 import { UpstreamPool } from './upstream-pool'
 
 /** A listener's server whose open HTTP connections the sidecar closes itself when it stops. */

@@ -4,9 +4,9 @@
  * outbound the source is ourselves and the destination the server's verified ID. An allowed decision costs the
  * decision and one counter: the log fields are only built for a line that may be written.
  */
-import type { Decision, PolicyRequest } from '../policy/engine'
-import type { ListenerConfig } from './config'
-import type { SidecarServices } from './services'
+import type { Decision, PolicyRequest } from '../../policy/engine'
+import type { ListenerConfig } from '../config'
+import type { SidecarServices } from '../services'
 
 export function authorize (services: SidecarServices, listener: ListenerConfig, request: PolicyRequest): Decision {
   const decision = services.policy.decide(request)

@@ -7,9 +7,9 @@
 import { createServer as createTlsServer } from 'node:tls'
 import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
-import type { ListenerConfig } from './config'
-import type { IdentityState } from './identity'
-import type { SidecarServices } from './services'
+import type { ListenerConfig } from '../config'
+import type { IdentityState } from '../identity'
+import type { SidecarServices } from '../services'
 import { handshakeFailed } from './verify-peer'
 
 function tlsServerOptions (services: SidecarServices, state: IdentityState): object {

@@ -1,9 +1,9 @@
 /** What the HTTP listeners share: reading a request for the policy, and (explicit proxy) answering and timing. */
 import type { ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { normalizeRequestPath } from '../policy/http-path'
-import type { ListenerConfig } from './config'
-import type { SidecarServices } from './services'
+import { normalizeRequestPath } from '../../policy/http-path'
+import type { ListenerConfig } from '../config'
+import type { SidecarServices } from '../services'
 
 /** The method and normalized path the policy decides on, from a request's method and target, or why the request is refused. */
 export function policyHttpOf (method: string, target: string): { method: string, path: string } | { problem: string } {

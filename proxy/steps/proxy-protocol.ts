@@ -5,7 +5,7 @@
  */
 import { isIPv4 } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import type { SpiffeId } from '../spiffe/id'
+import type { SpiffeId } from '../../spiffe/id'
 
 const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex')
 const VERSION_PROXY = 0x21
