@@ -51,10 +51,13 @@ export function addProxyCommands (program: Command): void {
       const sidecar = await Sidecar.start(config, logger)
       process.stdout.write(`chaperone sidecar running as ${sidecar.services.identity.current?.context.spiffeId.toString() ?? '?'}\n${
         Object.entries(sidecar.addresses()).map(([name, address]) => `  ${name.padEnd(16)} ${address}`).join('\n')}\n`)
+      const reload = (): void => { sidecar.services.policy.reload('sighup') }
+      process.on('SIGHUP', reload)
       const signal = await new Promise<string>(resolve => {
         process.once('SIGINT', resolve)
         process.once('SIGTERM', resolve)
       })
+      process.off('SIGHUP', reload)
       logger.info({ signal }, 'stopping')
       await sidecar.stop()
       logger.flush()

@@ -65,6 +65,12 @@ export class CompiledPolicy {
   readonly locate: Locate
   /** Decides a request; usable detached (`const { decide } = policy`). */
   readonly decide: (request: PolicyRequest) => Decision
+  /**
+   * Whether some request from `from` to `to` at `port` could be allowed, whatever its HTTP method and path: false
+   * when no enforced allow rule (nor an allow default) can match, or an enforced deny without HTTP conditions does.
+   * The sidecar refuses such a peer's connection at once, before it holds a slot. Usable detached.
+   */
+  readonly mayAllow: (request: Omit<PolicyRequest, 'http'>) => boolean
 
   constructor (loaded: LoadedPolicy) {
     this.locate = loaded.locate
@@ -82,6 +88,7 @@ export class CompiledPolicy {
     const rules = ordered.map(({ rule }) => compileRule(rule))
     const defaultDecision = verdictOf(loaded.document.defaultAction === 'allow', DEFAULT_RULE, `no rule matched; the default action is ${loaded.document.defaultAction}`)
     this.decide = request => decide(request, fromIndex, toIndex, rules, defaultDecision)
+    this.mayAllow = request => mayAllow(request, fromIndex, toIndex, rules, defaultDecision.allow)
   }
 
   /** file:line:column of a rule, when the policy came from a file. */
@@ -117,28 +124,52 @@ function verdictOf (allow: boolean, rule: string, reason: string): Decision {
   return Object.freeze({ allow, rule, reason, dryRun: false })
 }
 
-function decide (request: PolicyRequest, fromIndex: IdPatternIndex, toIndex: IdPatternIndex, rules: readonly CompiledRule[], defaultDecision: Decision): Decision {
-  const port = request.port
-  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new PolicyRequestError(`invalid port ${String(port)}: a port is a whole number from 1 to 65535`)
+/**
+ * Calls `visit` with each rule whose sources and destinations match the request, in precedence order, until it
+ * returns an answer; undefined when none did.
+ */
+function firstAnswer<T> (request: Omit<PolicyRequest, 'http'>, fromIndex: IdPatternIndex, toIndex: IdPatternIndex, rules: readonly CompiledRule[], visit: (rule: CompiledRule) => T | undefined): T | undefined {
   const from = fromIndex.match(typeof request.from === 'string' ? request.from : request.from.toString())
   const to = toIndex.match(typeof request.to === 'string' ? request.to : request.to.toString())
-  let dryRunFirst: CompiledRule | undefined
   for (let word = 0; word < from.length; word++) {
     let bits = from[word] & to[word]
     while (bits !== 0) {
       const low = bits & -bits
       bits ^= low
-      const rule = rules[(word << 5) + 31 - Math.clz32(low)]
-      if (!conditionsHold(rule, request)) continue
-      if (!rule.dryRun) return dryRunFirst === undefined ? rule.decision : withDryRun(rule.decision, dryRunFirst)
-      dryRunFirst ??= rule
+      const answer = visit(rules[(word << 5) + 31 - Math.clz32(low)])
+      if (answer !== undefined) return answer
     }
   }
-  return dryRunFirst === undefined ? defaultDecision : withDryRun(defaultDecision, dryRunFirst)
+  return undefined
+}
+
+function decide (request: PolicyRequest, fromIndex: IdPatternIndex, toIndex: IdPatternIndex, rules: readonly CompiledRule[], defaultDecision: Decision): Decision {
+  const port = request.port
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new PolicyRequestError(`invalid port ${String(port)}: a port is a whole number from 1 to 65535`)
+  let dryRunFirst: CompiledRule | undefined
+  const decided = firstAnswer(request, fromIndex, toIndex, rules, rule => {
+    if (!conditionsHold(rule, request)) return undefined
+    if (!rule.dryRun) return dryRunFirst === undefined ? rule.decision : withDryRun(rule.decision, dryRunFirst)
+    dryRunFirst ??= rule
+    return undefined
+  })
+  return decided ?? (dryRunFirst === undefined ? defaultDecision : withDryRun(defaultDecision, dryRunFirst))
+}
+
+/** The first enforced rule at this port that settles it answers: an allow, or a deny of every request (no HTTP conditions). */
+function mayAllow (request: Omit<PolicyRequest, 'http'>, fromIndex: IdPatternIndex, toIndex: IdPatternIndex, rules: readonly CompiledRule[], defaultAllows: boolean): boolean {
+  return firstAnswer(request, fromIndex, toIndex, rules, rule => {
+    if (rule.dryRun || !portHolds(rule, request.port)) return undefined
+    return rule.decision.allow ? true : rule.http ? undefined : false
+  }) ?? defaultAllows
+}
+
+function portHolds (rule: CompiledRule, port: number | undefined): boolean {
+  return rule.ports === undefined || (port !== undefined && rule.ports.has(port))
 }
 
 function conditionsHold (rule: CompiledRule, request: PolicyRequest): boolean {
-  if (rule.ports !== undefined && (request.port === undefined || !rule.ports.has(request.port))) return false
+  if (!portHolds(rule, request.port)) return false
   if (!rule.http) return true
   const http = request.http
   if (http === undefined) return false

@@ -1,6 +1,7 @@
 /**
  * Hot reload: the policy file is watched (its directory, so editors that write a new file and rename it, and
- * mounted config directories that swap a symlink, are seen) and reloaded on SIGHUP. A new file that is invalid
+ * mounted config directories that swap a symlink, are seen); `reload()` reads it on demand (the CLI calls it on
+ * SIGHUP: a library never takes a process's signals for itself). A new file that is invalid
  * is rejected with its problems logged and the last good policy stays in force. Every reload is counted in
  * `chaperone_policy_reloads_total{result="ok|unchanged|failed"}` and reports the hash in force.
  */
@@ -20,8 +21,6 @@ import { policyWarnings } from './lint'
 
 export interface PolicyWatcherOptions {
   readonly logger?: Logger
-  /** Reload on SIGHUP (default true). */
-  readonly sighup?: boolean
   /** Watch the file for changes (default true). */
   readonly watch?: boolean
   /** Quiet time after a change before reloading, so a file written in pieces is read once (default 100 ms). */
@@ -49,13 +48,14 @@ export class PolicyWatcher extends EventEmitter<{ reload: [ReloadResult] }> {
   readonly registry: Registry
   /** Decides with the policy in force at the time of the call; usable detached. */
   readonly decide = (request: PolicyRequest): Decision => this.current.decide(request)
+  /** Whether the policy in force could allow some request of this pair at this port (see CompiledPolicy.mayAllow). */
+  readonly mayAllow = (request: Omit<PolicyRequest, 'http'>): boolean => this.current.mayAllow(request)
   private current: CompiledPolicy
   private readonly logger: Logger | undefined
   private readonly reloads: Counter<'result'>
   private readonly info: Gauge<'hash'>
   private readonly rules: Gauge
   private readonly watcher: FSWatcher | undefined
-  private readonly onSighup = (): void => { this.reload('sighup') }
   private timer: NodeJS.Timeout | undefined
 
   /** Loads the policy (throws PolicyError when it is invalid: there is no last good policy yet) and starts watching. */
@@ -85,7 +85,6 @@ export class PolicyWatcher extends EventEmitter<{ reload: [ReloadResult] }> {
       })
       this.watcher.on('error', err => { this.logger?.error({ event: 'policy_watch_failed', file, err: err.message }, 'cannot watch the policy file; reload with SIGHUP') })
     }
-    if (options.sighup !== false) process.on('SIGHUP', this.onSighup)
   }
 
   /** The policy in force. */
@@ -120,7 +119,6 @@ export class PolicyWatcher extends EventEmitter<{ reload: [ReloadResult] }> {
   close (): void {
     clearTimeout(this.timer)
     this.watcher?.close()
-    process.removeListener('SIGHUP', this.onSighup)
   }
 
   private publish (): void {

@@ -9,10 +9,11 @@ import { ConfigError, DURATION_SCHEMA, compileSchema, durationSeconds, readConfi
 import type { ConfigProblem, Locate } from '../config/load'
 import { parseIdPattern } from '../policy/id-pattern'
 import { parseSpiffeId } from '../spiffe/id'
+import type { HeadLimits } from './http1/limits'
 
 export type Protocol = 'tcp' | 'http'
 
-interface ListenerFile { name?: string, listen: string, target: string, protocol: Protocol, unsafe: boolean }
+interface ListenerFile { name?: string, listen: string, target: string, protocol: Protocol, unsafe: boolean, upgrades: string[] }
 interface InboundFile extends ListenerFile { proxyProtocol: boolean }
 interface OutboundFile extends ListenerFile { expect?: string }
 
@@ -24,10 +25,12 @@ export interface SidecarConfigFile {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   inbound: InboundFile[]
   outbound: OutboundFile[]
-  httpProxy: Array<{ name?: string, listen: string, unsafe: boolean }>
-  transparent: { outbound?: number, inbound?: number, httpPorts: number[], services: Record<string, string> }
-  timeouts: { handshake: number | string, idle: number | string }
+  httpProxy: Array<{ name?: string, listen: string, unsafe: boolean, upgrades: string[] }>
+  transparent: { outbound?: number, inbound?: number, httpPorts: number[], services: Record<string, string>, upgrades: string[] }
+  timeouts: { handshake: number | string, head: number | string, idle: number | string }
   maxConnections: number
+  maxConnectionsPerPeer?: number
+  http: { maxHeaders: number, maxHeadBytes: number }
   drain: number | string
   readyTimeout: number | string
 }
@@ -39,6 +42,13 @@ const LISTENER = {
   target: ADDRESS,
   protocol: { enum: ['tcp', 'http'], default: 'tcp' },
   unsafe: { type: 'boolean', default: false, description: 'allow a non-loopback inbound target or outbound listener' }
+} as const
+const UPGRADES = {
+  type: 'array',
+  default: ['websocket'],
+  uniqueItems: true,
+  items: { type: 'string', pattern: '^[!#$%&\'*+.^_`|~0-9a-z-]+$' },
+  description: 'HTTP mode: protocols a client may switch to with Upgrade (lowercase tokens); others, h2c among them, are removed'
 } as const
 
 const SCHEMA = {
@@ -54,18 +64,18 @@ const SCHEMA = {
     inbound: {
       type: 'array',
       default: [],
-      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, proxyProtocol: { type: 'boolean', default: false } } }
+      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, upgrades: UPGRADES, proxyProtocol: { type: 'boolean', default: false } } }
     },
     outbound: {
       type: 'array',
       default: [],
-      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, expect: { type: 'string', minLength: 1 } } }
+      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, upgrades: UPGRADES, expect: { type: 'string', minLength: 1 } } }
     },
     httpProxy: {
       type: 'array',
       default: [],
       description: 'explicit HTTP proxies (CONNECT and absolute-form) for apps that honour HTTP_PROXY',
-      items: { type: 'object', additionalProperties: false, required: ['listen'], properties: { name: LISTENER.name, listen: ADDRESS, unsafe: LISTENER.unsafe } }
+      items: { type: 'object', additionalProperties: false, required: ['listen'], properties: { name: LISTENER.name, listen: ADDRESS, unsafe: LISTENER.unsafe, upgrades: UPGRADES } }
     },
     transparent: {
       type: 'object',
@@ -76,16 +86,31 @@ const SCHEMA = {
         outbound: { type: 'integer', minimum: 1, maximum: 65535, description: 'the port redirected outbound TCP arrives on (127.0.0.1)' },
         inbound: { type: 'integer', minimum: 1, maximum: 65535, description: 'the port redirected inbound TCP arrives on (mutual TLS, all addresses)' },
         httpPorts: { type: 'array', default: [], uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 65535 }, description: 'destination ports that speak HTTP: decided per request, X-Forwarded-Client-Cert set inbound' },
-        services: { type: 'object', default: {}, additionalProperties: { type: 'string', minLength: 1 }, description: 'the SPIFFE ID (or pattern) expected at a destination host:port' }
+        services: { type: 'object', default: {}, additionalProperties: { type: 'string', minLength: 1 }, description: 'the SPIFFE ID (or pattern) expected at a destination host:port' },
+        upgrades: UPGRADES
       }
     },
     timeouts: {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { handshake: { ...DURATION_SCHEMA, default: '10s' }, idle: { ...DURATION_SCHEMA, default: '1h' } }
+      properties: {
+        handshake: { ...DURATION_SCHEMA, default: '10s' },
+        head: { ...DURATION_SCHEMA, default: '10s', description: 'HTTP mode: how long a request head may take (from the connection\'s start for the first, from its first byte for the next)' },
+        idle: { ...DURATION_SCHEMA, default: '1h' }
+      }
     },
-    maxConnections: { type: 'integer', minimum: 1, default: 10000 },
+    maxConnections: { type: 'integer', minimum: 1, default: 10000, description: 'open connections per listener' },
+    maxConnectionsPerPeer: { type: 'integer', minimum: 1, description: 'open connections per peer SPIFFE ID on an inbound listener (default: a tenth of maxConnections)' },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxHeaders: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'header lines a request may have (more: 431)' },
+        maxHeadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'bytes a request head may take (more: 431)' }
+      }
+    },
     drain: { ...DURATION_SCHEMA, default: '15s', description: 'after SIGTERM, how long open connections may finish' },
     readyTimeout: { ...DURATION_SCHEMA, default: '30s', description: 'how long to wait at start for the first SVID' }
   }
@@ -105,6 +130,8 @@ export interface ListenerConfig {
   readonly proxyProtocol: boolean
   /** Outbound: the server's SPIFFE ID (or pattern) must match this. */
   readonly expect?: string
+  /** HTTP mode: protocols a client may switch to (lowercase). */
+  readonly upgrades: ReadonlySet<string>
   /**
    * `fixed`: from `listen` to `target`. `http-proxy`: an explicit HTTP proxy, the destination comes with each
    * request. `transparent`: the destination is the connection's original one (SO_ORIGINAL_DST). `target` is unused
@@ -121,8 +148,11 @@ export interface SidecarConfig {
   readonly logLevel: SidecarConfigFile['logLevel']
   readonly listeners: readonly ListenerConfig[]
   readonly handshakeTimeoutMs: number
+  readonly headTimeoutMs: number
   readonly idleTimeoutMs: number
   readonly maxConnections: number
+  readonly maxConnectionsPerPeer: number
+  readonly httpLimits: HeadLimits
   readonly drainMs: number
   readonly readyTimeoutMs: number
   /** Transparent outbound: the server ID (or pattern) expected at a destination `host:port`. */
@@ -217,7 +247,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     const expect = 'expect' in l ? l.expect : undefined
     if (expect !== undefined && typeof parseIdPattern(expect) === 'string') problem(`${path}/expect`, `bad SPIFFE ID pattern "${expect}": ${parseIdPattern(expect) as string}`)
     const kind = list === 'httpProxy' ? 'http-proxy' : 'fixed'
-    return Object.freeze({ name: l.name ?? `${kind === 'fixed' ? direction : kind}-${i + 1}`, kind, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, ...(expect === undefined ? {} : { expect }) })
+    return Object.freeze({ name: l.name ?? `${kind === 'fixed' ? direction : kind}-${i + 1}`, kind, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, upgrades: new Set(l.upgrades), ...(expect === undefined ? {} : { expect }) })
   }
   if (raw.spiffeId !== undefined) {
     try {
@@ -248,8 +278,11 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     logLevel: raw.logLevel,
     listeners: Object.freeze(listeners),
     handshakeTimeoutMs: durationSeconds(raw.timeouts.handshake) * 1000,
+    headTimeoutMs: durationSeconds(raw.timeouts.head) * 1000,
     idleTimeoutMs: durationSeconds(raw.timeouts.idle) * 1000,
     maxConnections: raw.maxConnections,
+    maxConnectionsPerPeer: raw.maxConnectionsPerPeer ?? Math.max(1, Math.floor(raw.maxConnections / 10)),
+    httpLimits: Object.freeze({ ...raw.http }),
     drainMs: durationSeconds(raw.drain) * 1000,
     readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000,
     services: Object.freeze({ ...raw.transparent.services }),
@@ -260,7 +293,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
 /** The transparent listeners: outbound on loopback (where nat OUTPUT redirects), inbound on every address. */
 function transparentListeners (transparent: SidecarConfigFile['transparent']): ListenerConfig[] {
   const unused = { host: '', port: 0 }
-  const common = { kind: 'transparent' as const, protocol: 'tcp' as const, target: unused, proxyProtocol: false }
+  const common = { kind: 'transparent' as const, protocol: 'tcp' as const, target: unused, proxyProtocol: false, upgrades: new Set(transparent.upgrades) }
   return [
     ...(transparent.outbound === undefined ? [] : [{ ...common, name: 'transparent-outbound', direction: 'outbound' as const, listen: { host: '127.0.0.1', port: transparent.outbound } }]),
     ...(transparent.inbound === undefined ? [] : [{ ...common, name: 'transparent-inbound', direction: 'inbound' as const, listen: { host: '0.0.0.0', port: transparent.inbound } }])

@@ -3,7 +3,7 @@
  * once per change (never per connection). Listeners read `current` for every new handshake; connections already
  * established keep the credentials they were made with, so a rotation breaks nothing.
  */
-import { createHash } from 'node:crypto'
+import { constants, createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createSecureContext } from 'node:tls'
 import type { SecureContext, SecureContextOptions } from 'node:tls'
@@ -68,7 +68,9 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
     const options: SecureContextOptions = {
       key: context.svid.key.export({ type: 'pkcs8', format: 'pem' }),
       cert: encodePem('CERTIFICATE', context.svid.chain),
-      minVersion: TLS_MIN
+      minVersion: TLS_MIN,
+      // TLS 1.2 renegotiation, either side asking: a peer could restart a handshake mid-connection for nothing good.
+      secureOptions: constants.SSL_OP_NO_RENEGOTIATION
     }
     this.#state = Object.freeze({ context, serverOptions: options, clientContext: createSecureContext(options), epoch: ++this.#epoch })
     this.emit('change', this.#state)

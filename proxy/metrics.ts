@@ -13,6 +13,13 @@ export class SidecarMetrics {
     registers: [this.registry]
   })
 
+  readonly refused = new Counter({
+    name: 'chaperone_connections_refused_total',
+    help: 'Connections or requests refused at a limit, by listener and reason (max_connections, max_connections_per_peer, no_allow_rule, head_timeout, too_many_headers, head_too_large)',
+    labelNames: ['listener', 'reason'],
+    registers: [this.registry]
+  })
+
   readonly active = new Gauge({ name: 'chaperone_active_connections', help: 'Open connections, by listener', labelNames: ['listener'], registers: [this.registry] })
   readonly handshakeFailures = new Counter({
     name: 'chaperone_handshake_failures_total',

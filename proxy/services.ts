@@ -6,6 +6,7 @@ import type { ConnectionTracker } from './tracker'
 import type { RateLimitedLog } from './limited-log'
 import type { SidecarIdentity } from './identity'
 import type { SidecarMetrics } from './metrics'
+import type { PeerChains } from './steps/peer-chains'
 
 export interface SidecarServices {
   readonly config: SidecarConfig
@@ -16,4 +17,6 @@ export interface SidecarServices {
   readonly logger: Logger
   /** Denials and handshake failures: logged always, at most once per peer per interval. */
   readonly limitedLog: RateLimitedLog
+  /** Chains verified in full handshakes, to verify resumed sessions again in full. */
+  readonly peerChains: PeerChains
 }

@@ -14,6 +14,7 @@ import { RateLimitedLog } from './limited-log'
 import { SidecarIdentity } from './identity'
 import type { IdentityState } from './identity'
 import { SidecarMetrics } from './metrics'
+import { PeerChains } from './steps/peer-chains'
 import type { SidecarServices } from './services'
 import { adminServer } from './admin'
 import type { ListenerStatus } from './admin'
@@ -52,7 +53,7 @@ export class Sidecar {
       policy.close()
       throw err
     }
-    const services: SidecarServices = { config, identity, policy, metrics, tracker: new ConnectionTracker(), logger, limitedLog: new RateLimitedLog(logger) }
+    const services: SidecarServices = { config, identity, policy, metrics, tracker: new ConnectionTracker(), logger, limitedLog: new RateLimitedLog(logger), peerChains: new PeerChains() }
     const track = (): void => { metrics.svidExpiry.set((services.identity.current?.context.notAfter.getTime() ?? 0) / 1000) }
     track()
     identity.on('change', track)

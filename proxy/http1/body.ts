@@ -1,54 +1,76 @@
 /**
- * Where an HTTP/1.1 body ends in a byte stream, without copying it: the bytes pass through untouched, in the
- * framing they came in, and only chunk-size lines and trailers are read. One reader per message.
+ * Where an HTTP/1.1 body ends in a byte stream, and what its data is. A Content-Length or close-delimited body is
+ * handed on in the slices it arrived in, never copied; a chunked body is read strictly (RFC 9112 §7.1: hex size,
+ * extensions of tokens and quoted strings, CRLF after each chunk) and only its data handed on, so the sidecar writes
+ * the chunk framing itself; its trailer section is read as field lines and given to the sink at the end.
  */
-import type { Framing } from './head'
-
-/** A chunk-size line or trailer line longer than this is refused (no real peer needs more). */
-const MAX_LINE = 4096
+import type { HeaderLine } from './fields'
+import { parseFieldLines } from './fields'
+import type { Framing } from './framing'
+import { MAX_BODY_LINE } from './limits'
 
 export class BodyProblem extends Error {}
 
+/** Where a body's data goes: each piece of data, then the end with the trailer fields (chunked only). */
+export interface BodySink {
+  data: (piece: Buffer) => void
+  end: (trailers: readonly HeaderLine[]) => void
+}
+
 type ChunkState = 'size' | 'data' | 'data-end' | 'trailer'
 
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})((?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*)$/
+const NO_TRAILERS: readonly HeaderLine[] = Object.freeze([])
+
 export class BodyReader {
+  readonly #framing: Framing['kind']
+  readonly #maxTrailers: number
   #remaining: number
-  readonly #chunked: boolean
-  readonly #untilClose: boolean
   #state: ChunkState = 'size'
   #line = ''
+  #trailerLines: string[] = []
   #done: boolean
 
-  constructor (framing: Framing) {
-    this.#chunked = framing.kind === 'chunked'
-    this.#untilClose = framing.kind === 'close'
+  constructor (framing: Framing, maxTrailers: number) {
+    this.#framing = framing.kind
+    this.#maxTrailers = maxTrailers
     this.#remaining = framing.kind === 'length' ? framing.length : 0
     this.#done = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0)
   }
 
-  /** Whether the whole body has been seen (a close-delimited body never is: it ends with the connection). */
+  /** Whether the whole body has been read (a close-delimited body never is: it ends with the connection). */
   get done (): boolean {
     return this.#done
   }
 
-  /** How many bytes of `buffer` from `offset` belong to the body; throws BodyProblem on a malformed chunked body. */
-  consume (buffer: Buffer, offset: number): number {
+  /** Reads the body's part of `buffer` from `offset` into `sink`; returns how many bytes were taken; BodyProblem when malformed. */
+  read (buffer: Buffer, offset: number, sink: BodySink): number {
     if (this.#done) return 0
-    if (this.#untilClose) return buffer.length - offset
-    if (!this.#chunked) {
+    if (this.#framing === 'close') {
+      if (offset < buffer.length) sink.data(offset === 0 ? buffer : buffer.subarray(offset))
+      return buffer.length - offset
+    }
+    if (this.#framing === 'length') {
       const taken = Math.min(this.#remaining, buffer.length - offset)
+      if (taken > 0) sink.data(taken === buffer.length ? buffer : buffer.subarray(offset, offset + taken))
       this.#remaining -= taken
-      this.#done = this.#remaining === 0
+      if (this.#remaining === 0) this.#finish(sink, NO_TRAILERS)
       return taken
     }
     let at = offset
-    while (at < buffer.length && !this.#done) at = this.#chunkStep(buffer, at)
+    while (at < buffer.length && !this.#done) at = this.#chunkStep(buffer, at, sink)
     return at - offset
   }
 
-  #chunkStep (buffer: Buffer, at: number): number {
+  #finish (sink: BodySink, trailers: readonly HeaderLine[]): void {
+    this.#done = true
+    sink.end(trailers)
+  }
+
+  #chunkStep (buffer: Buffer, at: number, sink: BodySink): number {
     if (this.#state === 'data') {
       const taken = Math.min(this.#remaining, buffer.length - at)
+      sink.data(buffer.subarray(at, at + taken))
       this.#remaining -= taken
       if (this.#remaining === 0) this.#state = 'data-end'
       return at + taken
@@ -56,25 +78,38 @@ export class BodyReader {
     const lineEnd = buffer.indexOf(10, at) // LF
     const end = lineEnd === -1 ? buffer.length : lineEnd + 1
     this.#line += buffer.toString('latin1', at, end)
-    if (this.#line.length > MAX_LINE) throw new BodyProblem('a chunk-size or trailer line is too long')
-    if (lineEnd !== -1) this.#endOfLine()
+    if (this.#line.length > MAX_BODY_LINE + 2) throw new BodyProblem('a chunk-size or trailer line is too long')
+    if (lineEnd !== -1) this.#endOfLine(sink)
     return end
   }
 
-  #endOfLine (): void {
-    if (!this.#line.endsWith('\r\n')) throw new BodyProblem('a chunked body line must end with CRLF')
-    const line = this.#line.slice(0, -2)
+  #endOfLine (sink: BodySink): void {
+    const text = this.#line
     this.#line = ''
+    if (!text.endsWith('\r\n') || text.indexOf('\r') !== text.length - 2) throw new BodyProblem('a chunked body line must end with CRLF, with no other CR or LF')
+    const line = text.slice(0, -2)
     if (this.#state === 'data-end') {
       if (line !== '') throw new BodyProblem('chunk data is longer than its size')
       this.#state = 'size'
     } else if (this.#state === 'trailer') {
-      if (line === '') this.#done = true
+      this.#trailerLine(line, sink)
     } else {
-      const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line)
-      if (size === null) throw new BodyProblem(`malformed chunk size ${JSON.stringify(line.slice(0, 40))}`)
+      const size = CHUNK_SIZE.exec(line)
+      if (size === null) throw new BodyProblem(`malformed chunk size line ${JSON.stringify(line.slice(0, 40))}`)
       this.#remaining = parseInt(size[1], 16)
       this.#state = this.#remaining === 0 ? 'trailer' : 'data'
     }
+  }
+
+  #trailerLine (line: string, sink: BodySink): void {
+    if (line !== '') {
+      if (this.#trailerLines.length >= this.#maxTrailers) throw new BodyProblem(`more than ${this.#maxTrailers} trailer lines`)
+      this.#trailerLines.push(line)
+      return
+    }
+    const trailers = parseFieldLines(this.#trailerLines, 0)
+    if (typeof trailers === 'string') throw new BodyProblem(`trailer section: ${trailers}`)
+    this.#trailerLines = []
+    this.#finish(sink, trailers)
   }
 }

@@ -1,342 +1,264 @@
 /**
- * One client connection in HTTP mode, served by the sidecar's own HTTP/1.1 forwarder: read a request head, let the
- * listener route it (decide, pick an upstream connection), send the head as rewritten and the body as it came,
- * then pass the response back and hand the upstream connection to the pool. One request at a time per connection:
- * pipelined requests wait in the buffer until the response before them is complete, so a refusal is always
- * answered in order. Bodies are never parsed or copied, only delimited; a `101 Switching Protocols` turns the pair
- * into a tunnel.
+ * One client connection in HTTP mode. Request heads are read in a loop, never by recursion per message (a few
+ * thousand pipelined requests refused in one write must not grow the stack), each within a deadline of its own
+ * (`timeouts.head`: from the connection's start for the first, from its first byte for the next), and handed to
+ * the listener to route: answer it, forward it (an Exchange), or tunnel (CONNECT). One request at a time, so
+ * pipelined requests and refusals are answered in order. The connection reads the client only while it has room:
+ * pipelined bytes beyond a head's size, or refusals the client does not read, pause it.
  */
 import { STATUS_CODES } from 'node:http'
-import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
-import type { PolicyRequest } from '../../policy/engine'
-import { BodyProblem, BodyReader } from './body'
-import { MAX_HEAD_BYTES, parseRequestHead, parseResponseHead, serializeHead } from './head'
-import type { RequestHead, ResponseHead } from './head'
-import type { Upstream, UpstreamOwner } from './upstream-pool'
+import { performance } from 'node:perf_hooks'
+import { ByteQueue } from './byte-queue'
+import { Exchange } from './exchange'
+import type { ExchangeHost } from './exchange'
+import type { HeadProblem } from './head-problem'
+import { Relay } from './relay'
+import { parseRequestHead } from './request-head'
+import type { RequestHead } from './request-head'
+import type { HttpConnectionHooks, RouteResult } from './route'
+import type { Upstream } from './upstream-pool'
 
-/** A routed request: the connection to send it on and the head to send. */
-export interface Forward {
-  readonly upstream: Upstream
-  readonly head: string
-  /** What the policy allowed, for a connection that turns into a tunnel (tracked for policy reloads). */
-  readonly request: PolicyRequest
-  /** A new connection to the same destination, to send the request again when a reused one closed unanswered. */
-  readonly reconnect: (done: (upstream: Upstream | Error) => void) => void
-}
+type Phase = 'head' | 'routing' | 'exchange' | 'relay' | 'closed'
 
-/** A request answered by the sidecar itself (denied, malformed, not routable). */
-export interface Refusal { readonly status: number, readonly body: object }
+/** Requests answered by the sidecar itself in one turn of the loop before other connections get theirs. */
+const ANSWERS_PER_TURN = 64
 
-export interface HttpConnectionHooks {
-  readonly route: (head: RequestHead, client: Socket, done: (result: Forward | Refusal) => void) => void
-  /** `keepAliveMs`: how long the server said it keeps the connection when idle. */
-  readonly release: (upstream: Upstream, reusable: boolean, keepAliveMs?: number) => void
-  /** Each response's status and the request's duration in ms. */
-  readonly observe: (status: number, ms: number) => void
-  readonly tunnel: (request: PolicyRequest, client: Socket, upstream: Socket) => void
-  readonly idleTimeoutMs: number
-}
-
-type Phase = 'head' | 'routing' | 'exchange' | 'tunnel' | 'closed'
-
-const EMPTY = Buffer.alloc(0)
-
-export class HttpConnection implements UpstreamOwner {
-  readonly #client: Socket
-  readonly #hooks: HttpConnectionHooks
+export class HttpConnection<C> implements ExchangeHost {
+  readonly client: Socket
+  readonly #hooks: HttpConnectionHooks<C>
+  readonly #context: C
   #phase: Phase = 'head'
   /** Client bytes not handled yet: a partial head, or pipelined requests waiting their turn. */
-  #pending: Buffer = EMPTY
-  #request: RequestHead | undefined
-  #forward: Forward | undefined
-  #upstream: Upstream | undefined
-  #requestBody: BodyReader | undefined
-  #responseBuffer: Buffer = EMPTY
-  #response: ResponseHead | undefined
-  #responseBody: BodyReader | undefined
-  #answered = false
-  /** The upstream connection cannot serve another exchange (it said it closes, or said too much). */
-  #spoiled = false
-  #closeAfter = false
-  #started = 0
+  readonly #input = new ByteQueue()
+  #exchange: Exchange | undefined
+  #relay: Relay | undefined
+  #looping = false
+  /** Paused until the client reads what it was sent. */
+  #awaitingDrain = false
+  readonly #headTimer: NodeJS.Timeout
+  #headArmed = true
   /** Stop after the current exchange (the sidecar is draining). */
   draining = false
 
-  constructor (client: Socket, hooks: HttpConnectionHooks) {
-    this.#client = client
+  constructor (client: Socket, hooks: HttpConnectionHooks<C>, context: C) {
+    this.client = client
     this.#hooks = hooks
+    this.#context = context
     client.setNoDelay(true)
-    client.setTimeout(hooks.idleTimeoutMs, () => { client.destroy() })
+    client.setTimeout(hooks.settings.idleTimeoutMs, () => { client.destroy() })
+    this.#headTimer = setTimeout(() => { this.#headTimedOut() }, hooks.settings.headTimeoutMs).unref()
     client.on('data', (chunk: Buffer) => { this.#onClientData(chunk) })
-    client.on('drain', () => { this.#upstream?.socket.resume() })
+    client.on('drain', () => { this.#onClientDrain() })
     client.on('error', () => { client.destroy() })
     client.on('close', () => { this.#onClientClose() })
   }
 
+  get settings (): HttpConnectionHooks<C>['settings'] {
+    return this.#hooks.settings
+  }
+
   /** Waiting for a request with nothing buffered: safe to close. */
   get idle (): boolean {
-    return this.#phase === 'head' && this.#pending.length === 0
+    return this.#phase === 'head' && this.#input.length === 0
   }
 
   destroy (): void {
-    this.#client.destroy()
+    this.client.destroy()
   }
 
   #onClientData (chunk: Buffer): void {
-    if (this.#phase === 'closed') return
-    if (this.#phase === 'tunnel') {
-      this.#write(this.#upstream?.socket, chunk, this.#client)
-    } else if (this.#phase === 'exchange' && this.#requestBody !== undefined && !this.#requestBody.done) {
-      this.#sendBody(chunk)
-    } else {
-      this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk])
-      if (this.#phase === 'head') this.#readHead()
-      // Pipelined requests wait here while one is served; a client that sends far ahead is read no further.
-      else if (this.#pending.length > MAX_HEAD_BYTES) this.#client.pause()
+    switch (this.#phase) {
+      case 'closed':
+        return
+      case 'relay':
+        this.#relay?.fromClient(chunk)
+        return
+      case 'exchange': {
+        const exchange = this.#exchange as Exchange
+        const taken = exchange.requestComplete ? 0 : exchange.fromClient(chunk)
+        if (taken < chunk.length) this.#queue(taken === 0 ? chunk : chunk.subarray(taken))
+        return
+      }
+      case 'routing':
+        this.#queue(chunk)
+        return
+      case 'head':
+        this.#queue(chunk)
+        this.#loop()
     }
   }
 
-  #readHead (): void {
-    const head = parseRequestHead(this.#pending)
-    if (head === undefined) return
-    if ('problem' in head) {
-      this.#refuse({ status: head.status, body: { error: head.problem } }, true)
+  /** Keeps bytes for later; a client that sends far ahead of what is being served is read no further for now. */
+  #queue (chunk: Buffer): void {
+    this.#input.append(chunk)
+    if (this.#input.length > this.#hooks.settings.limits.maxHeadBytes) this.client.pause()
+  }
+
+  #onClientDrain (): void {
+    if (this.#relay !== undefined) this.#relay.clientDrained()
+    this.#exchange?.clientDrained()
+    if (!this.#awaitingDrain) return
+    this.#awaitingDrain = false
+    this.#loop()
+  }
+
+  /** Reads and routes request heads while the connection waits for one. */
+  #loop (): void {
+    if (this.#looping) return // the loop running further up the stack picks up the new state
+    this.#looping = true
+    try {
+      for (let answered = 0; this.#phase === 'head'; answered++) {
+        if (this.client.writableNeedDrain) { // refusals the client does not read: stop until it does
+          this.#awaitingDrain = true
+          this.client.pause()
+          return
+        }
+        if (answered === ANSWERS_PER_TURN) {
+          setImmediate(() => { this.#loop() })
+          return
+        }
+        const length = this.#input.headLength()
+        if (length === -1) {
+          this.#waitForHead()
+          return
+        }
+        this.#headArmed = false
+        const head = parseRequestHead(this.#input.view(), 0, length, this.#hooks.settings.limits)
+        this.#input.consume(length)
+        if ('problem' in head) this.#refuseHead(head)
+        else this.#route(head)
+      }
+    } finally {
+      this.#looping = false
+    }
+  }
+
+  #waitForHead (): void {
+    const { limits } = this.#hooks.settings
+    if (this.#input.length > limits.maxHeadBytes) {
+      this.#refuseHead({ status: 431, problem: `the request head is larger than ${limits.maxHeadBytes} bytes`, limit: 'head_too_large' })
+      return
+    }
+    if (this.#input.length > 0 && !this.#headArmed) { // the first byte of the next head: its deadline starts
+      this.#headArmed = true
+      this.#headTimer.refresh()
+    }
+    if (this.client.isPaused() && !this.#awaitingDrain) this.client.resume()
+  }
+
+  #headTimedOut (): void {
+    if (!this.#headArmed || this.#phase !== 'head') return
+    this.#refuseHead({ status: 408, problem: `the request head did not arrive within ${this.#hooks.settings.headTimeoutMs} ms`, limit: 'head_timeout' })
+  }
+
+  #refuseHead (problem: HeadProblem): void {
+    if (problem.limit !== undefined) this.#hooks.limited(problem.limit, this.#context)
+    this.#answer(problem.status, { error: problem.problem }, true, performance.now())
+  }
+
+  #route (head: RequestHead): void {
+    const upgrade = this.#upgradeOf(head)
+    if (typeof upgrade === 'object') {
+      this.#answer(400, { error: upgrade.problem }, true, performance.now())
       return
     }
     this.#phase = 'routing'
-    this.#request = head
-    this.#started = performance.now()
-    this.#hooks.route(head, this.#client, result => { this.#routed(head, result) })
+    const started = performance.now()
+    this.#hooks.route(head, this.#context, result => { this.#routed(head, upgrade, started, result) })
   }
 
-  #routed (head: RequestHead, result: Forward | Refusal): void {
+  /** The protocol forwarded for an upgrade request: the first one asked for that the listener allows, if any. */
+  #upgradeOf (head: RequestHead): string | undefined | { problem: string } {
+    const upgrade = head.upgrade.find(protocol => this.#hooks.settings.upgrades.has(protocol.split('/')[0]))
+    if (upgrade !== undefined && head.framing.kind !== 'none') return { problem: 'an upgrade request may not have a body' }
+    return upgrade
+  }
+
+  #routed (head: RequestHead, upgrade: string | undefined, started: number, result: RouteResult): void {
     if (this.#phase !== 'routing') { // the client left meanwhile
-      if ('upstream' in result) this.#hooks.release(result.upstream, true)
+      if (result.kind !== 'refusal') this.#hooks.release(result.upstream, result.kind === 'forward')
       return
     }
-    this.#pending = this.#pending.subarray(head.size)
-    if (!('upstream' in result)) {
+    if (result.kind === 'refusal') {
       // A refused request's body is not read, nor is a refused upgrade's next protocol: the connection closes after them.
-      this.#refuse(result, head.close || head.upgrade || head.framing.kind !== 'none')
-      return
-    }
-    this.#phase = 'exchange'
-    this.#forward = result
-    this.#closeAfter = head.close || this.draining
-    this.#requestBody = new BodyReader(head.framing)
-    this.#send(result.upstream)
-  }
-
-  /** Sends the head (and what is buffered of the body) on `upstream`, which this exchange now owns. */
-  #send (upstream: Upstream): void {
-    this.#upstream = upstream
-    upstream.owner = this
-    const body = this.#pending
-    this.#pending = EMPTY
-    // A Buffer, not the string: a string write to a TLS socket took measurably more CPU in Node 20.
-    const head = Buffer.from((this.#forward as Forward).head, 'latin1')
-    if (body.length === 0) {
-      upstream.socket.write(head)
+      this.#answer(result.status, result.body, head.close || head.framing.kind !== 'none' || upgrade !== undefined, started)
+    } else if (result.kind === 'tunnel') {
+      this.client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      this.#hooks.observe(200, performance.now() - started)
+      this.switched(undefined, result.upstream, result.request)
     } else {
-      upstream.socket.cork() // the head and the body that came with it: one write, one TLS record
-      upstream.socket.write(head)
-      this.#sendBody(body)
-      upstream.socket.uncork()
+      this.#phase = 'exchange'
+      this.#exchange = new Exchange(this, head, result, upgrade)
+      this.#exchange.send(result.upstream, this.#input)
+      if (this.#input.length <= this.#hooks.settings.limits.maxHeadBytes) this.resumeClient()
     }
-    if (this.#requestBody?.done === false && this.#client.isPaused()) this.#client.resume()
+    this.#loop()
   }
 
-  #sendBody (chunk: Buffer): void {
-    let taken
-    try {
-      taken = (this.#requestBody as BodyReader).consume(chunk, 0)
-    } catch (err) {
-      if (!(err instanceof BodyProblem)) throw err
-      this.#fail(400, err.message)
-      return
-    }
-    if (taken > 0) this.#write(this.#upstream?.socket, taken === chunk.length ? chunk : chunk.subarray(0, taken), this.#client)
-    if (taken < chunk.length) this.#pending = chunk.subarray(taken) // the next request, pipelined
-    if (this.#requestBody?.done === true && this.#responseBody?.done === true) this.#exchangeDone()
+  /** Answers the current request from the sidecar itself. */
+  #answer (status: number, body: object, close: boolean, started: number): void {
+    const text = `${JSON.stringify(body)}\n`
+    const closing = close || this.draining
+    this.client.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${closing ? 'connection: close\r\n' : ''}\r\n${text}`)
+    this.#hooks.observe(status, performance.now() - started)
+    this.#next(closing)
   }
 
-  /** Writes to `to`; when its buffer is full, pauses `from` until it drains (the drain listeners resume it). */
-  #write (to: Socket | undefined, chunk: Buffer, from: Socket | undefined): void {
-    if (to !== undefined && !to.write(chunk)) from?.pause()
-  }
-
-  onUpstreamDrain (): void {
-    if (this.#phase === 'tunnel' || this.#requestBody?.done === false) this.#client.resume()
-  }
-
-  onUpstreamData (chunk: Buffer): void {
-    if (this.#phase === 'tunnel') {
-      this.#write(this.#client, chunk, this.#upstream?.socket)
-      return
-    }
-    this.#answered = true
-    if (this.#response === undefined) {
-      this.#responseBuffer = this.#responseBuffer.length === 0 ? chunk : Buffer.concat([this.#responseBuffer, chunk])
-      this.#readResponseHead()
-    } else {
-      this.#sendResponseBody(chunk, 0)
-    }
-  }
-
-  #readResponseHead (): void {
-    for (;;) {
-      const buffer = this.#responseBuffer
-      const request = this.#request as RequestHead
-      const head = parseResponseHead(buffer, 0, request.method)
-      if (head === undefined) return
-      if ('problem' in head) {
-        this.#fail(502, `the upstream answered with an unreadable response: ${head.problem}`)
-        return
-      }
-      this.#responseBuffer = EMPTY
-      const rest = buffer.subarray(head.size)
-      if (head.status === 101 && request.upgrade) {
-        this.#startTunnel(buffer)
-        return
-      }
-      if (head.status < 200) { // 100 Continue and other interim answers pass through; the final one follows
-        this.#write(this.#client, buffer.subarray(0, head.size), this.#upstream?.socket)
-        this.#responseBuffer = rest
-        continue
-      }
-      this.#response = head
-      this.#responseBody = new BodyReader(head.framing)
-      this.#spoiled = head.close
-      this.#closeAfter ||= head.close || this.draining
-      if (this.#closeAfter && !head.close) { // the client must learn that this is the last response (the upstream's stays open)
-        this.#client.write(serializeHead(buffer.toString('latin1', 0, buffer.indexOf('\r\n')), head.headers, h => h.lower !== 'connection' && h.lower !== 'keep-alive', [['connection', 'close']]), 'latin1')
-        this.#sendResponseBody(rest, 0)
-      } else {
-        this.#sendResponseBody(buffer, head.size) // the head as it came, with the body that came with it
-      }
-      return
-    }
-  }
-
-  /** Passes on the body bytes of `chunk` after its first `from` bytes (a response head, sent along in the same write). */
-  #sendResponseBody (chunk: Buffer, from: number): void {
-    const body = this.#responseBody as BodyReader
-    let taken
-    try {
-      taken = from + body.consume(chunk, from)
-    } catch (err) {
-      if (!(err instanceof BodyProblem)) throw err
-      this.#client.destroy() // the head went out already: all a client can be told is that the response broke
-      return
-    }
-    if (taken > 0) this.#write(this.#client, taken === chunk.length ? chunk : chunk.subarray(0, taken), this.#upstream?.socket)
-    if (taken < chunk.length) this.#spoiled = true // bytes after the response: not to be trusted again
-    if (!body.done) return
-    if (this.#requestBody?.done === false) { // answered before the request was all sent: the rest cannot go anywhere
-      this.#spoiled = true
-      this.#closeAfter = true
-    }
-    this.#exchangeDone()
-  }
-
-  #exchangeDone (): void {
-    const upstream = this.#upstream
-    this.#hooks.observe((this.#response as ResponseHead).status, performance.now() - this.#started)
-    if (upstream !== undefined) this.#hooks.release(upstream, !this.#spoiled, this.#response?.keepAliveMs)
-    this.#resetExchange()
-    this.#nextRequest()
-  }
-
-  #resetExchange (): void {
-    this.#upstream = undefined
-    this.#forward = undefined
-    this.#request = undefined
-    this.#requestBody = undefined
-    this.#response = undefined
-    this.#responseBody = undefined
-    this.#responseBuffer = EMPTY
-    this.#answered = false
-    this.#spoiled = false
-    this.#started = 0
-  }
-
-  #nextRequest (): void {
-    if (this.#closeAfter || this.draining) {
+  /** The current request is done with: close, or wait for the next head. */
+  #next (close: boolean): void {
+    this.#exchange = undefined
+    if (close || this.draining) {
       this.#phase = 'closed'
-      this.#client.end()
+      this.#input.clear()
+      this.client.end()
       return
     }
     this.#phase = 'head'
-    if (this.#client.isPaused()) this.#client.resume()
-    if (this.#pending.length > 0) this.#readHead()
   }
 
-  onUpstreamClose (): void {
-    const upstream = this.#upstream
-    this.#upstream = undefined
-    if (upstream === undefined) return
-    if (this.#phase === 'tunnel') {
-      this.#client.destroy()
-      return
-    }
-    const forward = this.#forward as Forward
-    if (!this.#answered && upstream.reused && (this.#request as RequestHead).framing.kind === 'none') {
-      // A kept-alive connection the server closed just as the request went out: send it once more, on a new one.
-      forward.reconnect(fresh => {
-        if (fresh instanceof Error) this.#fail(502, `the upstream could not be reached: ${fresh.message}`)
-        else if (this.#phase !== 'exchange') this.#hooks.release(fresh, true)
-        else this.#send(fresh)
-      })
-      return
-    }
-    if (this.#response !== undefined && this.#response.framing.kind === 'close') {
-      this.#closeAfter = true
-      this.#upstream = upstream
-      this.#exchangeDone() // the close is the end of this body
-      return
-    }
-    if (!this.#answered) this.#fail(502, upstream.error === undefined ? 'the upstream closed the connection without answering' : `the upstream could not be reached: ${upstream.error.message}`)
-    else this.#client.destroy() // mid-response: the client must not take a truncated body as whole
+  ended (exchange: Exchange, close: boolean): void {
+    if (exchange !== this.#exchange) return
+    this.#hooks.observe(exchange.responseStatus, performance.now() - exchange.started)
+    this.#next(close)
+    this.#loop()
   }
 
-  #startTunnel (bytes: Buffer): void {
-    this.#phase = 'tunnel'
-    const upstream = this.#upstream as Upstream
-    this.#hooks.tunnel((this.#forward as Forward).request, this.#client, upstream.socket)
-    this.#write(this.#client, bytes, upstream.socket)
-    if (this.#pending.length > 0) this.#write(upstream.socket, this.#pending, this.#client)
-    this.#pending = EMPTY
-    this.#client.resume()
+  failed (exchange: Exchange, status: number, error: string, close: boolean): void {
+    if (exchange !== this.#exchange || this.#phase !== 'exchange') return
+    this.#answer(status, { error }, close, exchange.started)
+    this.#loop()
   }
 
-  /**
-   * The exchange cannot go on: answer `status` if nothing was sent yet, and keep the client's connection only if
-   * the whole request was read (else what follows on it would be the rest of this body).
-   */
-  #fail (status: number, error: string): void {
-    const upstream = this.#upstream
-    this.#upstream = undefined
-    if (upstream !== undefined) this.#hooks.release(upstream, false)
-    if (this.#response === undefined) this.#refuse({ status, body: { error } }, this.#requestBody?.done !== true)
-    else this.#client.destroy()
+  /** The connection becomes a relay of bytes: after an upstream's 101 (`exchange`), or a CONNECT. */
+  switched (exchange: Exchange | undefined, upstream: Upstream, request = exchange?.forward.request): void {
+    this.#exchange = undefined
+    this.#phase = 'relay'
+    this.#headArmed = false
+    this.#relay = new Relay(this.client, upstream)
+    if (request !== undefined) this.#hooks.tunnel(request, this.client, upstream.socket)
+    if (this.#input.length > 0) this.#relay.fromClient(this.#input.take())
+    this.resumeClient()
   }
 
-  /** Answers the current request from the sidecar itself; a refusal that closes ends the connection. */
-  #refuse (refusal: Refusal, close: boolean): void {
-    const text = `${JSON.stringify(refusal.body)}\n`
-    const closing = close || this.draining
-    this.#client.write(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${closing ? 'connection: close\r\n' : ''}\r\n${text}`)
-    this.#hooks.observe(refusal.status, this.#started === 0 ? 0 : performance.now() - this.#started)
-    this.#resetExchange()
-    this.#closeAfter = closing
-    this.#nextRequest()
+  pauseClient (): void {
+    this.client.pause()
+  }
+
+  resumeClient (): void {
+    if (!this.#awaitingDrain) this.client.resume()
+  }
+
+  release (upstream: Upstream, reusable: boolean, keepAliveMs?: number): void {
+    this.#hooks.release(upstream, reusable, keepAliveMs)
   }
 
   #onClientClose (): void {
-    const upstream = this.#upstream
     this.#phase = 'closed'
-    this.#upstream = undefined
-    if (upstream !== undefined) this.#hooks.release(upstream, false) // mid-exchange: its response has nowhere to go
+    clearTimeout(this.#headTimer)
+    this.#exchange?.abandon()
+    this.#exchange = undefined
+    this.#relay?.clientClosed()
+    this.#input.clear()
   }
 }

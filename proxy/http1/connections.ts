@@ -1,14 +1,15 @@
 /**
  * The HTTP-mode connections of one listener: each client connection served by an HttpConnection with the
- * listener's routing, one pool of upstream connections, request durations in the metrics, upgraded connections
- * tracked like TCP ones (a policy reload re-decides them). Draining closes idle connections at once and the
- * others after their current response.
+ * listener's routing and a context of its own (the verified peer inbound, the destination outbound), one pool of
+ * upstream connections, request durations in the metrics, upgraded connections tracked like TCP ones (a policy
+ * reload re-decides them). Draining closes idle connections at once and the others after their current response.
  */
 import type { Server, Socket } from 'node:net'
 import type { ListenerConfig } from '../config'
-import { HttpConnection } from './connection'
-import type { HttpConnectionHooks } from './connection'
 import type { SidecarServices } from '../services'
+import { refused } from '../steps/admit'
+import { HttpConnection } from './connection'
+import type { HttpConnectionHooks } from './route'
 import { UpstreamPool } from './upstream-pool'
 
 /** A listener's server whose open HTTP connections the sidecar closes itself when it stops. */
@@ -23,30 +24,31 @@ export function isDrainable (server: Server): server is DrainableServer {
   return 'closeIdleConnections' in server && 'closeAllConnections' in server
 }
 
-export class HttpConnections {
+export class HttpConnections<C> {
   readonly pool: UpstreamPool
-  readonly #open = new Set<HttpConnection>()
-  readonly #hooks: HttpConnectionHooks
+  readonly #open = new Set<HttpConnection<C>>()
+  readonly #hooks: HttpConnectionHooks<C>
   #draining = false
 
-  constructor (services: SidecarServices, listener: ListenerConfig, route: HttpConnectionHooks['route']) {
-    const pool = this.pool = new UpstreamPool(services.config.idleTimeoutMs, (err, target) => {
-      services.logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'the upstream connection failed')
+  /** `peerOf`: the peer a connection's context names, for the log of a request refused at a limit. */
+  constructor (services: SidecarServices, listener: ListenerConfig, route: HttpConnectionHooks<C>['route'], peerOf: (context: C) => string | undefined) {
+    const { config, metrics, logger, tracker } = services
+    const pool = this.pool = new UpstreamPool(config.idleTimeoutMs, (err, target) => {
+      logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'the upstream connection failed')
     })
     this.#hooks = {
+      settings: { idleTimeoutMs: config.idleTimeoutMs, headTimeoutMs: config.headTimeoutMs, limits: config.httpLimits, upgrades: listener.upgrades },
       route,
       release: (upstream, reusable, keepAliveMs) => { pool.release(upstream, reusable && !this.#draining, keepAliveMs) },
-      observe: (status, ms) => { services.metrics.httpDuration.observe({ listener: listener.name, code: String(status) }, ms / 1000) },
-      tunnel: (request, client, upstream) => {
-        services.tracker.add({ listener: listener.name, direction: listener.direction, request, sockets: [client, upstream] })
-      },
-      idleTimeoutMs: services.config.idleTimeoutMs
+      observe: (status, ms) => { metrics.httpDuration.observe({ listener: listener.name, code: String(status) }, ms / 1000) },
+      tunnel: (request, client, upstream) => { tracker.add({ listener: listener.name, direction: listener.direction, request, sockets: [client, upstream] }) },
+      limited: (limit, context) => { refused(services, listener, limit, peerOf(context), undefined) }
     }
   }
 
   /** Serves the HTTP requests arriving on `socket` (plain, or TLS already verified by the listener). */
-  serve (socket: Socket): void {
-    const connection = new HttpConnection(socket, this.#hooks)
+  serve (socket: Socket, context: C): void {
+    const connection = new HttpConnection(socket, this.#hooks, context)
     connection.draining = this.#draining
     this.#open.add(connection)
     socket.once('close', () => { this.#open.delete(connection) })

@@ -2,7 +2,9 @@
  * Idle keep-alive connections to upstreams (the app inbound, the peer's sidecar outbound), by destination key,
  * taken newest first. Each socket gets its listeners once, when adopted, and they pass its events to whichever
  * exchange owns it at the time: no listener is added or removed per request. A socket that says anything while
- * idle, or closes, leaves the pool.
+ * idle, or closes, leaves the pool. A connection made under credentials that have since expired — the sidecar's
+ * own SVID or the server's certificate — is closed, not reused: its TLS session vouches for identities no longer
+ * valid.
  */
 import type { Socket } from 'node:net'
 import type { SpiffeId } from '../../spiffe/id'
@@ -26,6 +28,8 @@ export interface Upstream {
   error: Error | undefined
   /** A shorter idle timeout while pooled, from the server's Keep-Alive hint. */
   idleMs: number | undefined
+  /** When the credentials it was made under expire (ms since the epoch; Infinity for a plain connection). */
+  readonly expiresAt: number
 }
 
 /** Idle connections kept per destination; more are closed when released. */
@@ -45,7 +49,11 @@ export class UpstreamPool {
   /** An idle connection to `key`, now owned by the caller, if there is one. */
   take (key: string): Upstream | undefined {
     const idle = this.#idle.get(key)
-    const upstream = idle?.pop()
+    let upstream = idle?.pop()
+    while (upstream !== undefined && Date.now() >= upstream.expiresAt) {
+      upstream.socket.destroy()
+      upstream = idle?.pop()
+    }
     if (idle?.length === 0) this.#idle.delete(key)
     upstream?.socket.ref()
     if (upstream?.idleMs !== undefined) {
@@ -56,8 +64,8 @@ export class UpstreamPool {
   }
 
   /** Wraps a new connection (not yet in the pool; the caller owns it). */
-  adopt (socket: Socket, key: string, serverId: SpiffeId | undefined): Upstream {
-    const upstream: Upstream = { socket, key, serverId, reused: false, owner: undefined, error: undefined, idleMs: undefined }
+  adopt (socket: Socket, key: string, serverId: SpiffeId | undefined, expiresAt = Infinity): Upstream {
+    const upstream: Upstream = { socket, key, serverId, reused: false, owner: undefined, error: undefined, idleMs: undefined, expiresAt }
     socket.setNoDelay(true)
     socket.setTimeout(this.#idleTimeoutMs, () => { socket.destroy() })
     socket.on('data', (chunk: Buffer) => {

@@ -2,77 +2,79 @@
  * An outbound HTTP listener: the app sends plain HTTP on loopback; each request goes over a pooled mutual-TLS
  * connection to its destination, whose server was verified (chain, and `expect` when set) when the connection was
  * made, and is authorized (ourselves → that connection's verified server ID, with method and path) before a byte
- * of it is sent.
+ * of it is sent. The explicit HTTP proxy and transparent mode route their HTTP through the same class.
  */
 import { createServer } from 'node:net'
-import type { Server, Socket } from 'node:net'
+import type { Server } from 'node:net'
 import { XFCC_HEADER } from '../../spiffe/peer-header'
 import type { SpiffeId } from '../../spiffe/id'
-import type { HostPort, ListenerConfig } from '../config'
-import { authorize } from '../steps/authorize'
-import { policyHttpOf } from '../http1/policy-http'
+import type { ListenerConfig } from '../config'
 import { HttpConnections } from '../http1/connections'
 import type { DrainableServer } from '../http1/connections'
-import type { Forward, HttpConnectionHooks, Refusal } from '../http1/connection'
-import { proxiedRequestHead } from '../http1/head'
-import { expectedPeer } from './outbound-tcp'
-import type { SidecarServices } from '../services'
-import { MtlsConnector, OutboundRefused } from '../steps/tls-client'
+import { policyHttpOf } from '../http1/policy-http'
+import type { RequestHead } from '../http1/request-head'
+import { NOT_READY, refusal } from '../http1/route'
+import type { Refusal, RouteResult } from '../http1/route'
 import type { Upstream } from '../http1/upstream-pool'
+import type { SidecarServices } from '../services'
+import { limitConnections } from '../steps/admit'
+import { authorize } from '../steps/authorize'
+import { MtlsConnector, OutboundRefused } from '../steps/tls-client'
+import { fixedDestination } from './outbound-tcp'
+import type { OutboundDestination } from './outbound-tcp'
 
-/** Where an outbound request goes, and the server ID (or pattern) expected there. */
-export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined }
+type Done = (result: RouteResult) => void
 
 export function outboundHttpListener (services: SidecarServices, listener: ListenerConfig): Server & DrainableServer {
-  const outbound = new OutboundHttp(services, listener, () => ({ target: listener.target, expect: listener.expect }))
-  const server = createServer({ noDelay: true }, socket => { outbound.connections.serve(socket) })
-  server.maxConnections = services.config.maxConnections
-  return outbound.connections.drainable(server)
+  const outbound = new OutboundHttp<OutboundDestination>(services, listener, (_head, destination) => destination)
+  const destination = fixedDestination(listener)
+  const server = createServer({ noDelay: true }, socket => { outbound.connections.serve(socket, destination) })
+  return outbound.connections.drainable(limitConnections(services, listener, server))
 }
 
 const dropOutbound = (lower: string): boolean => lower.replace(/_/g, '-') === XFCC_HEADER
 
-/** The outbound HTTP requests of plain sockets from the app; transparent mode feeds its HTTP ports' sockets to it. */
-export class OutboundHttp {
-  readonly connections: HttpConnections
+/** The outbound HTTP requests of plain sockets from the app, to the destination `destinationOf` names for each. */
+export class OutboundHttp<C> {
+  readonly connections: HttpConnections<C>
+  readonly connector: MtlsConnector
   readonly #services: SidecarServices
   readonly #listener: ListenerConfig
-  readonly #connector: MtlsConnector
-  readonly #destinationOf: (client: Socket) => OutboundDestination
+  readonly #destinationOf: (head: RequestHead, context: C) => OutboundDestination | Refusal
 
-  constructor (services: SidecarServices, listener: ListenerConfig, destinationOf: (client: Socket) => OutboundDestination) {
+  /** `connect`: how a CONNECT request is served (the explicit proxy's tunnels); other listeners refuse it. */
+  constructor (services: SidecarServices, listener: ListenerConfig, destinationOf: (head: RequestHead, context: C) => OutboundDestination | Refusal, connect?: (head: RequestHead, done: Done) => void) {
     this.#services = services
     this.#listener = listener
     this.#destinationOf = destinationOf
-    this.#connector = new MtlsConnector(services, listener)
-    this.connections = new HttpConnections(services, listener, (head, client, done) => { this.#route(head, client, done) })
+    this.connector = new MtlsConnector(services, listener)
+    this.connections = new HttpConnections<C>(services, listener, (head, context, done) => {
+      if (head.form !== 'authority') this.#route(head, context, done)
+      else if (connect !== undefined) connect(head, done)
+      else done(refusal(400, 'CONNECT is served by an explicit HTTP proxy listener only'))
+    }, () => undefined)
   }
 
-  #route (...[head, client, done]: Parameters<HttpConnectionHooks['route']>): void {
+  #route (head: RequestHead, context: C, done: Done): void {
     const self = this.#services.identity.current?.context.spiffeId
-    if (self === undefined) {
-      done({ status: 503, body: { error: 'not ready' } })
-      return
-    }
-    const http = policyHttpOf(head.method, head.target)
-    if ('problem' in http) {
-      done({ status: 400, body: { error: http.problem } })
-      return
-    }
-    const destination = this.#destinationOf(client)
+    if (self === undefined) return done(NOT_READY)
+    const http = policyHttpOf(head)
+    if ('problem' in http) return done(refusal(400, http.problem))
+    const destination = this.#destinationOf(head, context)
+    if ('kind' in destination) return done(destination)
     const key = `${destination.target.host}:${destination.target.port}|${destination.expect ?? ''}`
-    const decide = (upstream: Upstream): Forward | Refusal => {
-      const request = { from: self, to: upstream.serverId ?? '', port: destination.target.port, http }
+    const decide = (upstream: Upstream): RouteResult => {
+      const request = { from: self, to: upstream.serverId ?? '', port: destination.port, http }
       const decision = authorize(this.#services, this.#listener, request)
-      if (decision.allow) return { upstream, head: proxiedRequestHead(head, dropOutbound, []), request, reconnect: next => { this.#reconnect(destination, key, upstream.serverId, next) } }
-      this.connections.pool.release(upstream, true)
-      return { status: 403, body: { error: 'denied by policy', rule: decision.rule, reason: decision.reason } }
+      if (!decision.allow) {
+        this.connections.pool.release(upstream, true)
+        return refusal(403, 'denied by policy', { rule: decision.rule, reason: decision.reason })
+      }
+      const defaultHost = `${destination.target.host}:${destination.target.port}`
+      return { kind: 'forward', upstream, request, first: [], drop: dropOutbound, defaultHost, reconnect: next => { this.#reconnect(destination, key, upstream.serverId, next) } }
     }
     const idle = this.connections.pool.take(key)
-    if (idle !== undefined) {
-      done(decide(idle))
-      return
-    }
+    if (idle !== undefined) return done(decide(idle))
     this.#connect(destination, key, upstream => { done(upstream instanceof Error ? unreachable(upstream) : decide(upstream)) })
   }
 
@@ -95,8 +97,8 @@ export class OutboundHttp {
 
   /** A new verified mutual-TLS connection to the destination, or the error. */
   #connect (destination: OutboundDestination, key: string, done: (upstream: Upstream | Error) => void): void {
-    this.#connector.connect(expectedPeer(destination.expect), destination.expect, destination.target).then(
-      connection => { done(this.connections.pool.adopt(connection.socket, key, connection.serverId)) },
+    this.connector.connect(destination.target, destination.expect).then(
+      connection => { done(this.connections.pool.adopt(connection.socket, key, connection.serverId, connection.expiresAt)) },
       (err: Error) => {
         if (!(err instanceof OutboundRefused)) this.#services.logger.warn({ event: 'upstream_failed', listener: this.#listener.name, err: err.message }, 'outbound request failed')
         done(err)
@@ -105,6 +107,5 @@ export class OutboundHttp {
 }
 
 function unreachable (err: Error): Refusal {
-  return { status: 502, body: { error: `the server could not be reached or verified: ${err.message}` } }
+  return refusal(502, `the server could not be reached or verified: ${err.message}`)
 }
-

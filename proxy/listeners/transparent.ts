@@ -8,18 +8,19 @@
  */
 import { createServer } from 'node:net'
 import type { Socket } from 'node:net'
-import type { HostPort, ListenerConfig } from '../config'
-import type { IdentityState } from '../identity'
-import { forwardInboundTcp } from './inbound-tcp'
-import { InboundHttp } from './inbound-http'
-import { originalDestination } from '../steps/original-dst'
-import { forwardOutboundTcp } from './outbound-tcp'
-import { OutboundHttp } from './outbound-http'
-import type { OutboundDestination } from './outbound-http'
+import type { ListenerConfig } from '../config'
 import type { DrainableServer } from '../http1/connections'
+import type { IdentityState } from '../identity'
 import type { SidecarServices } from '../services'
+import { limitConnections, PeerAdmission } from '../steps/admit'
+import { originalDestinationReader } from '../steps/original-dst'
 import { MtlsConnector } from '../steps/tls-client'
 import { mtlsServer } from '../steps/tls-server'
+import { forwardInboundTcp } from './inbound-tcp'
+import { InboundHttp } from './inbound-http'
+import { forwardOutboundTcp } from './outbound-tcp'
+import type { OutboundDestination } from './outbound-tcp'
+import { OutboundHttp } from './outbound-http'
 
 const LOOP = 'the connection came to the transparent port itself, not redirected by iptables (it would loop)'
 
@@ -29,9 +30,9 @@ function refuse (services: SidecarServices, listener: ListenerConfig, socket: So
 }
 
 export function transparentOutboundListener (services: SidecarServices, listener: ListenerConfig): DrainableServer {
+  const originalDestination = originalDestinationReader()
   const connector = new MtlsConnector(services, listener)
-  const destinations = new WeakMap<object, OutboundDestination>()
-  const http = new OutboundHttp(services, listener, client => destinations.get(client) as OutboundDestination)
+  const http = new OutboundHttp<OutboundDestination>(services, listener, (_head, destination) => destination)
   const server = createServer({ noDelay: true }, client => {
     client.on('error', () => { client.destroy() })
     const target = originalDestination(client)
@@ -39,20 +40,17 @@ export function transparentOutboundListener (services: SidecarServices, listener
       refuse(services, listener, client, typeof target === 'string' ? target : LOOP)
       return
     }
-    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`] }
-    if (services.config.httpPorts.has(target.port)) {
-      destinations.set(client, destination)
-      http.connections.serve(client)
-    } else {
-      void forwardOutboundTcp(services, listener, connector, () => destination, client)
-    }
+    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`], port: target.port }
+    if (services.config.httpPorts.has(target.port)) http.connections.serve(client, destination)
+    else void forwardOutboundTcp(services, listener, connector, destination, client)
   })
-  server.maxConnections = services.config.maxConnections
-  return http.connections.drainable(server)
+  return http.connections.drainable(limitConnections(services, listener, server))
 }
 
 export function transparentInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): DrainableServer {
-  const http = new InboundHttp(services, listener)
+  const originalDestination = originalDestinationReader()
+  const admission = new PeerAdmission(services, listener)
+  const http = new InboundHttp(services, listener, admission)
   return http.connections.drainable(mtlsServer(services, listener, state, socket => {
     socket.on('error', () => { socket.destroy() })
     const original = originalDestination(socket)
@@ -60,8 +58,8 @@ export function transparentInboundListener (services: SidecarServices, listener:
       refuse(services, listener, socket, typeof original === 'string' ? original : LOOP)
       return
     }
-    const target: HostPort = { host: '127.0.0.1', port: original.port }
-    if (!services.config.httpPorts.has(target.port)) forwardInboundTcp(services, listener, socket, () => target)
-    else http.accept(socket, target)
+    const target = { host: '127.0.0.1', port: original.port }
+    if (services.config.httpPorts.has(target.port)) http.accept(socket, target)
+    else forwardInboundTcp(services, listener, admission, socket, target)
   }))
 }

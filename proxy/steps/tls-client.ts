@@ -7,15 +7,24 @@
 import { isIP } from 'node:net'
 import { connect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
+import { matchesIdPattern, parseIdPattern } from '../../policy/id-pattern'
+import type { IdPattern } from '../../policy/id-pattern'
 import type { SpiffeId } from '../../spiffe/id'
 import type { ExpectedPeer } from '../../spiffe/tls-peer'
 import type { HostPort, ListenerConfig } from '../config'
 import type { SidecarServices } from '../services'
 import { handshakeFailed, verifyPeer } from './verify-peer'
 
-export interface VerifiedConnection { readonly socket: TLSSocket, readonly serverId: SpiffeId }
+export interface VerifiedConnection {
+  readonly socket: TLSSocket
+  readonly serverId: SpiffeId
+  /** When the credentials of this connection expire, ours or the server's, whichever first (ms since the epoch). */
+  readonly expiresAt: number
+}
 
+/** Bounded: the explicit proxy and transparent mode reach as many destinations (and expectations) as the app names. */
 const SESSIONS_LIMIT = 1024
+const EXPECTATIONS_LIMIT = 1024
 
 /** Refused: the failure is already counted and logged. */
 export class OutboundRefused extends Error {}
@@ -26,14 +35,16 @@ export class MtlsConnector {
   /** TLS sessions with the chain verified when each was made (a resumed session does not show it again). */
   #sessions = new Map<string, { session: Buffer, chain: Buffer[] }>()
   #sessionsEpoch = 0
+  /** `expect` values parsed once each, not once per connection. */
+  readonly #expectations = new Map<string, ExpectedPeer>()
 
   constructor (services: SidecarServices, listener: ListenerConfig) {
     this.#services = services
     this.#listener = listener
   }
 
-  /** Connects to the listener's target, or to `target` (the explicit HTTP proxy's per-request destination). */
-  async connect (expected: ExpectedPeer | undefined, expectedKey = '', target: HostPort = this.#listener.target): Promise<VerifiedConnection> {
+  /** Connects to `target`, whose server must have an ID `expect` (an ID or a policy pattern) accepts, when given. */
+  async connect (target: HostPort, expect: string | undefined): Promise<VerifiedConnection> {
     const { config, identity } = this.#services
     const state = identity.current
     if (state === undefined) throw this.#refuse('no-svid', 'no SVID yet from the Workload API', target)
@@ -42,7 +53,8 @@ export class MtlsConnector {
       this.#sessionsEpoch = state.epoch
     }
     const { host, port } = target
-    const sessionKey = `${host}:${port}|${expectedKey}`
+    const sessionKey = `${host}:${port}|${expect ?? ''}`
+    const expected = this.#expected(expect)
     const socket = connect({
       host,
       port,
@@ -58,7 +70,6 @@ export class MtlsConnector {
     let verifiedChain: Buffer[] | undefined
     socket.on('session', session => {
       if (verifiedChain === undefined) return
-      // Bounded: the explicit proxy and transparent mode reach as many destinations as the app names.
       if (!sessions.has(sessionKey) && sessions.size >= SESSIONS_LIMIT) sessions.delete(sessions.keys().next().value as string)
       sessions.set(sessionKey, { session, chain: verifiedChain })
     })
@@ -81,9 +92,22 @@ export class MtlsConnector {
         // Per connection: the fields are built only when someone reads debug lines.
         const { logger } = this.#services
         if (logger.isLevelEnabled('debug')) logger.debug({ event: 'tls_connected', listener: this.#listener.name, target: `${host}:${port}`, peer: peer.id.toString(), resumed: socket.isSessionReused() }, 'outbound mTLS established')
-        resolve({ socket, serverId: peer.id })
+        resolve({ socket, serverId: peer.id, expiresAt: Math.min(peer.notAfter, state.context.notAfter.getTime()) })
       })
     })
+  }
+
+  /** `expect` as a peer check: an exact ID or a pattern of the policy's syntax (checked when the config was read). */
+  #expected (expect: string | undefined): ExpectedPeer | undefined {
+    if (expect === undefined) return undefined
+    let expected = this.#expectations.get(expect)
+    if (expected === undefined) {
+      const pattern = parseIdPattern(expect) as IdPattern
+      if (this.#expectations.size >= EXPECTATIONS_LIMIT) this.#expectations.clear()
+      expected = Object.assign((id: SpiffeId) => matchesIdPattern(pattern, id.toString()), { description: expect })
+      this.#expectations.set(expect, expected)
+    }
+    return expected
   }
 
   #refuse (reason: string, message: string, target: HostPort): OutboundRefused {

@@ -6,14 +6,17 @@ import type { TLSSocket } from 'node:tls'
 import { ChaperoneError } from '../../spiffe/errors'
 import type { SpiffeId } from '../../spiffe/id'
 import { peerChainOf, verifyPeerChain } from '../../spiffe/tls-peer'
+import { parseCertificateCached } from '../../spiffe/x509-cert-cache'
 import type { ExpectedPeer } from '../../spiffe/tls-peer'
 import type { ListenerConfig } from '../config'
-import { PeerChains } from './peer-chains'
 import type { SidecarServices } from '../services'
 
-const chains = new PeerChains()
-
-export interface VerifiedPeer { readonly id: SpiffeId, readonly chain: Buffer[] }
+export interface VerifiedPeer {
+  readonly id: SpiffeId
+  readonly chain: Buffer[]
+  /** When the peer's certificate expires (ms since the epoch). */
+  readonly notAfter: number
+}
 
 /**
  * The verified peer, or undefined after logging why it was refused (the caller closes the socket). A client's
@@ -29,8 +32,9 @@ export function verifyPeer (services: SidecarServices, listener: ListenerConfig,
   try {
     const resumed = socket.isSessionReused()
     const presented = resumed ? leafOf(socket) : peerChainOf(socket.getPeerCertificate(true))
-    const chain = resumed && presented.length === 0 && knownChain !== undefined ? knownChain : chains.chainFor(presented, resumed)
-    return { id: verifyPeerChain(chain, state.context.bundles, expected), chain }
+    const chain = resumed && presented.length === 0 && knownChain !== undefined ? knownChain : services.peerChains.chainFor(presented, resumed)
+    const id = verifyPeerChain(chain, state.context.bundles, expected)
+    return { id, chain, notAfter: parseCertificateCached(chain[0]).notAfter.getTime() }
   } catch (err) {
     const code: string = err instanceof ChaperoneError ? (err as ChaperoneError).code : (err as NodeJS.ErrnoException).code ?? 'tls-error'
     // Inbound peers are named by address (the rate-limit key); outbound servers by address and port, as the target.

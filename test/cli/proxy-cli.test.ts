@@ -47,6 +47,17 @@ void t.test('proxy cli – run prints its addresses, wait returns when ready, SI
   socket.write('before')
   t.equal((await once(socket, 'data'))[0], 'before')
 
+  // SIGHUP reloads the policy (the file is the same: counted as unchanged); the process keeps running.
+  child.kill('SIGHUP')
+  const unchanged = 'chaperone_policy_reloads_total{result="unchanged"} 1'
+  const deadline = Date.now() + 5000
+  let metrics = ''
+  while (!metrics.includes(unchanged) && Date.now() < deadline) {
+    metrics = await (await fetch(`http://${admin}/metrics`)).text()
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  t.match(metrics, unchanged, 'SIGHUP reloaded the policy')
+
   child.kill('SIGTERM')
   while (!stderr.includes('"event":"draining"')) await once(child.stderr, 'data')
   await t.rejects(mtlsTo(inbound), { code: 'ECONNREFUSED' }, 'no new connections while draining')

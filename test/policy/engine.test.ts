@@ -165,3 +165,31 @@ void t.test('policy engine – many rules over many IDs decide the same after th
     t.equal(wrong, 0, `round ${round + 1}: 5,000 distinct sources`)
   }
 })
+
+void t.test('policy engine – mayAllow: some request of the pair at the port could be allowed, whatever its HTTP method and path', async t => {
+  const a = `${TD}/a`
+  const b = `${TD}/b`
+  const http = { http: { methods: ['GET'], paths: ['/public/*'] } }
+  const cases: Array<[string, object[], 'allow' | 'deny' | undefined, number | undefined, boolean]> = [
+    ['no rule, default deny', [], undefined, 8080, false],
+    ['no rule, default allow', [], 'allow', 8080, true],
+    ['an allow of the pair', [rule('r', [a], [b])], undefined, 8080, true],
+    ['an allow with HTTP conditions only', [rule('r', [a], [b], http)], undefined, 8080, true],
+    ['an allow of another port', [rule('r', [a], [b], { ports: [9090] })], undefined, 8080, false],
+    ['an allow with ports, no port given', [rule('r', [a], [b], { ports: [9090] })], undefined, undefined, false],
+    ['an allow of another pair', [rule('r', [b], [a])], undefined, 8080, false],
+    ['a dry-run allow', [rule('r', [a], [b], { mode: 'dry-run' })], undefined, 8080, false],
+    ['a deny of every request beats an allow', [rule('d', [a], [b], { action: 'deny' }), rule('r', [a], [b])], undefined, 8080, false],
+    ['a deny of every request beats the default allow', [rule('d', [a], [b], { action: 'deny' })], 'allow', 8080, false],
+    ['a deny of some requests leaves the allow', [rule('d', [a], [b], { action: 'deny', ...http }), rule('r', [a], [b])], undefined, 8080, true],
+    ['a deny of another port leaves the allow', [rule('d', [a], [b], { action: 'deny', ports: [9090] }), rule('r', [a], [b])], undefined, 8080, true],
+    ['a dry-run deny leaves the allow', [rule('d', [a], [b], { action: 'deny', mode: 'dry-run' }), rule('r', [a], [b])], undefined, 8080, true]
+  ]
+  for (const [name, rules, defaultAction, port, expected] of cases) {
+    t.equal(policyOf(rules, defaultAction).mayAllow({ from: a, to: b, port }), expected, name)
+  }
+  // Whenever mayAllow says no, no request of the pair at that port is allowed.
+  const policy = policyOf([rule('d', [a], [b], { action: 'deny' }), rule('r', [a], [b], http)])
+  t.equal(policy.mayAllow({ from: parseSpiffeId(a), to: parseSpiffeId(b), port: 80 }), false)
+  t.equal(decide(policy, a, b, { port: 80, http: { method: 'GET', path: '/public/x' } }), 'deny:d')
+})

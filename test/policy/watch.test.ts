@@ -24,7 +24,7 @@ rules:
 `
 const FE = { from: `${TD}/frontend`, to: `${TD}/api` }
 
-function setUp (t: { teardown: (fn: () => void) => void }, name: string, options: { watch?: boolean, sighup?: boolean } = {}): { file: string, watcher: PolicyWatcher, logs: Array<Record<string, unknown>> } {
+function setUp (t: { teardown: (fn: () => void) => void }, name: string, options: { watch?: boolean } = {}): { file: string, watcher: PolicyWatcher, logs: Array<Record<string, unknown>> } {
   const file = join(dir, name)
   writeFileSync(file, policyText('frontend'))
   const logs: Array<Record<string, unknown>> = []
@@ -86,15 +86,17 @@ void t.test('policy reload – an invalid file is rejected with its problems log
   t.equal(watcher.decide(FE).allow, true)
 })
 
-void t.test('policy reload – SIGHUP reloads; a file with the same meaning is reported unchanged', async t => {
+void t.test('policy reload – reload() on demand (the CLI calls it on SIGHUP); a file with the same meaning is reported unchanged', async t => {
+  const handlers = process.listenerCount('SIGHUP')
   const { file, watcher } = setUp(t, 'sighup.yaml', { watch: false })
+  t.equal(process.listenerCount('SIGHUP'), handlers, 'a watcher used as a library takes no signal for itself')
   writeFileSync(file, policyText('frontend', '# reformatted, same rules\n'))
   const unchanged = nextReload(watcher)
-  process.kill(process.pid, 'SIGHUP')
+  watcher.reload('sighup')
   t.match(await unchanged, { result: 'unchanged', trigger: 'sighup' })
   writeFileSync(file, policyText('other'))
   const changed = nextReload(watcher)
-  process.kill(process.pid, 'SIGHUP')
+  watcher.reload('sighup')
   t.match(await changed, { result: 'ok', trigger: 'sighup' })
   t.equal(watcher.decide(FE).allow, false)
   t.match(await watcher.registry.metrics(), /chaperone_policy_reloads_total\{result="unchanged"\} 1\n/)
@@ -114,7 +116,7 @@ void t.test('policy reload – an editor\'s write-then-rename is seen; other fil
   t.equal(watcher.decide({ from: `${TD}/other`, to: `${TD}/api` }).allow, true)
 })
 
-void t.test('policy reload – an invalid file at start is an error; close stops listening for SIGHUP', async t => {
+void t.test('policy reload – an invalid file at start is an error; a watcher never listens for SIGHUP itself', async t => {
   const file = join(dir, 'bad-start.yaml')
   writeFileSync(file, 'version: 2\n')
   const err = thrown(() => new PolicyWatcher(file))
@@ -122,7 +124,7 @@ void t.test('policy reload – an invalid file at start is an error; close stops
   t.match(err.message, `${file}:1:10: error: version: must be equal to constant`)
   const before = process.listenerCount('SIGHUP')
   const { watcher } = setUp(t, 'close.yaml')
-  t.equal(process.listenerCount('SIGHUP'), before + 1)
+  t.equal(process.listenerCount('SIGHUP'), before, 'the CLI wires the signal, not the library')
   watcher.close()
   t.equal(process.listenerCount('SIGHUP'), before)
 })

@@ -11,6 +11,7 @@ import { X509Bundle } from '../../spiffe/x509-bundle'
 import type { ListenerConfig } from '../../proxy/config'
 import { SidecarMetrics } from '../../proxy/metrics'
 import type { SidecarServices } from '../../proxy/services'
+import { PeerChains } from '../../proxy/steps/peer-chains'
 import { verifyPeer } from '../../proxy/steps/verify-peer'
 
 // The inbound peer check on real TLS connections, resumed ones included: a resumed session carries only the
@@ -28,7 +29,8 @@ const context = { bundles: bundlesOf(ca) }
 const services = {
   identity: { current: { context } },
   metrics: new SidecarMetrics(),
-  limitedLog: { warn: (_key: string, fields: Record<string, unknown>) => { refusals.push(fields) } }
+  limitedLog: { warn: (_key: string, fields: Record<string, unknown>) => { refusals.push(fields) } },
+  peerChains: new PeerChains()
 } as unknown as SidecarServices
 const listener = { name: 'inbound-1', direction: 'inbound' } as unknown as ListenerConfig
 

@@ -1,0 +1,86 @@
+/**
+ * Bytes received and not yet handled, kept so that reading a head is linear in the bytes received however they
+ * are split: appends grow the store geometrically (no copy of everything per chunk), and the search for the end of
+ * a head resumes where the last one stopped (no rescan from the start per chunk). A 64 KiB head sent a byte per
+ * TLS record costs 64 Ki small appends and one pass, not 2 Gi byte copies.
+ */
+const EMPTY = Buffer.alloc(0)
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1')
+
+export class ByteQueue {
+  #store: Buffer = EMPTY
+  #start = 0
+  #end = 0
+  /** Bytes from #start already searched for the end of a head. */
+  #searched = 0
+  /** #store is a chunk taken by reference, not ours to write into. */
+  #borrowed = false
+  /** Bytes examined by every search so far: what shows the search linear in the bytes received. */
+  #bytesSearched = 0
+
+  get bytesSearched (): number {
+    return this.#bytesSearched
+  }
+
+  get length (): number {
+    return this.#end - this.#start
+  }
+
+  /** The queued bytes (a view: valid until the next append or consume). */
+  view (): Buffer {
+    return this.#store.subarray(this.#start, this.#end)
+  }
+
+  append (chunk: Buffer): void {
+    if (this.length === 0) { // the usual case: nothing waits, take the chunk as it is
+      this.#store = chunk
+      this.#start = 0
+      this.#end = chunk.length
+      this.#borrowed = true
+      return
+    }
+    if (this.#borrowed || this.#end + chunk.length > this.#store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.length, this.length + chunk.length, 4096))
+      this.#store.copy(grown, 0, this.#start, this.#end)
+      this.#end = this.length
+      this.#start = 0
+      this.#store = grown
+      this.#borrowed = false
+    }
+    chunk.copy(this.#store, this.#end)
+    this.#end += chunk.length
+  }
+
+  /** Drops the first `count` bytes (handled). Views taken before stay valid: bytes are never written over. */
+  consume (count: number): void {
+    this.#start += count
+    this.#searched = Math.max(0, this.#searched - count)
+    if (this.#start >= this.#end) this.clear()
+  }
+
+  /** Takes everything queued: the bytes, then an empty queue. */
+  take (): Buffer {
+    const bytes = this.view()
+    this.clear()
+    return bytes
+  }
+
+  clear (): void {
+    this.#store = EMPTY
+    this.#start = this.#end = this.#searched = 0
+    this.#borrowed = false
+  }
+
+  /** The length of the head at the front (through its blank line), or -1 while its end has not arrived. */
+  headLength (): number {
+    const from = Math.max(this.#start, this.#start + this.#searched - 3)
+    const at = this.#store.subarray(0, this.#end).indexOf(HEAD_END, from)
+    this.#bytesSearched += (at === -1 ? this.#end : at + 4) - from
+    if (at === -1) {
+      this.#searched = this.length
+      return -1
+    }
+    this.#searched = 0
+    return at + 4 - this.#start
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Field lines (RFC 9112 §5) of a head or a trailer section: `name: value`, the name a token with no whitespace
+ * before the colon, the value without its surrounding SP/HTAB and free of control characters. An obs-fold, a bare
+ * CR or LF, and NUL/VT/FF/DEL all fail here.
+ */
+import { FIELD_VALUE, TOKEN, trimOws } from './syntax'
+
+/** A field line as sent: `name` keeps its spelling, `lower` is for comparisons, `value` has no surrounding whitespace. */
+export interface HeaderLine { readonly name: string, readonly lower: string, readonly value: string }
+
+/** The field lines of `lines`, or why one is malformed. */
+export function parseFieldLines (lines: readonly string[], from: number): HeaderLine[] | string {
+  const fields: HeaderLine[] = []
+  for (let i = from; i < lines.length; i++) {
+    const line = lines[i]
+    const colon = line.indexOf(':')
+    const name = colon === -1 ? '' : line.slice(0, colon)
+    if (!TOKEN.test(name)) {
+      return colon === -1 || line.startsWith(' ') || line.startsWith('\t') ? `malformed field line ${JSON.stringify(line.slice(0, 80))}` : `malformed field name ${JSON.stringify(name.slice(0, 80))}`
+    }
+    const value = trimOws(line.slice(colon + 1))
+    if (!FIELD_VALUE.test(value)) return `field ${name} has a control character in its value`
+    fields.push({ name, lower: name.toLowerCase(), value })
+  }
+  return fields
+}
+
+/**
+ * The comma-separated elements of every line of field `lower`, lowercased; empty elements (`a,,b`, a trailing
+ * comma) are kept as '' so that framing can refuse them where other fields ignore them (RFC 9110 §5.6.1).
+ */
+export function headerElements (headers: readonly HeaderLine[], lower: string): string[] {
+  const found: string[] = []
+  for (const header of headers) {
+    if (header.lower !== lower) continue
+    for (const element of header.value.split(',')) found.push(trimOws(element).toLowerCase())
+  }
+  return found
+}
+
+/** The non-empty elements of field `lower`, lowercased (Connection options, Upgrade protocols). */
+export function headerTokens (headers: readonly HeaderLine[], lower: string): string[] {
+  return headerElements(headers, lower).filter(element => element !== '')
+}

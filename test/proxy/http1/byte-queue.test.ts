@@ -1,0 +1,36 @@
+import t from 'tap'
+import { ByteQueue } from '../../../proxy/http1/byte-queue'
+
+// Reading a head is linear in the bytes received, however they are split: a 64 KiB head sent a byte per TLS record
+// is searched once, not from its start on every byte.
+
+void t.test('http1 byte queue – a 64 KiB head fed a byte at a time is searched in linear work, and found whole', async t => {
+  const head = Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\nX: ${'a'.repeat(64 * 1024 - 40)}\r\n\r\nGET /next`, 'latin1')
+  const queue = new ByteQueue()
+  let found = -1
+  for (let i = 0; i < head.length && found === -1; i++) {
+    queue.append(head.subarray(i, i + 1))
+    found = queue.headLength()
+  }
+  t.equal(found, head.length - 'GET /next'.length, 'the end of the head')
+  t.ok(queue.bytesSearched <= 4 * head.length, `searched ${queue.bytesSearched} bytes for a ${head.length}-byte head`)
+  t.equal(queue.view().toString('latin1', 0, 14), 'GET / HTTP/1.1', 'the bytes, in order')
+})
+
+void t.test('http1 byte queue – consume keeps views taken before valid, and the search position', async t => {
+  const queue = new ByteQueue()
+  queue.append(Buffer.from('GET / HTTP/1.1\r\n\r\nrest'))
+  const length = queue.headLength()
+  const view = queue.view()
+  queue.consume(length)
+  queue.append(Buffer.from('-more'))
+  t.equal(view.toString(), 'GET / HTTP/1.1\r\n\r\nrest', 'a view taken before is not written over')
+  t.equal(queue.view().toString(), 'rest-more')
+  t.equal(queue.headLength(), -1)
+  queue.append(Buffer.from('\r\n\r'))
+  t.equal(queue.headLength(), -1)
+  queue.append(Buffer.from('\n'))
+  t.equal(queue.headLength(), 'rest-more\r\n\r\n'.length, 'an end split across appends is found')
+  t.equal(queue.take().toString(), 'rest-more\r\n\r\n')
+  t.equal(queue.length, 0)
+})
