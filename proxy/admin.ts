@@ -1,12 +1,14 @@
 /**
- * The admin listener (default 127.0.0.1:15000): `/live` (the process answers), `/ready` (SVID, bundle and policy
- * loaded, listeners bound: what `chaperone proxy wait` polls), `/metrics` (Prometheus text), `/status` (JSON).
+ * The admin listener (default 127.0.0.1:15000): `/live` (the process answers), `/ready` (an SVID that has not expired,
+ * a bundle and the policy loaded, listeners bound: what `chaperone proxy wait` polls), `/metrics` (Prometheus text),
+ * `/status` (JSON).
  */
 import { createServer } from 'node:http'
 import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ListenerConfig } from './config'
 import type { SidecarServices } from './services'
+import { svidHasExpired } from './svid-expiry'
 
 export interface ListenerStatus { readonly config: ListenerConfig, readonly bound: AddressInfo | undefined }
 
@@ -20,7 +22,14 @@ export function notReady (services: SidecarServices, listeners: () => readonly L
   const missing: string[] = []
   const state = services.identity.current
   if (state === undefined) missing.push('no SVID from the Workload API yet')
-  else if (state.context.bundles.size === 0) missing.push('no trust bundle yet')
+  else {
+    const { spiffeId, notAfter, bundles } = state.context
+    // Every peer refuses an expired SVID: taking traffic now would only fail handshakes.
+    if (svidHasExpired(notAfter)) {
+      missing.push(`the SVID ${spiffeId.toString()} expired at ${notAfter.toISOString()}; the Workload API at ${services.identity.source.address} has not sent a new one`)
+    }
+    if (bundles.size === 0) missing.push('no trust bundle yet')
+  }
   for (const listener of listeners()) if (listener.bound === undefined) missing.push(`listener ${listener.config.name} is not bound`)
   return missing
 }
@@ -53,6 +62,7 @@ function status (services: SidecarServices, listeners: readonly ListenerStatus[]
   return {
     spiffeId: context?.spiffeId.toString() ?? null,
     svidExpiry: context?.notAfter.toISOString() ?? null,
+    svidExpired: context === undefined ? null : svidHasExpired(context.notAfter),
     trustDomains: context === undefined ? [] : [...context.bundles].map(bundle => bundle.trustDomain.name),
     policy: { file: policy.source, hash: policy.hash, rules: policy.document.rules.length, defaultAction: policy.document.defaultAction },
     activeConnections: services.tracker.size,

@@ -11,8 +11,14 @@ import type { Logger } from 'pino'
 import { encodePem } from '../spiffe/pem'
 import { X509Source } from '../spiffe/x509-source'
 import type { X509Context } from '../spiffe/x509-source'
+import { SvidExpiryWatch } from './svid-expiry'
 
 export interface IdentityState {
+  /**
+   * The SVID in use and the bundles. `context.notAfter` is when this SVID expires: a new state replaces this one with
+   * every new SVID, so `identity.current.context.notAfter` is always the expiry of what new handshakes present, and
+   * `svidHasExpired(context.notAfter)` (svid-expiry.ts) says whether it has passed.
+   */
   readonly context: X509Context
   /** For servers: `server.setSecureContext(options)` takes options, not a SecureContext. */
   readonly serverOptions: SecureContextOptions
@@ -26,6 +32,7 @@ const TLS_MIN = 'TLSv1.2'
 
 export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
   readonly source: X509Source
+  readonly #expiry: SvidExpiryWatch
   #state: IdentityState | undefined
   #fingerprint = ''
   #epoch = 0
@@ -38,6 +45,8 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
       ...(spiffeId === undefined ? {} : { pick: svids => svids.find(svid => svid.spiffeId === spiffeId) }),
       onError: err => { logger.warn({ event: 'workload_api_error', err: err.message }, 'Workload API: keeping the last good SVID') }
     })
+    // Once expired, no peer accepts the SVID: ask the Workload API again at once instead of after the longest backoff.
+    this.#expiry = new SvidExpiryWatch(logger, this.source.address, () => { this.source.retrySoon() })
     this.source.on('update', context => {
       const before = this.#state
       if (this.#apply(context) === before) return
@@ -56,6 +65,7 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
   }
 
   close (): void {
+    this.#expiry.stop()
     this.source.close()
   }
 
@@ -73,6 +83,7 @@ export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
       secureOptions: constants.SSL_OP_NO_RENEGOTIATION
     }
     this.#state = Object.freeze({ context, serverOptions: options, clientContext: createSecureContext(options), epoch: ++this.#epoch })
+    this.#expiry.watch(context)
     this.emit('change', this.#state)
     return this.#state
   }

@@ -99,6 +99,19 @@ export class X509Source extends EventEmitter<{ update: [X509Context] }> {
     })
   }
 
+  /**
+   * Starts the backoff again from its first delay and, if a reconnection is waiting, moves it to that delay: for a
+   * caller whose SVID has expired, so the agent's return is noticed at once rather than after the longest delay.
+   * With a stream open or being opened it only resets the backoff: never a second stream.
+   */
+  retrySoon (): void {
+    if (this.#closed) return
+    this.#backoff.reset()
+    if (this.#retry === undefined) return
+    clearTimeout(this.#retry)
+    this.#scheduleReconnect()
+  }
+
   /** Stops the stream and any reconnection; pending ready() calls reject with ERR_SOURCE_CLOSED. Idempotent. */
   close (): void {
     if (this.#closed) return
@@ -130,7 +143,15 @@ export class X509Source extends EventEmitter<{ update: [X509Context] }> {
     // WorkloadClient reports a message it cannot parse with this code and keeps the stream; anything else ended it.
     if (err instanceof WorkloadApiError && err.code === 'ERR_WORKLOAD_API_RESPONSE_INVALID') return
     this.#disconnect()
-    this.#retry = setTimeout(() => this.#connect(), this.#backoff.next())
+    this.#scheduleReconnect()
+  }
+
+  /** `#retry` is set exactly while a reconnection waits. */
+  #scheduleReconnect (): void {
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      this.#connect()
+    }, this.#backoff.next())
   }
 
   #report (err: Error): void {

@@ -47,6 +47,9 @@ export interface Mesh {
   readonly workloadApi: string
   readonly policyFile: string
   readonly admin: AdminClient
+  /** Stops the agent (sidecars keep their last SVID until it expires); `startAgent` brings it back, same data and sockets. */
+  stopAgent: () => Promise<void>
+  startAgent: () => Promise<void>
   writePolicy: (text: string) => void
   /** Registers an identity for this process (all identities are the same process's; sidecars pick by ID). */
   register: (id: string, x509TtlSeconds?: number) => Promise<void>
@@ -60,8 +63,11 @@ export async function startMesh (policy: string): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-mesh-'))
   const socket = join(dir, 'workload.sock')
   const adminSocket = join(dir, 'admin.sock')
-  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket }), pino({ level: 'silent' }))
-  const admin = new AdminClient(adminSocket)
+  const agentConfig = loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket })
+  let agent: Agent | undefined = await Agent.start(agentConfig, pino({ level: 'silent' }))
+  // The admin connection is closed while the agent is stopped: an open one would hold its shutdown for 5 s.
+  let admin: AdminClient | undefined
+  const adminClient = (): AdminClient => admin ??= new AdminClient(adminSocket)
   const policyFile = join(dir, 'policy.yaml')
   writeFileSync(policyFile, policy)
   const sidecars: Sidecar[] = []
@@ -69,10 +75,19 @@ export async function startMesh (policy: string): Promise<Mesh> {
     dir,
     workloadApi: `unix://${socket}`,
     policyFile,
-    admin,
+    get admin (): AdminClient { return adminClient() },
+    stopAgent: async () => {
+      admin?.close()
+      admin = undefined
+      await agent?.stop()
+      agent = undefined
+    },
+    startAgent: async () => {
+      agent ??= await Agent.start(agentConfig, pino({ level: 'silent' }))
+    },
     writePolicy: text => { writeFileSync(policyFile, text) },
     register: async (id, x509TtlSeconds) => {
-      await admin.createEntry({ spiffe_id: id, parent_id: '', selectors: [`unix:uid:${process.getuid?.() ?? 0}`], ...(x509TtlSeconds === undefined ? {} : { x509_svid_ttl: x509TtlSeconds }) })
+      await adminClient().createEntry({ spiffe_id: id, parent_id: '', selectors: [`unix:uid:${process.getuid?.() ?? 0}`], ...(x509TtlSeconds === undefined ? {} : { x509_svid_ttl: x509TtlSeconds }) })
     },
     svid: async id => {
       const client = new WorkloadClient(`unix://${socket}`)
@@ -100,8 +115,8 @@ export async function startMesh (policy: string): Promise<Mesh> {
     },
     close: async () => {
       await Promise.all(sidecars.map(async s => { await s.stop(0) }))
-      admin.close()
-      await agent.stop()
+      admin?.close()
+      await agent?.stop()
       rmSync(dir, { recursive: true, force: true })
     }
   }

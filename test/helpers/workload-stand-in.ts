@@ -35,6 +35,8 @@ export interface StandIn {
   deny: boolean
   /** How many calls came without the header. */
   headerless: number
+  /** How many FetchX509SVID streams were asked for (refused ones included). */
+  x509Calls: number
   /**
    * Issues a new SVID and sends it to every open FetchX509SVID stream (a rotation); with `reissue` false, sends the
    * current state again unchanged.
@@ -67,6 +69,7 @@ export async function startStandIn (dir: string, options: { health?: ServingStat
     jwtBundle,
     deny: false,
     headerless: 0,
+    x509Calls: 0,
     rotate: (reissue = true) => {
       if (reissue) standIn.svid = ca.issueSvid(WORKLOAD_ID)
       for (const stream of streams) stream.write(x509Response())
@@ -117,9 +120,13 @@ export async function startStandIn (dir: string, options: { health?: ServingStat
   }
 
   const jwks = (): object => ({ bundles: { [`spiffe://${TD}`]: Buffer.from(JSON.stringify(jwtBundle.toJwks())) } })
+  const x509Stream = stream(x509Response, true)
   const server = new Server()
   server.addService(workloadApiService().service, {
-    FetchX509SVID: stream(x509Response, true),
+    FetchX509SVID: (call: ServerWritableStream<unknown, unknown>) => {
+      standIn.x509Calls++
+      x509Stream(call)
+    },
     FetchX509Bundles: stream(() => ({ bundles: { [`spiffe://${TD}`]: ca.certDer, [`spiffe://${FEDERATED_TD}`]: federatedCa.certDer } }), true),
     FetchJWTBundles: stream(jwks, true),
     FetchJWTSVID: unary(async (request: { audience: string[], spiffe_id: string }) => {

@@ -2,9 +2,9 @@ import t from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
-import { get } from 'node:http'
 import { TD, echoServer, startMesh } from '../helpers/mesh'
 import type { Mesh } from '../helpers/mesh'
+import { adminGet, until } from '../helpers/admin-http'
 
 // What happens to a running sidecar over time, with the real agent: SVID rotations (short-lived SVIDs), policy
 // reloads, and what the admin endpoints report meanwhile.
@@ -50,23 +50,6 @@ async function openConnection (port: number): Promise<{ socket: Socket, say: (te
     return received
   }
   return { socket, say }
-}
-
-async function adminGet (address: string, path: string): Promise<{ status: number, body: string }> {
-  return await new Promise((resolve, reject) => {
-    get(`http://${address}${path}`, res => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
-    }).on('error', reject)
-  })
-}
-
-async function until (what: string, condition: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
 }
 
 void t.test('sidecar lifecycle – a connection opened before two SVID rotations still carries data after them', async t => {
@@ -124,6 +107,7 @@ void t.test('sidecar lifecycle – the admin endpoints answer: live, ready, metr
   t.match(status, {
     spiffeId: `${TD}/server`,
     svidExpiry: /^\d{4}-/,
+    svidExpired: false,
     trustDomains: ['plant.example'],
     policy: { file: mesh.policyFile, hash: /^sha256:/, rules: 2, defaultAction: 'deny' },
     listeners: [{ name: 'inbound-1', direction: 'inbound', protocol: 'tcp', listen: /^127\.0\.0\.1:\d+$/, target: `127.0.0.1:${app.port}` }]

@@ -93,6 +93,46 @@ void t.test('x509 source – keeps the last good SVID while the agent is away an
   t.equal(source.current, context)
 })
 
+void t.test('x509 source – retrySoon() cuts a long wait for the returning agent down to the first delay', async t => {
+  const dir = tempDir(t)
+  const standIn = await startStandIn(dir)
+  const initialMs = 10
+  const failedAt: number[] = []
+  const { source } = sourceFor(t, { address: standIn.address, backoff: { initialMs, maxMs: 60_000 }, onError: () => failedAt.push(Date.now()) })
+  await source.ready(5000)
+
+  await standIn.close(true)
+  // The Nth failure schedules a wait drawn from [½, 1] × initialMs × 2^(N−1): after the 9th, at least 1.28 s.
+  const failures = 9
+  while (failedAt.length < failures) await sleep(5)
+  const pendingAtLeast = initialMs * 2 ** (failures - 1) / 2
+  const restarted = await standInFor(t, dir)
+  source.retrySoon()
+  const context = await nextUpdate(source)
+  const took = Date.now() - failedAt[failures - 1]
+  t.ok(took < pendingAtLeast, `the agent's return was noticed ${took} ms after the last failure, before the pending ${pendingAtLeast}+ ms wait`)
+  t.equal(failedAt.length, failures, 'with no attempt in between')
+  t.same(context.svid.chain[0], restarted.svid.chain[0], 'the new agent\'s SVID arrived')
+  t.equal(restarted.x509Calls, 1, 'through one stream')
+})
+
+void t.test('x509 source – retrySoon() with a stream open opens no second one; after close() it does nothing', async t => {
+  const standIn = await standInFor(t)
+  const { source, errors } = sourceFor(t, { address: standIn.address })
+  await source.ready(5000)
+  source.retrySoon()
+  source.retrySoon()
+  await sleep(100)
+  t.equal(standIn.x509Calls, 1, 'still the one stream')
+  standIn.rotate()
+  t.same((await nextUpdate(source)).svid.chain[0], standIn.svid.chain[0], 'which still delivers rotations')
+  source.close()
+  source.retrySoon()
+  await sleep(100)
+  t.equal(standIn.x509Calls, 1, 'nothing opened after close()')
+  t.same(errors, [])
+})
+
 void t.test('x509 source – an SVID pick refuses keeps the last good context and is reported', async t => {
   const standIn = await standInFor(t)
   const firstLeaf = standIn.svid.chain[0]
