@@ -32,7 +32,8 @@ export function outboundHttpListener (services: SidecarServices, listener: Liste
   return outbound.connections.drainable(limitConnections(services, listener, server))
 }
 
-const dropOutbound = (lower: string): boolean => lower.replace(/_/g, '-') === XFCC_HEADER
+/** The identity field is the receiving sidecar's to set; Proxy-Authorization was for this proxy, not the server. */
+const dropOutbound = (lower: string): boolean => lower === 'proxy-authorization' || lower.replace(/_/g, '-') === XFCC_HEADER
 
 /** The outbound HTTP requests of plain sockets from the app, to the destination `destinationOf` names for each. */
 export class OutboundHttp<C> {
