@@ -75,6 +75,7 @@ function parseChunked (buffer: Buffer, from: number): Parsed<{ body: Buffer, chu
     at = eol + 2
     if (line === '') return { value: { body: Buffer.concat(parts), chunks, trailers }, used: at }
     const colon = line.indexOf(':')
+    if (colon <= 0) throw new Error(`malformed trailer line ${JSON.stringify(line)}`)
     trailers.push([line.slice(0, colon), line.slice(colon + 1).trim()])
   }
 }
