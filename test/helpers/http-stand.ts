@@ -34,21 +34,21 @@ export const BLOB = randomBytes(1 << 20)
 
 export const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex')
 
-/** What the app received: the request as its node:http server parsed it, the body's length and hash, and the port it came from. */
-export interface AppRequest { method: string, url: string, headers: IncomingHttpHeaders, rawHeaders: string[], length: number, sha256: string, remotePort: number }
+/** What the app received: the request as its node:http server parsed it (trailers too), the body's length and hash, and the port it came from. */
+export interface AppRequest { method: string, url: string, headers: IncomingHttpHeaders, rawHeaders: string[], rawTrailers: string[], length: number, sha256: string, remotePort: number }
 
 /**
  * The node:http app. `/echo…` answers with the AppRequest as JSON; `/mirror` with the request's body; `/bytes/N`
  * with the first N bytes of BLOB; anything else with its URL as the body, after `?delay=MS` when given.
  */
-async function app (keepAliveTimeout = 5000): Promise<{ server: Server, port: number, seen: AppRequest[] }> {
+export async function recordingApp (keepAliveTimeout = 5000): Promise<{ server: Server, port: number, seen: AppRequest[] }> {
   const seen: AppRequest[] = []
   const server = createServer((req, res) => {
     const parts: Buffer[] = []
     req.on('data', (chunk: Buffer) => parts.push(chunk)).on('end', () => {
       const body = Buffer.concat(parts)
       const url = req.url ?? ''
-      const request = { method: req.method ?? '', url, headers: req.headers, rawHeaders: req.rawHeaders, length: body.length, sha256: sha256(body), remotePort: req.socket.remotePort ?? 0 }
+      const request = { method: req.method ?? '', url, headers: req.headers, rawHeaders: req.rawHeaders, rawTrailers: req.rawTrailers, length: body.length, sha256: sha256(body), remotePort: req.socket.remotePort ?? 0 }
       seen.push(request)
       if (url.startsWith('/echo')) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(request))
@@ -99,9 +99,9 @@ export interface HttpStand {
   mesh: Mesh
   client: RunningSidecar
   server: RunningSidecar
-  app: Awaited<ReturnType<typeof app>>
+  app: Awaited<ReturnType<typeof recordingApp>>
   scripted: Awaited<ReturnType<typeof scriptedServer>>
-  idle: Awaited<ReturnType<typeof app>>
+  idle: Awaited<ReturnType<typeof recordingApp>>
   /** The client sidecar's outbound listener to a backend. */
   port: (backend: Backend) => number
   /** A raw connection to the client sidecar's listener to `backend`, closed when `test` ends. */
@@ -110,7 +110,7 @@ export interface HttpStand {
 }
 
 export async function startHttpStand (): Promise<HttpStand> {
-  const backends = { app: await app(), scripted: await scriptedServer(script), idle: await app(200) }
+  const backends = { app: await recordingApp(), scripted: await scriptedServer(script), idle: await recordingApp(200) }
   const free = createTcpServer().listen(0, '127.0.0.1')
   await once(free, 'listening')
   const downPort = (free.address() as AddressInfo).port

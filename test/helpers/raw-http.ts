@@ -20,6 +20,8 @@ export interface Message {
   framing: 'none' | 'length' | 'chunked' | 'close'
   /** The sizes of the chunks of a chunked body, in order. */
   chunks: number[]
+  /** The trailer fields of a chunked body, as sent: [name, value]. */
+  trailers: Array<[string, string]>
 }
 
 export interface RawResponse extends Message { status: number }
@@ -47,9 +49,10 @@ function parseHead (buffer: Buffer): Parsed<Pick<Message, 'line' | 'headers' | '
 }
 
 /** A chunked body starting at `from`; undefined until its last chunk and trailer section are in. */
-function parseChunked (buffer: Buffer, from: number): Parsed<{ body: Buffer, chunks: number[] }> {
+function parseChunked (buffer: Buffer, from: number): Parsed<{ body: Buffer, chunks: number[], trailers: Array<[string, string]> }> {
   const parts: Buffer[] = []
   const chunks: number[] = []
+  const trailers: Array<[string, string]> = []
   let at = from
   for (;;) {
     const eol = buffer.indexOf('\r\n', at)
@@ -68,9 +71,12 @@ function parseChunked (buffer: Buffer, from: number): Parsed<{ body: Buffer, chu
   for (;;) { // the trailer section: field lines up to an empty line
     const eol = buffer.indexOf('\r\n', at)
     if (eol === -1) return undefined
-    const empty = eol === at
+    const line = buffer.toString('latin1', at, eol)
     at = eol + 2
-    if (empty) return { value: { body: Buffer.concat(parts), chunks }, used: at }
+    if (line === '') return { value: { body: Buffer.concat(parts), chunks, trailers }, used: at }
+    const colon = line.indexOf(':')
+    if (colon <= 0) throw new Error(`malformed trailer line ${JSON.stringify(line)}`)
+    trailers.push([line.slice(0, colon), line.slice(colon + 1).trim()])
   }
 }
 
@@ -78,7 +84,7 @@ function parseMessage (buffer: Buffer, bodiless: (head: Pick<Message, 'line' | '
   const head = parseHead(buffer)
   if (head === undefined) return undefined
   const start = head.used
-  const message = { ...head.value, body: Buffer.alloc(0), chunks: [] as number[] }
+  const message = { ...head.value, body: Buffer.alloc(0), chunks: [] as number[], trailers: [] as Array<[string, string]> }
   if (bodiless(head.value)) return { value: { ...message, framing: 'none' }, used: start }
   const te = head.value.headers['transfer-encoding']
   if (te !== undefined) {
@@ -114,7 +120,7 @@ export function parseResponse (buffer: Buffer, head = false, ended = false): Par
 export function parseRequest (buffer: Buffer): Parsed<RawRequest> {
   const parsed = parseMessage(buffer, () => false, false, true)
   if (parsed === undefined) return undefined
-  const [method, target] = parsed.value.line.split(' ')
+  const [method, target = ''] = parsed.value.line.split(' ')
   return { value: { ...parsed.value, method, target }, used: parsed.used }
 }
 
@@ -200,40 +206,53 @@ export class RawConnection {
 /** What a scripted server writes for a request: bytes (several writes when an array), then the end when `close`. */
 export interface Reply { write: string | Buffer | Array<string | Buffer>, close?: boolean }
 
+/** What a scripted server received: each request parsed, with the port it came from, and every byte, in order. */
+export interface ScriptedRecord { seen: Array<RawRequest & { remotePort: number }>, received: Buffer[] }
+
+/**
+ * Serves one connection of a scripted server: parses its requests in turn, records each (and every byte as it
+ * arrives), and answers each with the exact bytes `reply` gives. Plain or TLS: the socket is only read and written.
+ */
+export function serveScripted (socket: Socket, reply: (request: RawRequest) => Reply, record: ScriptedRecord): void {
+  let buffer = Buffer.alloc(0)
+  socket.on('error', () => { socket.destroy() })
+  socket.on('data', (chunk: Buffer) => {
+    record.received.push(chunk)
+    buffer = Buffer.concat([buffer, chunk])
+    for (;;) {
+      let parsed
+      try {
+        parsed = parseRequest(buffer)
+      } catch {
+        socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
+        return
+      }
+      if (parsed === undefined || socket.writableEnded) return
+      buffer = buffer.subarray(parsed.used)
+      record.seen.push({ ...parsed.value, remotePort: socket.remotePort ?? 0 })
+      const { write, close = false } = reply(parsed.value)
+      for (const piece of Array.isArray(write) ? write : [write]) socket.write(piece)
+      if (close) socket.end()
+    }
+  })
+}
+
 /**
  * An HTTP/1.1 server on loopback that parses the requests of each connection in turn and answers each with the
- * exact bytes `reply` gives. Records each request with the port it came from, and the open connections.
+ * exact bytes `reply` gives. Records each request with the port it came from, every byte received, and the open
+ * connections.
  */
-export async function scriptedServer (reply: (request: RawRequest) => Reply): Promise<{ server: Server, port: number, seen: Array<RawRequest & { remotePort: number }>, sockets: Set<Socket> }> {
-  const seen: Array<RawRequest & { remotePort: number }> = []
+export async function scriptedServer (reply: (request: RawRequest) => Reply): Promise<ScriptedRecord & { server: Server, port: number, sockets: Set<Socket> }> {
+  const record: ScriptedRecord = { seen: [], received: [] }
   const sockets = new Set<Socket>()
   const server = createServer(socket => {
-    let buffer = Buffer.alloc(0)
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => { socket.destroy() })
-    socket.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk])
-      for (;;) {
-        let parsed
-        try {
-          parsed = parseRequest(buffer)
-        } catch {
-          socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
-          return
-        }
-        if (parsed === undefined || socket.writableEnded) return
-        buffer = buffer.subarray(parsed.used)
-        seen.push({ ...parsed.value, remotePort: socket.remotePort ?? 0 })
-        const { write, close = false } = reply(parsed.value)
-        for (const piece of Array.isArray(write) ? write : [write]) socket.write(piece)
-        if (close) socket.end()
-      }
-    })
+    serveScripted(socket, reply, record)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  return { server, port: (server.address() as AddressInfo).port, seen, sockets }
+  return { server, port: (server.address() as AddressInfo).port, ...record, sockets }
 }
 
 /** A chunked body of the given chunks, with its last chunk. */

@@ -23,7 +23,7 @@ void t.test('raw-http helpers – each framing parsed, every incomplete prefix w
   }
   const chunkedResponse = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), Buffer.from('3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n'), Buffer.from('next')])
   t.ok(complete(chunkedResponse.subarray(0, -4), parseResponse), 'chunked')
-  t.match(parseResponse(chunkedResponse), { value: { status: 200, framing: 'chunked', chunks: [3, 10], body: Buffer.from('abc0123456789') }, used: chunkedResponse.length - 4 })
+  t.match(parseResponse(chunkedResponse), { value: { status: 200, framing: 'chunked', chunks: [3, 10], trailers: [['X-Trailer', '1']], body: Buffer.from('abc0123456789') }, used: chunkedResponse.length - 4 })
   const length = 'HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1'
   t.match(parseResponse(Buffer.from(length)), { value: { status: 201, framing: 'length', body: Buffer.from('hello') }, used: length.length - 8 })
   for (const [text, head] of [['HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n', true], ['HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n', false], ['HTTP/1.1 100 Continue\r\n\r\n', false]] as const) {
