@@ -5,7 +5,9 @@
  * TLS record costs 64 Ki small appends and one pass, not 2 Gi byte copies.
  */
 const EMPTY = Buffer.alloc(0)
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1')
+
+export const NO_HEAD_YET = -1
+export const BARE_LF = -2
 
 export class ByteQueue {
   #store: Buffer = EMPTY
@@ -71,16 +73,27 @@ export class ByteQueue {
     this.#borrowed = false
   }
 
-  /** The length of the head at the front (through its blank line), or -1 while its end has not arrived. */
+  /**
+   * The length of the head at the front (through its blank line), NO_HEAD_YET while its end has not arrived, or
+   * BARE_LF as soon as one of its lines ends in LF without CR (RFC 9112 §2.2: refused, not waited on).
+   */
   headLength (): number {
-    const from = Math.max(this.#start, this.#start + this.#searched - 3)
-    const at = this.#store.subarray(0, this.#end).indexOf(HEAD_END, from)
-    this.#bytesSearched += (at === -1 ? this.#end : at + 4) - from
-    if (at === -1) {
-      this.#searched = this.length
-      return -1
+    const bytes = this.#store.subarray(0, this.#end)
+    let at = this.#start + this.#searched
+    for (;;) {
+      const lf = bytes.indexOf(10, at)
+      if (lf === -1) {
+        this.#bytesSearched += this.#end - at
+        this.#searched = this.length
+        return NO_HEAD_YET
+      }
+      this.#bytesSearched += lf + 1 - at
+      if (lf === this.#start || bytes[lf - 1] !== 13) return BARE_LF
+      if (lf - this.#start >= 3 && bytes[lf - 2] === 10 && bytes[lf - 3] === 13) {
+        this.#searched = 0
+        return lf + 1 - this.#start
+      }
+      at = lf + 1
     }
-    this.#searched = 0
-    return at + 4 - this.#start
   }
 }

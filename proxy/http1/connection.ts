@@ -9,7 +9,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { ByteQueue } from './byte-queue'
+import { BARE_LF, ByteQueue, NO_HEAD_YET } from './byte-queue'
 import { Exchange } from './exchange'
 import type { ExchangeHost } from './exchange'
 import type { HeadProblem } from './head-problem'
@@ -119,9 +119,13 @@ export class HttpConnection<C> implements ExchangeHost {
           return
         }
         const length = this.#input.headLength()
-        if (length === -1) {
+        if (length === NO_HEAD_YET) {
           this.#waitForHead()
           return
+        }
+        if (length === BARE_LF) {
+          this.#refuseHead({ status: 400, problem: 'a line of the request head ends in LF without CR' })
+          continue
         }
         this.#headArmed = false
         const head = parseRequestHead(this.#input.view(), 0, length, this.#hooks.settings.limits)
@@ -153,7 +157,7 @@ export class HttpConnection<C> implements ExchangeHost {
   }
 
   #refuseHead (problem: HeadProblem): void {
-    if (problem.limit !== undefined) this.#hooks.limited(problem.limit, this.#context)
+    if (problem.limit !== undefined) this.#hooks.limited(problem.limit, this.#context, this.client.remoteAddress)
     this.#answer(problem.status, { error: problem.problem }, true, performance.now())
   }
 
@@ -181,8 +185,10 @@ export class HttpConnection<C> implements ExchangeHost {
       return
     }
     if (result.kind === 'refusal') {
-      // A refused request's body is not read, nor is a refused upgrade's next protocol: the connection closes after them.
-      this.#answer(result.status, result.body, head.close || head.framing.kind !== 'none' || upgrade !== undefined, started)
+      // A refused request's body is not read, nor is a refused upgrade's next protocol, nor anything after a bad
+      // request (400): the connection closes after them. A denial (403) or an unreachable upstream (502) is no
+      // fault of the connection, which goes on.
+      this.#answer(result.status, result.body, result.status === 400 || head.close || head.framing.kind !== 'none' || upgrade !== undefined, started)
     } else if (result.kind === 'tunnel') {
       this.client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       this.#hooks.observe(200, performance.now() - started)

@@ -42,7 +42,7 @@ export class HttpConnections<C> {
       release: (upstream, reusable, keepAliveMs) => { pool.release(upstream, reusable && !this.#draining, keepAliveMs) },
       observe: (status, ms) => { metrics.httpDuration.observe({ listener: listener.name, code: String(status) }, ms / 1000) },
       tunnel: (request, client, upstream) => { tracker.add({ listener: listener.name, direction: listener.direction, request, sockets: [client, upstream] }) },
-      limited: (limit, context) => { refused(services, listener, limit, peerOf(context), undefined) }
+      limited: (limit, context, remote) => { refused(services, listener, limit, peerOf(context), remote) }
     }
   }
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { BodyProblem, BodyReader } from './body'
 import { BodyWriter } from './body-writer'
-import { ByteQueue } from './byte-queue'
+import { BARE_LF, ByteQueue, NO_HEAD_YET } from './byte-queue'
 import { headerTokens } from './fields'
 import { CHUNKED, UNTIL_CLOSE } from './framing'
 import type { Framing } from './framing'
@@ -18,6 +18,19 @@ import type { ResponseHead } from './response-head'
 import type { Forward, HttpSettings } from './route'
 import { requestHeadBytes, responseHeadBytes } from './serialize'
 import type { Upstream, UpstreamOwner } from './upstream-pool'
+
+const DISCARD = Object.freeze({ data: () => {}, end: () => {} })
+
+/** What is wrong with the start of a chunked body, if anything (read apart, before the head is sent on). */
+function bodyProblemIn (bytes: Buffer, maxTrailers: number): string | undefined {
+  try {
+    new BodyReader(CHUNKED, maxTrailers).read(bytes, 0, DISCARD)
+    return undefined
+  } catch (err) {
+    if (!(err instanceof BodyProblem)) throw err
+    return err.message
+  }
+}
 
 /** What an exchange needs of its client connection. */
 export interface ExchangeHost {
@@ -105,7 +118,7 @@ export class Exchange implements UpstreamOwner {
       return this.#requestBody.read(chunk, 0, this.#requestWriter)
     } catch (err) {
       if (!(err instanceof BodyProblem)) throw err
-      this.#fail(400, err.message)
+      this.#fail(400, err.message, true)
       return chunk.length
     }
   }
@@ -163,13 +176,17 @@ export class Exchange implements UpstreamOwner {
     const { limits } = this.#host.settings
     for (;;) {
       const length = this.#responseQueue.headLength()
-      if (length === -1) {
-        if (this.#responseQueue.length > limits.maxHeadBytes) this.#fail(502, `the upstream's response head is larger than ${limits.maxHeadBytes} bytes`)
+      if (length === NO_HEAD_YET) {
+        if (this.#responseQueue.length > limits.maxHeadBytes) this.#fail(502, `the upstream's response head is larger than ${limits.maxHeadBytes} bytes`, true)
+        return
+      }
+      if (length === BARE_LF) {
+        this.#fail(502, 'a line of the upstream\'s response head ends in LF without CR', true)
         return
       }
       const head = parseResponseHead(this.#responseQueue.view(), 0, length, this.head.method, limits)
       if ('problem' in head) {
-        this.#fail(502, `the upstream answered with an unreadable response: ${head.problem}`)
+        this.#fail(502, `the upstream answered with an unreadable response: ${head.problem}`, true)
         return
       }
       this.#responseQueue.consume(length)
@@ -187,6 +204,11 @@ export class Exchange implements UpstreamOwner {
   }
 
   #startResponse (head: ResponseHead): void {
+    const problem = head.framing.kind === 'chunked' ? bodyProblemIn(this.#responseQueue.view(), this.#host.settings.limits.maxHeaders) : undefined
+    if (problem !== undefined) { // the body that came with the head is broken: the client can still be told so
+      this.#fail(502, `the upstream answered with an unreadable body: ${problem}`, true)
+      return
+    }
     this.#response = head
     this.#spoiled ||= head.close
     // A body without a length goes to an HTTP/1.1 client chunked; an HTTP/1.0 client learns its end by the close.
@@ -225,7 +247,7 @@ export class Exchange implements UpstreamOwner {
     const offered = headerTokens(head.headers, 'upgrade').map(protocol => protocol.split('/')[0])
     if (this.upgrade === undefined || !offered.includes(this.upgrade.split('/')[0])) {
       this.#spoiled = true
-      this.#fail(502, 'the upstream switched protocols to something the request did not ask for, or may not have')
+      this.#fail(502, 'the upstream switched protocols to something the request did not ask for, or may not have', true)
       return
     }
     const upstream = this.#upstream
@@ -252,11 +274,15 @@ export class Exchange implements UpstreamOwner {
     this.#host.ended(this, this.#closeClient)
   }
 
-  #fail (status: number, error: string): void {
+  /**
+   * The exchange cannot go on. Before a response started, the client is answered `status`; the connection closes
+   * when `close` (a broken message: nothing after it can be trusted) or when the request was not all read.
+   */
+  #fail (status: number, error: string, close = false): void {
     const upstream = this.#upstream
     this.#upstream = undefined
     if (upstream !== undefined) this.#host.release(upstream, false)
-    if (this.#response === undefined) this.#host.failed(this, status, error, !this.#requestBody.done)
+    if (this.#response === undefined) this.#host.failed(this, status, error, close || !this.#requestBody.done)
     else this.#host.client.destroy()
   }
 }

@@ -67,5 +67,5 @@ export interface HttpConnectionHooks<C> {
   readonly observe: (status: number, ms: number) => void
   readonly tunnel: (request: PolicyRequest, client: Socket, upstream: Socket) => void
   /** A request refused at a limit (counted and logged by the listener). */
-  readonly limited: (limit: NonNullable<HeadProblem['limit']>, context: C) => void
+  readonly limited: (limit: NonNullable<HeadProblem['limit']>, context: C, remote: string | undefined) => void
 }

@@ -66,9 +66,13 @@ async function flood (connection: RawConnection, batch: Buffer, limit: number, m
     sent += batch.length
     if (connection.socket.write(batch)) continue
     const drained = await new Promise<boolean>(resolve => {
-      const timer = setTimeout(() => { resolve(false) }, ms)
+      const timer = setTimeout(() => {
+        connection.socket.off('drain', done).off('close', done)
+        resolve(false)
+      }, ms)
       const done = (): void => {
         clearTimeout(timer)
+        connection.socket.off('drain', done).off('close', done)
         resolve(true)
       }
       connection.socket.once('drain', done).once('close', done)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ByteQueue } from '../../../proxy/http1/byte-queue'
+import { BARE_LF, ByteQueue, NO_HEAD_YET } from '../../../proxy/http1/byte-queue'
 
 // Reading a head is linear in the bytes received, however they are split: a 64 KiB head sent a byte per TLS record
 // is searched once, not from its start on every byte.
@@ -26,11 +26,24 @@ void t.test('http1 byte queue – consume keeps views taken before valid, and th
   queue.append(Buffer.from('-more'))
   t.equal(view.toString(), 'GET / HTTP/1.1\r\n\r\nrest', 'a view taken before is not written over')
   t.equal(queue.view().toString(), 'rest-more')
-  t.equal(queue.headLength(), -1)
+  t.equal(queue.headLength(), NO_HEAD_YET)
   queue.append(Buffer.from('\r\n\r'))
-  t.equal(queue.headLength(), -1)
+  t.equal(queue.headLength(), NO_HEAD_YET)
   queue.append(Buffer.from('\n'))
   t.equal(queue.headLength(), 'rest-more\r\n\r\n'.length, 'an end split across appends is found')
   t.equal(queue.take().toString(), 'rest-more\r\n\r\n')
   t.equal(queue.length, 0)
+})
+
+void t.test('http1 byte queue – a line ending in LF alone is reported at once, not waited on', async t => {
+  for (const text of ['GET / HTTP/1.1\nHost: a\n\n', 'GET / HTTP/1.1\r\nHost: a\n', '\n', 'GET / HTTP/1.1\r\nX: 1\r\n\n']) {
+    const queue = new ByteQueue()
+    queue.append(Buffer.from(text, 'latin1'))
+    t.equal(queue.headLength(), BARE_LF, JSON.stringify(text))
+  }
+  const split = new ByteQueue()
+  split.append(Buffer.from('GET / HTTP/1.1\r'))
+  t.equal(split.headLength(), NO_HEAD_YET)
+  split.append(Buffer.from('\nHost: a\r\n\r\n'))
+  t.equal(split.headLength(), 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'.length, 'a CRLF split across appends is no bare LF')
 })
