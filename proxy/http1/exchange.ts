@@ -60,9 +60,8 @@ export class Exchange implements UpstreamOwner {
   readonly #requestWriter: BodyWriter
   #upstream: Upstream | undefined
   readonly #responseQueue = new ByteQueue()
-  #response: ResponseHead | undefined
-  #responseBody: BodyReader | undefined
-  #responseWriter: BodyWriter | undefined
+  /** The final response: its head, and its body read from the upstream and written to the client. */
+  #response: { readonly head: ResponseHead, readonly reader: BodyReader, readonly writer: BodyWriter } | undefined
   #answered = false
   /** The upstream connection cannot serve another exchange. */
   #spoiled = false
@@ -93,7 +92,7 @@ export class Exchange implements UpstreamOwner {
 
   /** The status of the final response (0 before it came). */
   get responseStatus (): number {
-    return this.#response?.status ?? 0
+    return this.#response?.head.status ?? 0
   }
 
   /** Sends the head, and what the client already sent of the body, on `upstream` (which this exchange now owns). */
@@ -153,10 +152,10 @@ export class Exchange implements UpstreamOwner {
         else if (this.#abandoned) this.#host.release(fresh, true)
         else this.send(fresh, new ByteQueue())
       })
-    } else if (this.#response?.framing.kind === 'close' && this.#responseWriter !== undefined) {
+    } else if (this.#response?.head.framing.kind === 'close') {
       this.#spoiled = true
       this.#upstream = upstream
-      this.#responseWriter.end([]) // the close is the end of this body
+      this.#response.writer.end([]) // the close is the end of this body
     } else if (!this.#answered) {
       this.#fail(502, upstream.error === undefined ? 'the upstream closed the connection without answering' : `the upstream could not be reached: ${upstream.error.message}`)
     } else {
@@ -209,7 +208,6 @@ export class Exchange implements UpstreamOwner {
       this.#fail(502, `the upstream answered with an unreadable body: ${problem}`, true)
       return
     }
-    this.#response = head
     this.#spoiled ||= head.close
     // A body without a length goes to an HTTP/1.1 client chunked; an HTTP/1.0 client learns its end by the close.
     const unsized = head.framing.kind === 'chunked' || head.framing.kind === 'close'
@@ -217,13 +215,13 @@ export class Exchange implements UpstreamOwner {
     this.#closeClient ||= sent.kind === 'close' || this.#host.draining
     if (!this.#requestBody.done) this.#closeClient = true // answered before the request was all sent (see #bodiesDone)
     this.#host.client.write(responseHeadBytes(head, sent, this.head.minor, this.#closeClient, undefined))
-    this.#responseBody = new BodyReader(head.framing, this.#host.settings.limits.maxHeaders)
-    this.#responseWriter = new BodyWriter(this.#host.client, sent, () => false, () => { this.#upstream?.socket.pause() }, () => {
+    const writer = new BodyWriter(this.#host.client, sent, () => false, () => { this.#upstream?.socket.pause() }, () => {
       this.#responseDone = true
       this.#bodiesDone()
     })
+    this.#response = { head, reader: new BodyReader(head.framing, this.#host.settings.limits.maxHeaders), writer }
     if (head.framing.kind === 'none') {
-      this.#responseWriter.end([])
+      writer.end([])
       return
     }
     const rest = this.#responseQueue.take()
@@ -231,9 +229,11 @@ export class Exchange implements UpstreamOwner {
   }
 
   #responseFromUpstream (chunk: Buffer): void {
+    const response = this.#response
+    if (response === undefined) return
     let taken
     try {
-      taken = (this.#responseBody as BodyReader).read(chunk, 0, this.#responseWriter as BodyWriter)
+      taken = response.reader.read(chunk, 0, response.writer)
     } catch (err) {
       if (!(err instanceof BodyProblem)) throw err
       this.#spoiled = true
@@ -270,7 +270,7 @@ export class Exchange implements UpstreamOwner {
     }
     const upstream = this.#upstream
     this.#upstream = undefined
-    if (upstream !== undefined) this.#host.release(upstream, !this.#spoiled, this.#response?.keepAliveMs)
+    if (upstream !== undefined) this.#host.release(upstream, !this.#spoiled, this.#response?.head.keepAliveMs)
     this.#host.ended(this, this.#closeClient)
   }
 
