@@ -2,8 +2,9 @@
  * An explicit HTTP proxy listener, for apps that honour HTTP_PROXY / HTTPS_PROXY: `CONNECT host:port` opens a
  * tunnel, and an absolute-form request (`GET http://host:port/path`) is forwarded. Either way the destination is
  * reached over mutual TLS (where its sidecar listens), its SPIFFE ID verified, and the policy decides
- * (ourselves → that ID; with method and path for forwarded requests). Connections are not pooled here: each
- * request is decided on the connection it will use.
+ * (ourselves → that ID; with method and path for forwarded requests) at the port the app named, which should
+ * therefore be the service's own port (e.g. a transparent inbound listener on the server's side). Connections
+ * are not pooled here: each request is decided on the connection it will use.
  */
 import { createServer, request } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'

@@ -20,11 +20,11 @@ import type { SidecarServices } from '../services'
 import { MtlsConnector, OutboundRefused } from '../steps/tls-client'
 import type { Upstream } from '../http1/upstream-pool'
 
-/** Where an outbound request goes, and the server ID (or pattern) expected there. */
-export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined }
+/** Where an outbound request goes, the server ID (or pattern) expected there, and the service (app) port the policy decides at. */
+export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined, readonly servicePort: number }
 
 export function outboundHttpListener (services: SidecarServices, listener: ListenerConfig): Server & DrainableServer {
-  const outbound = new OutboundHttp(services, listener, () => ({ target: listener.target, expect: listener.expect }))
+  const outbound = new OutboundHttp(services, listener, () => ({ target: listener.target, expect: listener.expect, servicePort: listener.servicePort }))
   const server = createServer({ noDelay: true }, socket => { outbound.connections.serve(socket) })
   server.maxConnections = services.config.maxConnections
   return outbound.connections.drainable(server)
@@ -62,7 +62,7 @@ export class OutboundHttp {
     const destination = this.#destinationOf(client)
     const key = `${destination.target.host}:${destination.target.port}|${destination.expect ?? ''}`
     const decide = (upstream: Upstream): Forward | Refusal => {
-      const request = { from: self, to: upstream.serverId ?? '', port: destination.target.port, http }
+      const request = { from: self, to: upstream.serverId ?? '', port: destination.servicePort, http }
       const decision = authorize(this.#services, this.#listener, request)
       if (decision.allow) return { upstream, head: proxiedRequestHead(head, dropOutbound, []), request, reconnect: next => { this.#reconnect(destination, key, upstream.serverId, next) } }
       this.connections.pool.release(upstream, true)

@@ -1,7 +1,8 @@
 /**
  * An outbound TCP listener: the app connects in plain TCP on loopback → mutual TLS to the target with our SVID →
- * verify the server (and `expect`) → authorize (ourselves → the server, at the target's port) → pipe. The app's
- * bytes wait in the socket's buffer until the server is verified and allowed.
+ * verify the server (and `expect`) → authorize (ourselves → the server, at the service port: the destination app's
+ * port, not the peer sidecar's) → pipe. The app's bytes wait in the socket's buffer until the server is verified and
+ * allowed.
  */
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
@@ -33,12 +34,15 @@ export function expectedPeer (expect: string | undefined): ExpectedPeer | undefi
   return expected
 }
 
-/** Where a connection goes and which server ID to expect: the listener's, or (transparent mode) the app's original destination, or why not. */
-export type OutboundTarget = (client: Socket) => { target: HostPort, expect: string | undefined } | string
+/**
+ * Where a connection goes, which server ID to expect and the service port the policy decides at: the listener's,
+ * or (transparent mode) the app's original destination, or why not.
+ */
+export type OutboundTarget = (client: Socket) => { target: HostPort, expect: string | undefined, servicePort: number } | string
 
 export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig): Server {
   const connector = new MtlsConnector(services, listener)
-  const targetOf: OutboundTarget = () => ({ target: listener.target, expect: listener.expect })
+  const targetOf: OutboundTarget = () => ({ target: listener.target, expect: listener.expect, servicePort: listener.servicePort })
   const server = createServer({ noDelay: true }, client => { void forwardOutboundTcp(services, listener, connector, targetOf, client) })
   server.maxConnections = services.config.maxConnections
   return server
@@ -63,7 +67,7 @@ export async function forwardOutboundTcp (services: SidecarServices, listener: L
     client.destroy()
     return
   }
-  const request = { from: self, to: connection.serverId, port: destination.target.port }
+  const request = { from: self, to: connection.serverId, port: destination.servicePort }
   if (client.destroyed || !authorize(services, listener, request).allow) {
     connection.socket.destroy()
     client.destroy()

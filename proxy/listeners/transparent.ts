@@ -39,7 +39,7 @@ export function transparentOutboundListener (services: SidecarServices, listener
       refuse(services, listener, client, typeof target === 'string' ? target : LOOP)
       return
     }
-    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`] }
+    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`], servicePort: target.port }
     if (services.config.httpPorts.has(target.port)) {
       destinations.set(client, destination)
       http.connections.serve(client)
