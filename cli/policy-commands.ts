@@ -1,7 +1,8 @@
 /**
  * `chaperone policy lint|check|matrix`: the policy file as operators work with it.
  * lint exits 0 clean (warnings allowed), 1 with warnings under --strict, 2 with errors; check exits 0 allow,
- * 1 deny, 2 bad input; a policy with errors is bad input everywhere.
+ * 1 deny, 2 bad input; a policy with errors is bad input everywhere. `lint --sidecar` adds, for that sidecar's
+ * configuration, warnings for rules its listeners can never serve (the policy's check, fed the listeners' ports).
  */
 import { InvalidArgumentError } from 'commander'
 import type { Command } from 'commander'
@@ -13,6 +14,9 @@ import type { PlainRequest } from '../policy/explain'
 import { normalizeRequestPath } from '../policy/http-path'
 import { lintPolicyFile } from '../policy/lint'
 import { policyMatrix } from '../policy/matrix'
+import { servedPortWarnings } from '../policy'
+import type { LoadedPolicy, PolicyProblem } from '../policy'
+import { loadSidecarConfig, servedPorts } from '../proxy'
 import { DEFAULT_ADMIN_SOCKET, parsePort, print, withAdmin } from './admin-options'
 import { renderCheck, renderLint, renderMatrix } from './policy-output'
 
@@ -31,6 +35,7 @@ function parseIds (value: string): string[] {
   return value.split(',').map(id => id.trim()).filter(id => id !== '').map(id => parseSpiffeId(id).toString())
 }
 
+interface LintOptions { strict?: boolean, json?: boolean, sidecar?: string, spiffeId?: string }
 interface CheckOptions { from: string, to: string, port?: number, method?: string, path?: string, json?: boolean }
 interface MatrixOptions { ids?: string[], port?: number, adminSocket: string, json?: boolean }
 
@@ -39,10 +44,12 @@ export function addPolicyCommands (program: Command): void {
 
   policy.command('lint <file>')
     .description('check a policy file: errors with file:line:column, and warnings for rules that cannot work as written')
+    .option('--sidecar <config>', 'also warn about rules whose ports this sidecar\'s listeners never serve (its configuration file)')
+    .option('--spiffe-id <id>', 'with --sidecar: the sidecar\'s SPIFFE ID (default: the configuration\'s spiffeId)')
     .option('--strict', 'exit 1 when there are warnings')
     .option('--json', 'print JSON instead of text')
-    .action((file: string, options: { strict?: boolean, json?: boolean }) => {
-      const result = lintPolicyFile(file)
+    .action((file: string, options: LintOptions, command: Command) => {
+      const result = lintPolicyFile(file, sidecarWarnings(file, options, command))
       print(options, result, () => renderLint(result))
       process.exitCode = result.errors > 0 ? 2 : result.warnings > 0 && options.strict === true ? 1 : 0
     })
@@ -84,6 +91,20 @@ export function addPolicyCommands (program: Command): void {
       const cells = policyMatrix(compiled, ids, options.port)
       print(options, { policy: { file, hash: compiled.hash }, port: options.port ?? null, ids, cells }, () => renderMatrix(compiled, ids, cells, options.port))
     })
+}
+
+/** For `lint --sidecar`: the warnings of rules the sidecar's listeners never serve, or undefined without --sidecar. */
+function sidecarWarnings (policyFile: string, options: LintOptions, command: Command): ((loaded: LoadedPolicy) => PolicyProblem[]) | undefined {
+  if (options.sidecar === undefined) {
+    if (options.spiffeId !== undefined) command.error('error: --spiffe-id goes with --sidecar: it names the sidecar whose listeners are checked', { exitCode: 2 })
+    return undefined
+  }
+  // The policy linted stands in for the configuration's own, so a configuration that leaves it to a flag loads too.
+  const config = loadSidecarConfig(options.sidecar, { policy: policyFile, ...(options.spiffeId === undefined ? {} : { spiffeId: options.spiffeId }) })
+  const spiffeId = config.spiffeId
+  if (spiffeId === undefined) command.error(`error: --sidecar needs the sidecar's SPIFFE ID: give --spiffe-id, or set spiffeId in ${options.sidecar}`, { exitCode: 2 })
+  const ports = servedPorts(config.listeners)
+  return loaded => servedPortWarnings(loaded, parseSpiffeId(spiffeId).toString(), ports)
 }
 
 function checkJson (compiled: ReturnType<typeof compilePolicy>, request: PlainRequest, explanation: ReturnType<typeof explainDecision>): object {

@@ -1,6 +1,6 @@
 /**
  * `chaperone proxy run` (the sidecar) and `chaperone proxy wait` (for app entrypoints: blocks until the sidecar
- * is ready). The common cases need no file: `--inbound LISTEN=TARGET`, `--outbound LISTEN=TARGET[@EXPECTED_ID]`.
+ * is ready). The common cases need no file: `--inbound LISTEN=TARGET`, `--outbound LISTEN=TARGET[@EXPECTED_ID][,port=PORT]`.
  */
 import { get } from 'node:http'
 import type { Command } from 'commander'
@@ -38,8 +38,8 @@ export function addProxyCommands (program: Command): void {
     .option('--ready-timeout <duration>', 'how long to wait at start for the first SVID (default 30s)')
     .option('--inbound <listen=target>', 'mutual TLS in on LISTEN, plain TCP to TARGET (repeatable)', collect)
     .option('--inbound-http <listen=target>', 'the same in HTTP mode: per-request policy, X-Forwarded-Client-Cert (repeatable)', collect)
-    .option('--outbound <listen=target[@id]>', 'plain TCP in on LISTEN, mutual TLS to TARGET, whose ID must match (repeatable)', collect)
-    .option('--outbound-http <listen=target[@id]>', 'the same in HTTP mode (repeatable)', collect)
+    .option('--outbound <listen=target[@id][,port=N]>', 'plain TCP in on LISTEN, mutual TLS to TARGET, whose ID must match; the policy decides at port N, the app\'s port behind TARGET (default: TARGET\'s port) (repeatable)', collect)
+    .option('--outbound-http <listen=target[@id][,port=N]>', 'the same in HTTP mode (repeatable)', collect)
     .option('--transparent-outbound <port>', 'transparent mode: redirected outbound TCP arrives on this port (see init-iptables)', parsePort)
     .option('--transparent-inbound <port>', 'transparent mode: redirected inbound TCP arrives on this port, mutual TLS', parsePort)
     .option('--transparent-http-ports <ports>', 'transparent mode: comma-separated destination ports that speak HTTP (per-request policy, X-Forwarded-Client-Cert)', parsePorts)

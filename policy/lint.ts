@@ -1,7 +1,8 @@
 /**
  * `chaperone policy lint`: every error that makes a policy unusable (document.ts), plus warnings for rules that
  * are valid but cannot do what their author meant: patterns that can never match, HTTP conditions on ports that
- * do not speak HTTP, allow rules under a default allow, and rules shadowed by another rule.
+ * do not speak HTTP, allow rules under a default allow, and rules shadowed by another rule. The caller may add
+ * warnings that need more than the policy (served-ports.ts: rules a given sidecar's listeners can never meet).
  */
 import { readConfigFile, parseConfigText } from '../config/load'
 import type { ConfigSource } from '../config/load'
@@ -29,17 +30,18 @@ const TCP_ONLY_PORTS: ReadonlyMap<number, string> = new Map([
   [8883, 'MQTT over TLS'], [9092, 'Kafka'], [20000, 'DNP3'], [27017, 'MongoDB'], [44818, 'EtherNet/IP']
 ])
 
-export function lintPolicyFile (file: string): LintResult {
-  return lint(() => readConfigFile(file), file)
+/** Lints a policy file; `more` adds warnings of a valid policy (servedPortWarnings for a sidecar's listeners). */
+export function lintPolicyFile (file: string, more?: (loaded: LoadedPolicy) => PolicyProblem[]): LintResult {
+  return lint(() => readConfigFile(file), file, more)
 }
 
 export function lintPolicyText (text: string, name = '<policy>'): LintResult {
   return lint(() => parseConfigText(text, name), name)
 }
 
-function lint (read: () => ConfigSource, name: string): LintResult {
+function lint (read: () => ConfigSource, name: string, more: (loaded: LoadedPolicy) => PolicyProblem[] = () => []): LintResult {
   const { loaded, problems } = checkPolicySource(read, name)
-  const all = loaded === undefined ? problems : policyWarnings(loaded).sort(byLocation)
+  const all = loaded === undefined ? problems : [...policyWarnings(loaded), ...more(loaded)].sort(byLocation)
   const errors = all.filter(p => p.severity === 'error').length
   return { source: name, problems: all, errors, warnings: all.length - errors, hash: loaded?.hash }
 }

@@ -1,6 +1,6 @@
 /**
  * The sidecar's configuration: a YAML file (optional) and flags, one schema. The common cases need no file:
- * `--inbound 0.0.0.0:8443=127.0.0.1:8080`, `--outbound 127.0.0.1:9001=10.0.0.2:8443@spiffe://td/api`.
+ * `--inbound 0.0.0.0:8443=127.0.0.1:8080`, `--outbound 127.0.0.1:9001=10.0.0.2:8443@spiffe://td/api,port=8080`.
  * Secure defaults (as ghostunnel's): inbound targets and outbound listeners must be on loopback, where only
  * this network namespace reaches them, unless a listener says `unsafe: true`.
  */
@@ -10,12 +10,14 @@ import type { ConfigProblem, Locate } from '../config/load'
 import { parseIdPattern } from '../policy/id-pattern'
 import { parseSpiffeId } from '../spiffe/id'
 import type { HeadLimits } from './http1/limits'
+import { flagListeners } from './listener-flags'
+import type { FlagListener, Protocol } from './listener-flags'
 
-export type Protocol = 'tcp' | 'http'
+export type { Protocol } from './listener-flags'
 
 interface ListenerFile { name?: string, listen: string, target: string, protocol: Protocol, unsafe: boolean, upgrades: string[] }
 interface InboundFile extends ListenerFile { proxyProtocol: boolean }
-interface OutboundFile extends ListenerFile { expect?: string }
+interface OutboundFile extends ListenerFile { expect?: string, servicePort?: number }
 
 export interface SidecarConfigFile {
   workloadApi?: string
@@ -69,7 +71,17 @@ const SCHEMA = {
     outbound: {
       type: 'array',
       default: [],
-      items: { type: 'object', additionalProperties: false, required: ['listen', 'target'], properties: { ...LISTENER, upgrades: UPGRADES, expect: { type: 'string', minLength: 1 } } }
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['listen', 'target'],
+        properties: {
+          ...LISTENER,
+          upgrades: UPGRADES,
+          expect: { type: 'string', minLength: 1 },
+          servicePort: { type: 'integer', minimum: 1, maximum: 65535, description: 'the service (app) port this listener stands for, which policy rules\' ports name (default: the target\'s port)' }
+        }
+      }
     },
     httpProxy: {
       type: 'array',
@@ -133,6 +145,12 @@ export interface ListenerConfig {
   /** HTTP mode: protocols a client may switch to (lowercase). */
   readonly upgrades: ReadonlySet<string>
   /**
+   * `fixed` listeners: the destination app's port, which the policy's `ports` name. Inbound the target's port;
+   * outbound the `servicePort` setting (default: the target's port, which is the peer sidecar's TLS port, so set
+   * it when that is not the app's). 0 for the other kinds: each connection names its own.
+   */
+  readonly servicePort: number
+  /**
    * `fixed`: from `listen` to `target`. `http-proxy`: an explicit HTTP proxy, the destination comes with each
    * request. `transparent`: the destination is the connection's original one (SO_ORIGINAL_DST). `target` is unused
    * but by `fixed` listeners.
@@ -190,14 +208,6 @@ function isLoopback (host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
 }
 
-/** A flag `LISTEN=TARGET` (outbound: `LISTEN=TARGET@EXPECTED_ID`) as a listener of the file's shape. */
-function listenerFlag (value: string, protocol: Protocol, outbound: boolean): Record<string, unknown> {
-  const [listen, rest = ''] = value.split(/=(.*)/s)
-  const at = outbound ? rest.indexOf('@') : -1
-  const target = at === -1 ? rest : rest.slice(0, at)
-  return { listen, target, protocol, ...(at === -1 ? {} : { expect: rest.slice(at + 1) }) }
-}
-
 /** Reads the optional file, adds the flags' listeners and overrides, validates; throws ConfigError naming each problem. */
 export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags = {}): SidecarConfig {
   const source = file === undefined ? undefined : readConfigFile(file)
@@ -208,23 +218,30 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   const fileInbound = Array.isArray(merged.inbound) ? merged.inbound as unknown[] : []
   const fileOutbound = Array.isArray(merged.outbound) ? merged.outbound as unknown[] : []
   const fileProxies = Array.isArray(merged.httpProxy) ? merged.httpProxy as unknown[] : []
-  merged.httpProxy = [...fileProxies, ...(flags.httpProxy ?? []).map(listen => ({ listen }))]
+  const byFlag = {
+    inbound: [...flagListeners('inbound', flags.inbound, 'tcp', false), ...flagListeners('inbound-http', flags.inboundHttp, 'http', false)],
+    outbound: [...flagListeners('outbound', flags.outbound, 'tcp', true), ...flagListeners('outbound-http', flags.outboundHttp, 'http', true)],
+    httpProxy: (flags.httpProxy ?? []).map((listen, i): FlagListener => ({ flag: `--http-proxy flag ${i + 1}`, listener: { listen } }))
+  }
+  merged.inbound = [...fileInbound, ...byFlag.inbound.map(f => f.listener)]
+  merged.outbound = [...fileOutbound, ...byFlag.outbound.map(f => f.listener)]
+  merged.httpProxy = [...fileProxies, ...byFlag.httpProxy.map(f => f.listener)]
   const transparentFlags = { outbound: flags.transparentOutbound, inbound: flags.transparentInbound, httpPorts: flags.transparentHttpPorts }
   if (Object.values(transparentFlags).some(value => value !== undefined)) {
     const transparent = typeof merged.transparent === 'object' && merged.transparent !== null ? merged.transparent : {}
     merged.transparent = { ...transparent, ...Object.fromEntries(Object.entries(transparentFlags).filter(([, value]) => value !== undefined)) }
   }
-  merged.inbound = [...fileInbound, ...(flags.inbound ?? []).map(v => listenerFlag(v, 'tcp', false)), ...(flags.inboundHttp ?? []).map(v => listenerFlag(v, 'http', false))]
-  merged.outbound = [...fileOutbound, ...(flags.outbound ?? []).map(v => listenerFlag(v, 'tcp', true)), ...(flags.outboundHttp ?? []).map(v => listenerFlag(v, 'http', true))]
   const name = file ?? 'command-line flags'
   const locate: Locate = (path, key) => {
     const [, list, index] = path.split('/')
     const inFile = { inbound: fileInbound.length, outbound: fileOutbound.length, httpProxy: fileProxies.length }[list ?? '']
-    return inFile !== undefined && Number(index) >= inFile ? `--${list === 'httpProxy' ? 'http-proxy' : list} flag ${Number(index) - inFile + 1}` : source?.locate(path, key)
+    const flagged = inFile !== undefined && Number(index) >= inFile ? byFlag[list as keyof typeof byFlag][Number(index) - inFile] : undefined
+    return flagged?.flag ?? source?.locate(path, key)
   }
   const raw = validateConfig(validate, merged, name, locate)
   const problems: ConfigProblem[] = []
   const problem = (path: string, message: string): void => { problems.push({ path, message, location: locate(path) }) }
+  byFlag.outbound.forEach((f, i) => { if (f.problem !== undefined) problem(`/outbound/${fileOutbound.length + i}/servicePort`, f.problem) })
   const address = (path: string, text: string): HostPort => {
     const parsed = parseHostPort(text, !path.endsWith('/target'))
     if (typeof parsed === 'string') problem(path, parsed)
@@ -247,7 +264,8 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     const expect = 'expect' in l ? l.expect : undefined
     if (expect !== undefined && typeof parseIdPattern(expect) === 'string') problem(`${path}/expect`, `bad SPIFFE ID pattern "${expect}": ${parseIdPattern(expect) as string}`)
     const kind = list === 'httpProxy' ? 'http-proxy' : 'fixed'
-    return Object.freeze({ name: l.name ?? `${kind === 'fixed' ? direction : kind}-${i + 1}`, kind, direction, listen, target, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, upgrades: new Set(l.upgrades), ...(expect === undefined ? {} : { expect }) })
+    const servicePort = kind === 'fixed' ? ('servicePort' in l ? l.servicePort : undefined) ?? target.port : 0
+    return Object.freeze({ name: l.name ?? `${kind === 'fixed' ? direction : kind}-${i + 1}`, kind, direction, listen, target, servicePort, protocol: l.protocol, proxyProtocol: 'proxyProtocol' in l && l.proxyProtocol, upgrades: new Set(l.upgrades), ...(expect === undefined ? {} : { expect }) })
   }
   if (raw.spiffeId !== undefined) {
     try {
@@ -293,7 +311,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
 /** The transparent listeners: outbound on loopback (where nat OUTPUT redirects), inbound on every address. */
 function transparentListeners (transparent: SidecarConfigFile['transparent']): ListenerConfig[] {
   const unused = { host: '', port: 0 }
-  const common = { kind: 'transparent' as const, protocol: 'tcp' as const, target: unused, proxyProtocol: false, upgrades: new Set(transparent.upgrades) }
+  const common = { kind: 'transparent' as const, protocol: 'tcp' as const, target: unused, servicePort: 0, proxyProtocol: false, upgrades: new Set(transparent.upgrades) }
   return [
     ...(transparent.outbound === undefined ? [] : [{ ...common, name: 'transparent-outbound', direction: 'outbound' as const, listen: { host: '127.0.0.1', port: transparent.outbound } }]),
     ...(transparent.inbound === undefined ? [] : [{ ...common, name: 'transparent-inbound', direction: 'inbound' as const, listen: { host: '0.0.0.0', port: transparent.inbound } }])

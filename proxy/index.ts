@@ -6,3 +6,4 @@
 export { Sidecar } from './sidecar'
 export { loadSidecarConfig } from './config'
 export type { SidecarConfig, ListenerConfig, SidecarFlags } from './config'
+export { servedPorts } from './served-ports'

@@ -1,7 +1,7 @@
 /**
  * The sidecar process: its identity from the Workload API, the policy (hot-reloaded), the listeners and the admin
  * endpoints. A policy change closes the open connections the new policy denies and leaves the rest; an SVID or
- * bundle change applies to new handshakes only. `stop()` stops accepting, drains, then closes what is left.
+ * bundle change applies to new handshakes only. Rules the listeners can never serve are logged at start and on reload. `stop()` stops accepting, drains, then closes what is left.
  */
 import { once } from 'node:events'
 import type { Server as HttpServer } from 'node:http'
@@ -25,6 +25,7 @@ import { outboundHttpListener } from './listeners/outbound-http'
 import { explicitProxyListener } from './listeners/explicit-proxy'
 import { isDrainable } from './http1/connections'
 import { transparentInboundListener, transparentOutboundListener } from './listeners/transparent'
+import { logServedPortWarnings } from './served-ports'
 
 interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
 
@@ -57,7 +58,12 @@ export class Sidecar {
     const track = (): void => { metrics.svidExpiry.set((services.identity.current?.context.notAfter.getTime() ?? 0) / 1000) }
     track()
     identity.on('change', track)
-    policy.on('reload', result => { if (result.result === 'ok') closeDenied(services) })
+    logServedPortWarnings(services)
+    policy.on('reload', result => {
+      if (result.result !== 'ok') return
+      closeDenied(services)
+      logServedPortWarnings(services)
+    })
     const listeners = config.listeners.map((listener): BoundListener => ({ config: listener, server: createListener(services, listener, state), bound: undefined }))
     const sidecar = new Sidecar(services, listeners, adminServer(services, () => listeners))
     await sidecar.#listen()

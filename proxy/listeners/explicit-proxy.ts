@@ -2,8 +2,9 @@
  * An explicit HTTP proxy listener, for apps that honour HTTP_PROXY / HTTPS_PROXY: an absolute-form request
  * (`GET http://host:port/path`) is forwarded, and `CONNECT host:port` opens a tunnel. Either way the destination is
  * reached over mutual TLS (where its sidecar listens), its SPIFFE ID verified, and the policy decides (ourselves →
- * that ID, at the port the app named; with method and path for forwarded requests, so a pair allowed only some HTTP
- * requests cannot tunnel). Requests are read and re-framed by the same HTTP/1.1 engine as every HTTP listener.
+ * that ID; with method and path for forwarded requests, so a pair allowed only some HTTP requests cannot tunnel) at
+ * the port the app named, which should therefore be the service's own port (e.g. a transparent inbound listener on
+ * the server's side). Requests are read and re-framed by the same HTTP/1.1 engine as every HTTP listener.
  */
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
@@ -32,7 +33,7 @@ function destinationOf (head: RequestHead): OutboundDestination | Refusal {
   const authority = /:\d+$/.test(head.authority) ? head.authority : `${head.authority}:${/^https:/i.test(head.target) ? 443 : 80}`
   const target = parseHostPort(authority)
   if (typeof target === 'string') return refusal(400, `the request names no reachable destination: ${target}`)
-  return { target, expect: undefined, port: target.port }
+  return { target, expect: undefined, servicePort: target.port }
 }
 
 /** CONNECT host:port: a verified mutual-TLS connection there, allowed as a TCP connection, becomes the tunnel. */

@@ -65,7 +65,7 @@ export class OutboundHttp<C> {
     if ('kind' in destination) return done(destination)
     const key = `${destination.target.host}:${destination.target.port}|${destination.expect ?? ''}`
     const decide = (upstream: Upstream): RouteResult => {
-      const request = { from: self, to: upstream.serverId ?? '', port: destination.port, http }
+      const request = { from: self, to: upstream.serverId ?? '', port: destination.servicePort, http }
       const decision = authorize(this.#services, this.#listener, request)
       if (!decision.allow) {
         this.connections.pool.release(upstream, true)

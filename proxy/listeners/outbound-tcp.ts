@@ -12,12 +12,15 @@ import { authorize } from '../steps/authorize'
 import { pipeSockets } from '../steps/pipe'
 import { MtlsConnector, OutboundRefused } from '../steps/tls-client'
 
-/** Where an outbound connection or request goes, the server ID (or pattern) expected there, and the app port the policy decides on. */
-export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined, readonly port: number }
+/**
+ * Where an outbound connection or request goes, the server ID (or pattern) expected there, and the service port
+ * the policy decides at: the destination app's port, not the peer sidecar's.
+ */
+export interface OutboundDestination { readonly target: HostPort, readonly expect: string | undefined, readonly servicePort: number }
 
 /** A fixed outbound listener's destination. */
 export function fixedDestination (listener: ListenerConfig): OutboundDestination {
-  return Object.freeze({ target: listener.target, expect: listener.expect, port: listener.target.port })
+  return Object.freeze({ target: listener.target, expect: listener.expect, servicePort: listener.servicePort })
 }
 
 export function outboundTcpListener (services: SidecarServices, listener: ListenerConfig): Server {
@@ -39,7 +42,7 @@ export async function forwardOutboundTcp (services: SidecarServices, listener: L
     client.destroy()
     return
   }
-  const request = { from: self, to: connection.serverId, port: destination.port }
+  const request = { from: self, to: connection.serverId, port: destination.servicePort }
   if (client.destroyed || !authorize(services, listener, request).allow) {
     connection.socket.destroy()
     client.destroy()

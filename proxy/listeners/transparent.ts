@@ -40,7 +40,7 @@ export function transparentOutboundListener (services: SidecarServices, listener
       refuse(services, listener, client, typeof target === 'string' ? target : LOOP)
       return
     }
-    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`], port: target.port }
+    const destination = { target, expect: services.config.services[`${target.host}:${target.port}`], servicePort: target.port }
     if (services.config.httpPorts.has(target.port)) http.connections.serve(client, destination)
     else void forwardOutboundTcp(services, listener, connector, destination, client)
   })

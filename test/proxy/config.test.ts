@@ -78,3 +78,56 @@ void t.test('sidecar config – host:port forms', async t => {
   t.same(parseHostPort('127.0.0.1:0', true), { host: '127.0.0.1', port: 0 }, 'port 0 (any free port) where listening')
   for (const bad of ['127.0.0.1', ':80', '127.0.0.1:0', '::1:80', 'host:65536', 'a b:1']) t.type(parseHostPort(bad), 'string', bad)
 })
+
+void t.test('sidecar config – servicePort: the app port a listener stands for; outbound default the target\'s port', async t => {
+  const config = loadSidecarConfig(file('service-port.yaml', [
+    'policy: p.yaml',
+    'inbound:',
+    '  - { name: web, listen: "0.0.0.0:8443", target: "127.0.0.1:8080" }',
+    'outbound:',
+    '  - { name: api, listen: "127.0.0.1:9001", target: "10.0.0.2:8443", servicePort: 8080 }',
+    '  - { name: db, listen: "127.0.0.1:9002", target: "10.0.0.3:5432" }',
+    'httpProxy:',
+    '  - { listen: "127.0.0.1:3128" }',
+    'transparent: { outbound: 15001, inbound: 15006 }',
+    ''
+  ].join('\n')))
+  t.same(config.listeners.map(l => [l.name, l.servicePort]), [
+    ['web', 8080], ['api', 8080], ['db', 5432], ['http-proxy-1', 0], ['transparent-outbound', 0], ['transparent-inbound', 0]
+  ], 'inbound: the target\'s port; outbound: servicePort, else the target\'s; per connection (0) for the others')
+  const bad = file('bad-service-port.yaml', 'policy: p.yaml\ninbound:\n  - { listen: "0.0.0.0:1", target: "127.0.0.1:2", servicePort: 2 }\noutbound:\n  - { listen: "127.0.0.1:3", target: "10.0.0.1:4", servicePort: 0 }\n')
+  const message = thrown(() => loadSidecarConfig(bad)).message
+  t.match(message, `${bad}:3:51: inbound[0].servicePort: unknown field`, 'an inbound listener\'s service port is its target\'s')
+  t.match(message, `${bad}:5:65: outbound[0].servicePort: must be >= 1`)
+})
+
+void t.test('sidecar config – the flag suffix ,port=PORT sets an outbound listener\'s service port', async t => {
+  const config = loadSidecarConfig(undefined, {
+    policy: 'p.yaml',
+    outbound: [`127.0.0.1:9001=10.0.0.2:8443@${TD}/api,port=8080`, '127.0.0.1:9002=10.0.0.3:8443,port=5432', '127.0.0.1:9003=10.0.0.4:8443'],
+    outboundHttp: [`127.0.0.1:9004=[::1]:8443@${TD}/**,port=80`]
+  })
+  t.same(config.listeners.map(l => [l.name, `${l.target.host}:${l.target.port}`, l.expect, l.servicePort]), [
+    ['outbound-1', '10.0.0.2:8443', `${TD}/api`, 8080],
+    ['outbound-2', '10.0.0.3:8443', undefined, 5432],
+    ['outbound-3', '10.0.0.4:8443', undefined, 8443],
+    ['outbound-4', '::1:8443', `${TD}/**`, 80]
+  ])
+})
+
+void t.test('sidecar config – a malformed ,port= suffix is an error naming the flag', async t => {
+  const err = thrown(() => loadSidecarConfig(undefined, {
+    policy: 'p.yaml',
+    outbound: ['127.0.0.1:9001=10.0.0.2:8443,prot=8080', `127.0.0.1:9002=10.0.0.2:8443@${TD}/api,port=`],
+    outboundHttp: ['127.0.0.1:9003=10.0.0.2:8443,port=80,port=81']
+  }))
+  t.equal(err.code, 'ERR_CONFIG_INVALID')
+  const suffix = 'after the target is not ",port=PORT" (the service port the listener stands for)'
+  t.match(err.message, `--outbound flag 1: outbound[0].servicePort: ",prot=8080" ${suffix}`)
+  t.match(err.message, `--outbound flag 2: outbound[1].servicePort: ",port=" ${suffix}`)
+  t.match(err.message, `--outbound-http flag 1: outbound[2].servicePort: ",port=80,port=81" ${suffix}`)
+  const range = thrown(() => loadSidecarConfig(file('one.yaml', 'policy: p.yaml\noutbound:\n  - { listen: "127.0.0.1:1", target: "10.0.0.1:2" }\n'), { outboundHttp: ['127.0.0.1:9001=10.0.0.2:8443,port=70000'] }))
+  t.match(range.message, '--outbound-http flag 1: outbound[1].servicePort: must be <= 65535', 'flags after the file\'s listeners are named by their own flag')
+  const inbound = thrown(() => loadSidecarConfig(undefined, { policy: 'p.yaml', inboundHttp: ['0.0.0.0:8443=127.0.0.1:8080,port=80'] }))
+  t.match(inbound.message, '--inbound-http flag 1: inbound[0].target: "127.0.0.1:8080,port=80" is not host:port', 'inbound listeners take no suffix: the target\'s port is the app\'s')
+})
