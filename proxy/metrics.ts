@@ -15,7 +15,7 @@ export class SidecarMetrics {
 
   readonly refused = new Counter({
     name: 'chaperone_connections_refused_total',
-    help: 'Connections or requests refused at a limit, by listener and reason (max_connections, max_connections_per_peer, no_allow_rule, head_timeout, too_many_headers, head_too_large)',
+    help: 'Connections or requests refused at a limit, by listener and reason (max_connections, max_connections_per_peer, max_handshakes_per_address, no_allow_rule, head_timeout, too_many_headers, head_too_large)',
     labelNames: ['listener', 'reason'],
     registers: [this.registry]
   })

@@ -214,7 +214,14 @@ export class Exchange implements UpstreamOwner {
     const sent: Framing = !unsized ? head.framing : this.head.minor === 1 ? CHUNKED : UNTIL_CLOSE
     this.#closeClient ||= sent.kind === 'close' || this.#host.draining
     if (!this.#requestBody.done) this.#closeClient = true // answered before the request was all sent (see #bodiesDone)
-    this.#host.client.write(responseHeadBytes(head, sent, this.head.minor, this.#closeClient, undefined))
+    const client = this.#host.client
+    client.cork() // the head and the body that came with it: one write, one TLS record
+    client.write(responseHeadBytes(head, sent, this.head.minor, this.#closeClient, undefined))
+    this.#startBody(head, sent)
+    client.uncork()
+  }
+
+  #startBody (head: ResponseHead, sent: Framing): void {
     const writer = new BodyWriter(this.#host.client, sent, () => false, () => { this.#upstream?.socket.pause() }, () => {
       this.#responseDone = true
       this.#bodiesDone()

@@ -13,11 +13,12 @@ import type { SidecarServices } from '../services'
 import { verifyPeer } from './verify-peer'
 import type { VerifiedPeer } from './verify-peer'
 
-export type RefusalReason = 'max_connections' | 'max_connections_per_peer' | 'no_allow_rule' | 'head_timeout' | 'too_many_headers' | 'head_too_large'
+export type RefusalReason = 'max_connections' | 'max_connections_per_peer' | 'max_handshakes_per_address' | 'no_allow_rule' | 'head_timeout' | 'too_many_headers' | 'head_too_large'
 
 const WHY: Record<RefusalReason, string> = {
   max_connections: 'the listener has maxConnections open',
   max_connections_per_peer: 'the peer has maxConnectionsPerPeer open on this listener',
+  max_handshakes_per_address: 'the address has maxConnectionsPerPeer handshakes under way on this listener',
   no_allow_rule: 'no rule of the policy can allow this peer on this listener',
   head_timeout: 'the request head did not arrive within timeouts.head',
   too_many_headers: 'the request has more header lines than http.maxHeaders',
@@ -81,5 +82,48 @@ export class PeerAdmission {
       else this.#open.set(key, left)
     })
     return true
+  }
+}
+
+/**
+ * TLS handshakes under way on one inbound listener, by remote address. Before its handshake a client has no
+ * identity to be limited by, so one that opens connections and never finishes the handshake is limited by its
+ * address: no more than `maxConnectionsPerPeer` handshakes at a time (each ends at `timeouts.handshake` anyway).
+ */
+export class HandshakeSlots {
+  readonly #services: SidecarServices
+  readonly #listener: ListenerConfig
+  readonly #pending = new Map<string, number>()
+  /** How to release a connection's slot, by its TCP socket, until its handshake ends. */
+  readonly #release = new Map<Socket, () => void>()
+
+  constructor (services: SidecarServices, listener: ListenerConfig) {
+    this.#services = services
+    this.#listener = listener
+  }
+
+  /** A new TCP connection: closed at once when its address has too many handshakes under way, else counted. */
+  opened (raw: Socket): void {
+    const address = raw.remoteAddress ?? ''
+    const pending = this.#pending.get(address) ?? 0
+    if (pending >= this.#services.config.maxConnectionsPerPeer) {
+      refused(this.#services, this.#listener, 'max_handshakes_per_address', undefined, address)
+      raw.destroy()
+      return
+    }
+    this.#pending.set(address, pending + 1)
+    const release = (): void => {
+      if (!this.#release.delete(raw)) return
+      const left = (this.#pending.get(address) ?? 1) - 1
+      if (left === 0) this.#pending.delete(address)
+      else this.#pending.set(address, left)
+    }
+    this.#release.set(raw, release)
+    raw.once('close', release)
+  }
+
+  /** The handshake of the connection over `raw` is done: its slot is free. */
+  handshakeDone (raw: Socket | undefined): void {
+    if (raw !== undefined) this.#release.get(raw)?.()
   }
 }

@@ -104,7 +104,7 @@ void t.test('attack limits – a peer\'s connections beyond maxConnectionsPerPee
 })
 
 void t.test('attack limits – connections beyond maxConnections are refused, counted and logged', async t => {
-  const server = await stand.startServer({ maxConnections: 20 })
+  const server = await stand.startServer({ maxConnections: 20, maxConnectionsPerPeer: 20 })
   const sockets: Socket[] = []
   t.teardown(() => { for (const socket of sockets) socket.destroy() })
   for (let n = 0; n < 20; n++) { // plain TCP that never starts TLS: each holds a slot until the handshake timeout
@@ -114,6 +114,27 @@ void t.test('attack limits – connections beyond maxConnections are refused, co
   await new Promise(resolve => setTimeout(resolve, 200))
   t.equal(await refusedAtHandshake(server.port('app'), stand.svid('client')), 'closed', 'the 21st: closed')
   await counted(t, server, 'app', 'max_connections', { direction: 'inbound' })
+})
+
+void t.test('attack limits – an address with maxConnectionsPerPeer TLS handshakes under way gets no more; a finished handshake frees its slot', async t => {
+  const server = await stand.startServer({ maxConnectionsPerPeer: 3 })
+  const stalled: Socket[] = []
+  const stall = async (): Promise<Socket> => { // plain TCP that never starts TLS: a handshake under way until the timeout
+    const socket = connect(server.port('app'), '127.0.0.1').on('error', () => { socket.destroy() })
+    stalled.push(socket)
+    await new Promise(resolve => socket.once('connect', resolve))
+    return socket
+  }
+  t.teardown(() => { for (const socket of stalled) socket.destroy() })
+  for (let n = 0; n < 3; n++) await stall()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal(await refusedAtHandshake(server.port('app'), stand.svid('client')), 'closed', 'a 4th connection from the address: closed before its handshake')
+  await counted(t, server, 'app', 'max_handshakes_per_address', { direction: 'inbound' })
+  stalled[0].destroy()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const connection = await peer(t, server.port('app'), stand.svid('client'))
+  t.equal(await served(connection), '200 /public/ok', 'a slot freed by a closed connection: the handshake completes, the request is served')
+  t.equal(await served(await peer(t, server.port('app'), stand.svid('friend'))), '200 /public/ok', 'finished handshakes hold no handshake slot: the next one is served too')
 })
 
 /** Sends nothing on `connection`: how long until it is closed, and what came first (nothing, or a 408). */
