@@ -63,11 +63,23 @@ void t.test('http1 request head – framing two parsers could read differently i
     ['Transfer-Encoding: chunked\x0b', 400, /control character/],
     ['Transfer-Encoding: chunked\x0c', 400, /control character/],
     ['Transfer-Encoding: ,chunked', 400, /not a list/],
-    ['Transfer-Encoding: \x0bchunked', 400, /control character/]
+    ['Transfer-Encoding: \x0bchunked', 400, /control character/],
+    // llhttp takes a tab after a value for part of it: `5\t` is no length, `chunked\t` no chunked.
+    ['Content-Length: 5\t', 400, /tab in or after its value/],
+    ['Transfer-Encoding: chunked\t', 400, /tab in or after its value/],
+    ['Transfer-Encoding: gzip\t, chunked', 400, /tab in or after its value/]
   ]
   for (const [fields, status, problem] of refused) t.match(request(`POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\n\r\n`), { status, problem }, JSON.stringify(fields))
   t.match(request('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n'), { status: 400, problem: /HTTP\/1.0/ }, 'Transfer-Encoding in HTTP/1.0')
   t.same(requestHead('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n').framing, { kind: 'length', length: 7 })
+  t.same(requestHead('POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\t7 \r\n\r\n').framing, { kind: 'length', length: 7 }, 'a tab before the value is whitespace')
+})
+
+void t.test('http1 request head – a tab after the start of a Connection value is refused: llhttp reads `keep-alive\\t` as another option', async t => {
+  for (const value of ['keep-alive\t', 'upgrade\t', 'keep-alive\t, x', 'close\t']) {
+    t.match(request(`GET / HTTP/1.0\r\nHost: a\r\nConnection: ${value}\r\nUpgrade: websocket\r\n\r\n`), { status: 400, problem: /tab in or after its value/ }, JSON.stringify(value))
+  }
+  t.equal(requestHead('GET / HTTP/1.0\r\nConnection:\tkeep-alive\r\n\r\n').close, false, 'a tab before the value is whitespace')
 })
 
 void t.test('http1 request head – Host: exactly one on HTTP/1.1, and a valid one', async t => {
