@@ -84,9 +84,9 @@ export const LINE_SHAPES: Shape[] = [
   }),
   ...shapes('connection-options', BOTH, (r, m) => {
     body(r, m)
-    insertField(r, m, field(r, 'Connection', r.pick(['close, keep-alive', 'keep-alive, close', 'closed', 'close\x0b', ',close', 'close,', 'clos', 'close;', 'CLOSE',
+    insertField(r, m, field(r, r.weighted([['Connection', 3], ['Proxy-Connection', 1]]), r.pick(['close, keep-alive', 'keep-alive, close', 'closed', 'close\x0b', ',close', 'close,', 'clos', 'close;', 'CLOSE',
       'keep-alive\xa0', 'keepalive', 'x close', 'close x', '"close"', 'close, close', ''])))
-    if (r.chance(0.3)) insertField(r, m, field(r, 'Connection', r.pick(['close', 'keep-alive', 'upgrade'])))
+    if (r.chance(0.3)) insertField(r, m, field(r, r.pick(['Connection', 'Proxy-Connection']), r.pick(['close', 'keep-alive', 'upgrade'])))
   }),
   ...shapes('connection-in-http-1.0', BOTH, (r, m) => {
     lengthBody(r, m)
