@@ -4,7 +4,7 @@
  * could read differently is refused with the status RFC 9112 gives; what is accepted here, llhttp (Node's parser)
  * reads the same way (test/proxy/http1-differential.test.ts holds the two together).
  */
-import { headerTokens } from './fields'
+import { closes, headerTokens } from './fields'
 import { declaredFraming, NO_BODY } from './framing'
 import type { HeadProblem } from './head-problem'
 import { splitHead } from './head-split'
@@ -58,6 +58,8 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
   const connectionOptions = headerTokens(headers, 'connection')
   const named = connectionOptions.find(option => NOT_HOP_BY_HOP.has(option))
   if (named !== undefined) return { status: 400, problem: `Connection may not name ${named}: it is not a hop-by-hop field` }
+  const proxyConnectionOptions = headerTokens(headers, 'proxy-connection')
+  if (proxyConnectionOptions.includes('upgrade')) return { status: 400, problem: 'Proxy-Connection may not ask for an upgrade: llhttp reads it as Connection' }
   const upgrade = connectionOptions.includes('upgrade') ? headerTokens(headers, 'upgrade') : []
   return {
     method,
@@ -69,7 +71,7 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
     headers,
     size: end - start,
     framing,
-    close: minor === 0 ? !connectionOptions.includes('keep-alive') : connectionOptions.includes('close'),
+    close: closes(minor, connectionOptions, proxyConnectionOptions),
     connectionOptions,
     upgrade
   }

@@ -82,6 +82,12 @@ void t.test('http1 request head – a tab after the start of a Connection value 
   t.equal(requestHead('GET / HTTP/1.0\r\nConnection:\tkeep-alive\r\n\r\n').close, false, 'a tab before the value is whitespace')
 })
 
+void t.test('http1 request head – Proxy-Connection, which llhttp reads as Connection: close closes, upgrade is refused', async t => {
+  t.equal(requestHead('GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: close\r\n\r\n').close, true)
+  t.equal(requestHead('GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n').close, true, 'only Connection keeps an HTTP/1.0 connection')
+  t.match(request('GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: upgrade\r\nUpgrade: websocket\r\n\r\n'), { status: 400, problem: /Proxy-Connection may not ask for an upgrade/ })
+})
+
 void t.test('http1 request head – Host: exactly one on HTTP/1.1, and a valid one', async t => {
   t.match(request('GET / HTTP/1.1\r\n\r\n'), { status: 400, problem: /needs a Host/ })
   t.match(request('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), { status: 400, problem: /more than one Host/ })
