@@ -42,6 +42,8 @@ export function parseResponseHead (buffer: Buffer, start: number, end: number, m
   const proxyConnectionOptions = headerTokens(headers, 'proxy-connection')
   if (proxyConnectionOptions.includes('upgrade')) return { status: 502, problem: 'Proxy-Connection may not announce an upgrade: llhttp reads it as Connection' }
   const close = framing.kind === 'close' || closes(minor, connectionOptions, proxyConnectionOptions)
+  // llhttp stops after an interim response that closes: the final one after it would be read by the sidecar alone.
+  if (status < 200 && status !== 101 && close) return { status: 502, problem: `a ${status} interim response may not close the connection` }
   const timeout = /(?:^|[\s,])timeout=(\d{1,6})\b/i.exec(headers.find(h => h.lower === 'keep-alive')?.value ?? '')
   return { status, reason: line[3] ?? '', minor, headers, size: end - start, framing, close, connectionOptions, keepAliveMs: timeout === null ? undefined : Number(timeout[1]) * 1000 }
 }

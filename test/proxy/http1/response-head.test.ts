@@ -30,7 +30,9 @@ void t.test('http1 response head – ambiguous or malformed responses are refuse
     ['HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n', /control character/],
     ['HTTP/1.1 200 OK\r\n folded: x\r\n\r\n', /malformed field line/],
     ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\nProxy-Connection: upgrade\r\n\r\n', /Proxy-Connection may not announce an upgrade/],
-    ['HTTP/1.1 200 OK\r\nContent-Length: 0\t\r\n\r\n', /tab in or after its value/]
+    ['HTTP/1.1 200 OK\r\nContent-Length: 0\t\r\n\r\n', /tab in or after its value/],
+    ['HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n', /interim response may not close/],
+    ['HTTP/1.0 103 Early Hints\r\n\r\n', /interim response may not close/]
   ]
   for (const [text, problem] of refused) t.match(response(text), { status: 502, problem }, JSON.stringify(text.slice(0, 60)))
   const many = Array.from({ length: 101 }, (_v, i) => `X-${i}: ${i}\r\n`).join('')
