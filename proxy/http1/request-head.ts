@@ -61,6 +61,10 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
   const proxyConnectionOptions = headerTokens(headers, 'proxy-connection')
   if (proxyConnectionOptions.includes('upgrade')) return { status: 400, problem: 'Proxy-Connection may not ask for an upgrade: llhttp reads it as Connection' }
   const upgrade = connectionOptions.includes('upgrade') ? headerTokens(headers, 'upgrade') : []
+  // llhttp upgrades on any Upgrade value (`Upgrade: ,`): one that names no protocol would be an upgrade for it alone.
+  if (upgrade.length === 0 && connectionOptions.includes('upgrade') && headers.some(h => h.lower === 'upgrade' && h.value !== '')) {
+    return { status: 400, problem: 'Upgrade names no protocol' }
+  }
   return {
     method,
     target,

@@ -15,6 +15,8 @@ void t.test('http1 request head – line, fields as sent, framing, close, connec
   t.equal(requestHead('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n').close, false)
   t.same(requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: WebSocket, h2c\r\n\r\n').upgrade, ['websocket', 'h2c'])
   t.same(requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n').upgrade, [], 'Upgrade without Connection: upgrade is not an upgrade')
+  t.same(requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade:\r\n\r\n').upgrade, [], 'nor with an empty Upgrade (as for llhttp)')
+  t.match(request('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: ,\r\n\r\n'), { status: 400, problem: /Upgrade names no protocol/ }, 'an upgrade for llhttp')
   t.same(requestHead('GET / HTTP/1.1\r\nHost: a\r\nConnection: x-hop, , keep-alive\r\n\r\n').connectionOptions, ['x-hop', 'keep-alive'], 'empty list elements ignored')
   t.equal(request('GET / HTTP/1.1\r\nHost: a\r\n'), undefined, 'incomplete: waits for the blank line')
 })
