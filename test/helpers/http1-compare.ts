@@ -64,9 +64,10 @@ function describe (result: StreamResult): string {
   return `${result.messages.length} messages${ends === '' ? '' : ` ending at ${ends}`}, then ${outcome}`
 }
 
-/** A refusal's reason without the quoted input and the numbers in it: what kind of refusal it is. */
+/** A refusal's reason (after its status) without the quoted input, the numbers and the spelling of names: what kind of refusal it is. */
 export function category (reason: string): string {
-  return reason.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, 'N')
+  const status = /^\d{3} /.exec(reason)?.[0] ?? ''
+  return status + reason.slice(status.length).toLowerCase().replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, 'N')
 }
 
 function disagree (problem: string): Verdict {

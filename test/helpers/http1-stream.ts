@@ -114,7 +114,7 @@ class SidecarStream {
       taken = body.read(this.#queue.view(), 0, this.#sink)
     } catch (err) {
       if (!(err instanceof BodyProblem)) throw err
-      return this.#refuse(`400 ${err.message}`)
+      return this.#refuse(`${this.#input.kind === 'request' ? 400 : 502} ${err.message}`)
     }
     this.#queue.consume(taken)
     this.#offset += taken

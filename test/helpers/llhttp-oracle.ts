@@ -4,12 +4,12 @@
  * HTTPParser, driven with the callbacks and return values lib/_http_common.js, _http_server.js and _http_client.js
  * give it: a request that llhttp flags as an upgrade (or CONNECT) skips its body and ends the HTTP stream (a server
  * with an `upgrade` listener); a response skips its body after HEAD, for a 1xx other than 101 and for 304, and a
- * 101 that llhttp flags as an upgrade (it has `Connection: upgrade` and an Upgrade value) ends the stream.
+ * 101 ends the stream.
  *
  * llhttp does not say where in a buffer a message ended, so the stream is fed in pieces: a message that completes
  * while a one-byte piece is parsed ends just past that byte. `hints` (offsets where messages are expected to end)
- * place those one-byte pieces; a message that completes in a longer piece is located by parsing the stream again,
- * that piece a byte at a time. Hints make it fast, never different.
+ * place those one-byte pieces; a message that completes in a longer piece is located by parsing the stream again
+ * with that piece cut in two, until it completes in a piece of one byte. Hints make it fast, never different.
  */
 import type { FieldPair, StreamInput, StreamMessage, StreamOutcome, StreamResult } from './http1-stream-result'
 import { methodOf } from './http1-stream-result'
@@ -62,7 +62,7 @@ export function readWithLlhttp (input: StreamInput, options: OracleOptions = {})
     const run = new LlhttpRun(input)
     const vague = run.parse([...cuts].sort((a, b) => a - b))
     if (vague === undefined) return run.result()
-    for (let at = vague.start; at <= vague.end; at++) cuts.add(at)
+    cuts.add(Math.floor((vague.start + vague.end) / 2)) // the message ends in one half: halve again until a byte
   }
 }
 
@@ -125,7 +125,8 @@ class LlhttpRun {
         this.#piece = { start, end }
         const parsed = this.#parser.execute(bytes.subarray(start, end))
         if (typeof parsed !== 'number') return this.#failed(parsed)
-        // llhttp pauses after a message that switches protocols; Node resumes it and says where it stopped.
+        // llhttp pauses after a message that switches protocols; Node resumes it and says where it stopped, which
+        // shows only when the pause is not at the end of the piece: the message itself says so.
         if (parsed < end - start || this.#messages.at(-1)?.upgrade === true) return this.#switched(start + parsed)
         start = end
       }
@@ -169,7 +170,8 @@ class LlhttpRun {
     }
     const status = draft.status ?? 0
     const method = methodOf(this.#input, this.#finals)
-    draft.upgrade = upgrade || method === 'CONNECT'
+    // llhttp pauses after every 101, with or without Upgrade (Node's client then reads no more HTTP).
+    draft.upgrade = upgrade || status === 101 || method === 'CONNECT'
     if (draft.upgrade) return 2
     if (status < 200 || method === 'HEAD' || status === 304) return 1
     return 0

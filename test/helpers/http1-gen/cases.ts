@@ -23,6 +23,8 @@ export interface GeneratedCase {
   readonly input: StreamInput
   /** Where the sidecar's reader gets the stream cut into pieces. */
   readonly cuts: readonly number[]
+  /** Where each message was made to end (before any mutation): hints for the oracle. */
+  readonly boundaries: readonly number[]
   /** Valid streams: where each message ends. */
   readonly ends?: readonly number[]
 }
@@ -36,6 +38,8 @@ export function generateCase (seed: number, index: number): GeneratedCase {
   const built = roll < 0.25 || (roll >= 0.5 && roll < 0.75) ? valid(r, kind) : shaped(r, kind)
   const texts = built.messages.map(serialize)
   let text = texts.join('')
+  let length = 0
+  const boundaries = texts.map((message, i) => (length += message.length) - built.messages[i].tail.length)
   const mutated = roll >= 0.5
   if (mutated) text = mutate(r, text)
   const bytes = Buffer.from(text, 'latin1')
@@ -44,7 +48,8 @@ export function generateCase (seed: number, index: number): GeneratedCase {
     label: `${built.label}${mutated ? ' mutated' : ''}`,
     input: { kind: built.kind, bytes, methods: finalMethods(built.messages) },
     cuts,
-    ...(mutated || built.label !== 'valid' ? {} : { ends: texts.map((_, i) => texts.slice(0, i + 1).join('').length - built.messages[i].tail.length) })
+    boundaries,
+    ...(mutated || built.label !== 'valid' ? {} : { ends: boundaries })
   }
 }
 

@@ -41,9 +41,13 @@ export function ows (r: Random): string {
   return r.weighted([['', 4], [' ', 8], ['  ', 1], ['\t', 1], [' \t ', 1]])
 }
 
+/** Fields after whose value the sidecar takes no tab (llhttp reads them with a grammar of its own). */
+const NO_TAB_AFTER = /^(?:content-length|transfer-encoding|(?:proxy-)?connection)$/i
+
 /** A field line `name: value` with whitespace of the sender's choosing around the value. */
 export function field (r: Random, name: string, value: string): string {
-  return `${name}:${value === '' ? r.pick(['', ' ']) : ows(r)}${value}${value === '' ? '' : r.weighted([['', 8], [' ', 1], ['\t', 1]])}`
+  const after = value === '' ? '' : NO_TAB_AFTER.test(name) ? r.pick(['', ' ']) : r.weighted([['', 8], [' ', 1], ['\t', 1]])
+  return `${name}:${value === '' ? r.pick(['', ' ']) : ows(r)}${value}${after}`
 }
 
 const NAMES = ['Accept', 'Accept-Encoding', 'Accept-Language', 'User-Agent', 'Cache-Control', 'Cookie', 'X-Request-Id',
