@@ -11,37 +11,10 @@
  * place those one-byte pieces; a message that completes in a longer piece is located by parsing the stream again
  * with that piece cut in two, until it completes in a piece of one byte. Hints make it fast, never different.
  */
+import { HTTPParser, methodName } from '../../bench/node-http-parser'
+import type { ParseError } from '../../bench/node-http-parser'
 import type { FieldPair, StreamInput, StreamMessage, StreamOutcome, StreamResult } from './http1-stream-result'
 import { methodOf } from './http1-stream-result'
-
-interface ParseError extends Error { readonly code: string, readonly reason: string, readonly bytesParsed: number }
-
-interface NodeParser {
-  initialize: (type: number, resource: object, maxHeaderSize: number, lenient: number) => void
-  execute: (data: Buffer) => number | ParseError
-  finish: () => ParseError | undefined
-  close: () => void
-  [callback: number]: unknown
-}
-
-interface NodeParserClass {
-  new (): NodeParser
-  readonly REQUEST: number
-  readonly RESPONSE: number
-  readonly kOnMessageBegin: number
-  readonly kOnHeaders: number
-  readonly kOnHeadersComplete: number
-  readonly kOnBody: number
-  readonly kOnMessageComplete: number
-  readonly kLenientNone: number
-}
-
-interface HttpCommon { readonly HTTPParser: NodeParserClass, readonly methods: readonly string[] }
-
-const { HTTPParser, methods } = process.getBuiltinModule('_http_common') as HttpCommon
-
-/** llhttp's method numbers are the positions in `methods`, but for QUERY, numbered after the RTSP methods. */
-const QUERY_METHOD = 46
 
 /** Far above any head the tests send: llhttp's own header-size limit is not what is compared. */
 const MAX_HEADER_SIZE = 1024 * 1024
@@ -107,7 +80,7 @@ class LlhttpRun {
       draft.headersDone = true
       draft.version = `${major}.${minor}`
       draft.keepAlive = keepAlive
-      if (input.kind === 'request') draft.method = method === QUERY_METHOD ? 'QUERY' : methods[method ?? -1]
+      if (input.kind === 'request') draft.method = methodName(method ?? -1)
       else Object.assign(draft, { status, reason })
       return this.#skipBody(draft, upgrade)
     }
