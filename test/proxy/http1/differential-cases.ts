@@ -8,7 +8,15 @@ import type { MessageKind } from '../../helpers/http1-stream-result'
 
 export type Expected = 'reads' | 'refuses' | 'waits'
 
-export interface ShapeCase { readonly shape: string, readonly expected: Expected, readonly kind: MessageKind, readonly text: string, readonly methods?: readonly string[] }
+export interface ShapeCase {
+  readonly shape: string
+  readonly expected: Expected
+  readonly kind: MessageKind
+  readonly text: string
+  readonly methods?: readonly string[]
+  /** A disagreement known and not fixed on this branch: why. */
+  readonly todo?: string
+}
 
 const NEXT = 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n'
 const NEXT_RESPONSE = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
@@ -89,5 +97,9 @@ export const SHAPE_CASES: readonly ShapeCase[] = [
   response('HTTP/1.0 interim response', 'refuses', 'HTTP/1.0 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0'),
   response('101 without Connection: upgrade (the end of HTTP for llhttp too)', 'reads', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket'),
   response('101 switching to websocket', 'reads', 'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket'),
-  response('body to the close', 'reads', 'HTTP/1.1 200 OK', 'until the connection closes')
+  response('body to the close', 'reads', 'HTTP/1.1 200 OK', 'until the connection closes'),
+  {
+    shape: 'status line ended by CR CR', expected: 'waits', kind: 'response', text: 'HTTP/1.1 304 Not Modified\r\r\r\n', methods: ['GET'],
+    todo: 'llhttp ends the head at CR CR CR LF; ByteQueue waits for CRLF CRLF (a change outside this branch)'
+  }
 ]
