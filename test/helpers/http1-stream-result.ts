@@ -23,7 +23,10 @@ export interface StreamMessage {
   readonly trailers: readonly FieldPair[]
   /** After this message the stream is another protocol (an upgrade, CONNECT, a 101). */
   readonly upgrade: boolean
-  /** The connection goes on after this message (neither side asked to close it). */
+  /**
+   * The connection goes on after this message, as the reader says at the end of its head (llhttp's as Node's callback
+   * hears it, before a body is skipped). For diagnosis only: the comparison goes by what each reader reads next.
+   */
   readonly keepAlive: boolean
   /** The offset in the stream just past the message's last byte. */
   readonly end: number

@@ -4,6 +4,7 @@ import { describeInput, judge, Tally } from '../../helpers/http1-differential'
 import { generateCase } from '../../helpers/http1-gen/cases'
 import { readWithLlhttp } from '../../helpers/llhttp-oracle'
 import { SHAPE_CASES } from './differential-cases'
+import { PLACES } from './differential-sweep'
 
 // The sidecar's HTTP/1.1 reader held to llhttp, Node's own parser (DESIGN invariant 8): every message the sidecar
 // reads, llhttp reads the same way and ends at the same byte; where llhttp stops, the sidecar stops; the sidecar may
@@ -45,6 +46,21 @@ void t.test('http1 differential – hand-written smuggling shapes: what the side
     if (verdict.kind === 'disagree') t.fail(`${shape}: ${verdict.problem}\n${describeInput(input)}`, todo === undefined ? {} : { todo })
     t.equal(outcome, expected, `${shape}: the sidecar ${expected}${ours.outcome.kind === 'refused' ? ` (${ours.outcome.reason})` : ''}`)
   }
+})
+
+void t.test('http1 differential – every byte, once and twice, at each place a parser decides on', async t => {
+  let swept = 0
+  for (const { name, kind, make } of PLACES) {
+    for (let byte = 0; byte < 256; byte++) {
+      for (const hole of [String.fromCharCode(byte), String.fromCharCode(byte, byte)]) {
+        const input = { kind, bytes: Buffer.from(make(hole), 'latin1'), methods: [] }
+        const { verdict } = judge(input)
+        if (verdict.kind === 'disagree') t.fail(`${name}, ${JSON.stringify(hole)}: ${verdict.problem}\n${describeInput(input)}`)
+        swept++
+      }
+    }
+  }
+  t.equal(swept, PLACES.length * 512)
 })
 
 void t.test('http1 differential – the oracle: hints make the llhttp reading faster, never different', async t => {
