@@ -2,7 +2,7 @@
  * A request head (RFC 9112 §3, §6, §9): its line, its field lines as sent, and what follows from them — framing,
  * whether the client wants the connection closed, the protocols it asks to upgrade to. Everything two parsers
  * could read differently is refused with the status RFC 9112 gives; what is accepted here, llhttp (Node's parser)
- * reads the same way (test/proxy/http1-differential.test.ts holds the two together).
+ * reads the same way (test/proxy/http1/differential.test.ts holds the two together).
  */
 import { closes, headerTokens } from './fields'
 import { declaredFraming, NO_BODY } from './framing'
