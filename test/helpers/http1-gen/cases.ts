@@ -16,6 +16,10 @@ import type { Shape } from './shape'
 import { validStream } from './valid'
 
 export const SHAPES: readonly Shape[] = [...FRAMING_SHAPES, ...LINE_SHAPES, ...CHUNK_SHAPES, ...RESPONSE_SHAPES]
+const SHAPES_OF: Readonly<Record<MessageKind, readonly Shape[]>> = {
+  request: SHAPES.filter(shape => shape.kind === 'request'),
+  response: SHAPES.filter(shape => shape.kind === 'response')
+}
 
 export interface GeneratedCase {
   /** `valid`, `shape <name>`, or either with ` mutated`. */
@@ -59,7 +63,7 @@ function valid (r: Random, kind: MessageKind): Built {
 
 /** A shape of `kind`, then up to two valid messages (when it does not end the stream). */
 function shaped (r: Random, kind: MessageKind): Built {
-  const shape = r.pick(SHAPES.filter(candidate => candidate.kind === kind))
+  const shape = r.pick(SHAPES_OF[kind])
   return { label: `shape ${shape.name}`, kind, messages: shapeStream(r, shape) }
 }
 

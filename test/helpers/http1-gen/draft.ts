@@ -36,9 +36,12 @@ const VCHAR = Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)
 const OBS_TEXT = Array.from({ length: 128 }, (_, i) => String.fromCharCode(0x80 + i)).join('')
 const ANY_BYTE = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join('')
 
+const OWS: ReadonlyArray<readonly [string, number]> = [['', 4], [' ', 8], ['  ', 1], ['\t', 1], [' \t ', 1]]
+const AFTER_VALUE: ReadonlyArray<readonly [string, number]> = [['', 8], [' ', 1], ['\t', 1]]
+
 /** Optional whitespace as senders write it. */
 export function ows (r: Random): string {
-  return r.weighted([['', 4], [' ', 8], ['  ', 1], ['\t', 1], [' \t ', 1]])
+  return r.weighted(OWS)
 }
 
 /** Fields after whose value the sidecar takes no tab (llhttp reads them with a grammar of its own). */
@@ -46,7 +49,7 @@ const NO_TAB_AFTER = /^(?:content-length|transfer-encoding|(?:proxy-)?connection
 
 /** A field line `name: value` with whitespace of the sender's choosing around the value. */
 export function field (r: Random, name: string, value: string): string {
-  const after = value === '' ? '' : NO_TAB_AFTER.test(name) ? r.pick(['', ' ']) : r.weighted([['', 8], [' ', 1], ['\t', 1]])
+  const after = value === '' ? '' : NO_TAB_AFTER.test(name) ? r.pick(['', ' ']) : r.weighted(AFTER_VALUE)
   return `${name}:${value === '' ? r.pick(['', ' ']) : ows(r)}${value}${after}`
 }
 

@@ -7,7 +7,7 @@
 import type { Random } from './random'
 
 const SPECIAL = ['\r', '\n', ' ', '\t', '\x00', '\x0b', '\x0c', '\xa0', '\x7f', ',', ';', '"', '#', '\x80', '\xff', '\x85', ':', '=', '\\', '%', '0', 'a', '\r\n', '\r\n\r\n']
-const LANDMARKS = /\r\n|:|;|,|[0-9]+| /g
+const LANDMARK = /\r\n|[:;, ]|[0-9]+/g
 
 /** `text` with one to three mutations. */
 export function mutate (r: Random, text: string): string {
@@ -37,13 +37,14 @@ function byte (r: Random): string {
   return r.chance(0.7) ? r.pick(SPECIAL) : String.fromCharCode(r.int(256))
 }
 
-/** Where to mutate: anywhere, or at a place parsers decide on. */
+/** Where to mutate: anywhere, or at a place parsers decide on (the first after a random offset). */
 function position (r: Random, text: string): number {
-  if (r.chance(0.5) || text.length === 0) return r.int(text.length + 1)
-  const marks = [...text.matchAll(LANDMARKS)]
-  if (marks.length === 0) return r.int(text.length + 1)
-  const mark = r.pick(marks)
-  return (mark.index ?? 0) + r.int(mark[0].length + 1)
+  const anywhere = r.int(text.length + 1)
+  if (r.chance(0.5)) return anywhere
+  const landmark = new RegExp(LANDMARK.source, 'g')
+  landmark.lastIndex = anywhere
+  const mark = landmark.exec(text)
+  return mark === null ? anywhere : mark.index + r.int(mark[0].length + 1)
 }
 
 /** A line repeated, two lines swapped, or a line dropped. */

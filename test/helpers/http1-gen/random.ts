@@ -47,9 +47,9 @@ export class Random {
 
   /** `length` characters drawn from `alphabet`. */
   string (length: number, alphabet: string): string {
-    let text = ''
-    for (let i = 0; i < length; i++) text += alphabet[this.int(alphabet.length)]
-    return text
+    const codes = new Array<number>(length)
+    for (let i = 0; i < length; i++) codes[i] = alphabet.charCodeAt(this.int(alphabet.length))
+    return String.fromCharCode(...codes)
   }
 
   /** `text` in one of its spellings: as written, lower case, upper case. */
