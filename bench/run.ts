@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
- * Micro-benchmarks of the SPIFFE primitives, the policy engine and the agent; the agent's stream fan-out; and the
- * sidecar pair side by side with haproxy and nginx on the same mTLS hops (bench/proxy/, results in bench/results.md and a chart
- * in bench/results.svg).
+ * Micro-benchmarks of the SPIFFE primitives, the policy engine and the agent; HTTP/1.1 parsing, the sidecar's against
+ * llhttp's; the agent's stream fan-out; and the sidecar pair side by side with haproxy and nginx on the same mTLS hops
+ * (bench/proxy/, results in bench/results.md and a chart in bench/results.svg).
  */
 import { cpus } from 'node:os'
 import { benchSpiffeId } from './micro/spiffe-id'
@@ -11,6 +11,7 @@ import { benchEntryStore } from './micro/entry-store'
 import { benchSvidMint } from './micro/svid-mint'
 import { benchPolicyDecide } from './micro/policy-decide'
 import { benchAgentStreams } from './agent-streams'
+import { benchHttp1Parse } from './http1-parse'
 import { benchProxies } from './proxy/run'
 import { formatRate } from './measure'
 import type { Rate } from './measure'
@@ -23,6 +24,7 @@ async function main (): Promise<void> {
   for (const bench of BENCHMARKS) {
     for (const rate of await bench()) console.log(formatRate(rate))
   }
+  for (const line of benchHttp1Parse()) console.log(line)
   for (const line of await benchAgentStreams()) console.log(line)
   for (const line of await benchProxies()) console.log(line) // installs wrk, haproxy and nginx if missing (as root)
 }

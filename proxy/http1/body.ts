@@ -22,6 +22,13 @@ type ChunkState = 'size' | 'data' | 'data-end' | 'trailer'
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})((?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*)$/
 const NO_TRAILERS: readonly HeaderLine[] = Object.freeze([])
 
+/**
+ * Fields that frame a message or govern its connection may not be trailers (RFC 9110 §6.5.1), and llhttp applies
+ * them there as in a head: a trailer Content-Length or Transfer-Encoding is an error, `Connection: close` (or
+ * Proxy-Connection) closes the connection after the message. Refused, so the sidecar never reads on where llhttp stops.
+ */
+const NOT_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'proxy-connection', 'upgrade'])
+
 export class BodyReader {
   readonly #framing: Framing['kind']
   readonly #maxTrailers: number
@@ -109,6 +116,8 @@ export class BodyReader {
     }
     const trailers = parseFieldLines(this.#trailerLines, 0)
     if (typeof trailers === 'string') throw new BodyProblem(`trailer section: ${trailers}`)
+    const framing = trailers.find(field => NOT_TRAILERS.has(field.lower))
+    if (framing !== undefined) throw new BodyProblem(`trailer section: ${framing.name} may not be a trailer field`)
     this.#trailerLines = []
     this.#finish(sink, trailers)
   }

@@ -2,9 +2,9 @@
  * A request head (RFC 9112 §3, §6, §9): its line, its field lines as sent, and what follows from them — framing,
  * whether the client wants the connection closed, the protocols it asks to upgrade to. Everything two parsers
  * could read differently is refused with the status RFC 9112 gives; what is accepted here, llhttp (Node's parser)
- * reads the same way (test/proxy/http1-differential.test.ts holds the two together).
+ * reads the same way (test/proxy/http1/differential.test.ts holds the two together).
  */
-import { headerTokens } from './fields'
+import { closes, headerTokens } from './fields'
 import { declaredFraming, NO_BODY } from './framing'
 import type { HeadProblem } from './head-problem'
 import { splitHead } from './head-split'
@@ -58,7 +58,13 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
   const connectionOptions = headerTokens(headers, 'connection')
   const named = connectionOptions.find(option => NOT_HOP_BY_HOP.has(option))
   if (named !== undefined) return { status: 400, problem: `Connection may not name ${named}: it is not a hop-by-hop field` }
+  const proxyConnectionOptions = headerTokens(headers, 'proxy-connection')
+  if (proxyConnectionOptions.includes('upgrade')) return { status: 400, problem: 'Proxy-Connection may not ask for an upgrade: llhttp reads it as Connection' }
   const upgrade = connectionOptions.includes('upgrade') ? headerTokens(headers, 'upgrade') : []
+  // llhttp upgrades on any Upgrade value (`Upgrade: ,`): one that names no protocol would be an upgrade for it alone.
+  if (upgrade.length === 0 && connectionOptions.includes('upgrade') && headers.some(h => h.lower === 'upgrade' && h.value !== '')) {
+    return { status: 400, problem: 'Upgrade names no protocol' }
+  }
   return {
     method,
     target,
@@ -69,7 +75,7 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
     headers,
     size: end - start,
     framing,
-    close: minor === 0 ? !connectionOptions.includes('keep-alive') : connectionOptions.includes('close'),
+    close: closes(minor, connectionOptions, proxyConnectionOptions),
     connectionOptions,
     upgrade
   }

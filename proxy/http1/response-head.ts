@@ -3,7 +3,7 @@
  * outbound): status, field lines, and the body's framing, which depends on the request's method and the status.
  * Anything ambiguous is refused (502 to the client), as for requests.
  */
-import { headerTokens } from './fields'
+import { closes, headerTokens } from './fields'
 import { declaredFraming, NO_BODY, UNTIL_CLOSE } from './framing'
 import type { Framing } from './framing'
 import type { HeadProblem } from './head-problem'
@@ -39,7 +39,11 @@ export function parseResponseHead (buffer: Buffer, start: number, end: number, m
   // Without a body the length fields only describe what a GET would get (HEAD, 304): checked, not followed.
   const framing: Framing = !responseHasBody(method, status) ? NO_BODY : declared ?? UNTIL_CLOSE
   const connectionOptions = headerTokens(headers, 'connection')
-  const close = framing.kind === 'close' || (minor === 0 ? !connectionOptions.includes('keep-alive') : connectionOptions.includes('close'))
+  const proxyConnectionOptions = headerTokens(headers, 'proxy-connection')
+  if (proxyConnectionOptions.includes('upgrade')) return { status: 502, problem: 'Proxy-Connection may not announce an upgrade: llhttp reads it as Connection' }
+  const close = framing.kind === 'close' || closes(minor, connectionOptions, proxyConnectionOptions)
+  // llhttp stops after an interim response that closes: the final one after it would be read by the sidecar alone.
+  if (status < 200 && status !== 101 && close) return { status: 502, problem: `a ${status} interim response may not close the connection` }
   const timeout = /(?:^|[\s,])timeout=(\d{1,6})\b/i.exec(headers.find(h => h.lower === 'keep-alive')?.value ?? '')
   return { status, reason: line[3] ?? '', minor, headers, size: end - start, framing, close, connectionOptions, keepAliveMs: timeout === null ? undefined : Number(timeout[1]) * 1000 }
 }

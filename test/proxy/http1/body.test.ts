@@ -56,6 +56,10 @@ void t.test('http1 body – malformed chunked bodies are refused', async t => {
     }
     t.ok(caught instanceof BodyProblem, `${JSON.stringify(text.slice(0, 20))}: ${String(caught)}`)
   }
+  for (const field of ['Content-Length: 0', 'transfer-encoding: chunked', 'Connection: close', 'Proxy-Connection: close', 'Upgrade: websocket']) {
+    const trailer = `0\r\nX-Before: 1\r\n${field}\r\n\r\n`
+    t.throws(() => new BodyReader({ kind: 'chunked' }, 100).read(Buffer.from(trailer), 0, { data: () => {}, end: () => {} }), /may not be a trailer field/, `${field}: llhttp applies it as a head field`)
+  }
   const many = `0\r\n${Array.from({ length: 5 }, (_v, i) => `T-${i}: ${i}\r\n`).join('')}\r\n`
   t.throws(() => new BodyReader({ kind: 'chunked' }, 4).read(Buffer.from(many), 0, { data: () => {}, end: () => {} }), /more than 4 trailer lines/)
 })

@@ -15,6 +15,8 @@ void t.test('http1 request head – line, fields as sent, framing, close, connec
   t.equal(requestHead('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n').close, false)
   t.same(requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: WebSocket, h2c\r\n\r\n').upgrade, ['websocket', 'h2c'])
   t.same(requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n').upgrade, [], 'Upgrade without Connection: upgrade is not an upgrade')
+  t.same(requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade:\r\n\r\n').upgrade, [], 'nor with an empty Upgrade (as for llhttp)')
+  t.match(request('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: ,\r\n\r\n'), { status: 400, problem: /Upgrade names no protocol/ }, 'an upgrade for llhttp')
   t.same(requestHead('GET / HTTP/1.1\r\nHost: a\r\nConnection: x-hop, , keep-alive\r\n\r\n').connectionOptions, ['x-hop', 'keep-alive'], 'empty list elements ignored')
   t.equal(request('GET / HTTP/1.1\r\nHost: a\r\n'), undefined, 'incomplete: waits for the blank line')
 })
@@ -63,11 +65,29 @@ void t.test('http1 request head – framing two parsers could read differently i
     ['Transfer-Encoding: chunked\x0b', 400, /control character/],
     ['Transfer-Encoding: chunked\x0c', 400, /control character/],
     ['Transfer-Encoding: ,chunked', 400, /not a list/],
-    ['Transfer-Encoding: \x0bchunked', 400, /control character/]
+    ['Transfer-Encoding: \x0bchunked', 400, /control character/],
+    // llhttp takes a tab after a value for part of it: `5\t` is no length, `chunked\t` no chunked.
+    ['Content-Length: 5\t', 400, /tab in or after its value/],
+    ['Transfer-Encoding: chunked\t', 400, /tab in or after its value/],
+    ['Transfer-Encoding: gzip\t, chunked', 400, /tab in or after its value/]
   ]
   for (const [fields, status, problem] of refused) t.match(request(`POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\n\r\n`), { status, problem }, JSON.stringify(fields))
   t.match(request('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n'), { status: 400, problem: /HTTP\/1.0/ }, 'Transfer-Encoding in HTTP/1.0')
   t.same(requestHead('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n').framing, { kind: 'length', length: 7 })
+  t.same(requestHead('POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\t7 \r\n\r\n').framing, { kind: 'length', length: 7 }, 'a tab before the value is whitespace')
+})
+
+void t.test('http1 request head – a tab after the start of a Connection value is refused: llhttp reads `keep-alive\\t` as another option', async t => {
+  for (const value of ['keep-alive\t', 'upgrade\t', 'keep-alive\t, x', 'close\t']) {
+    t.match(request(`GET / HTTP/1.0\r\nHost: a\r\nConnection: ${value}\r\nUpgrade: websocket\r\n\r\n`), { status: 400, problem: /tab in or after its value/ }, JSON.stringify(value))
+  }
+  t.equal(requestHead('GET / HTTP/1.0\r\nConnection:\tkeep-alive\r\n\r\n').close, false, 'a tab before the value is whitespace')
+})
+
+void t.test('http1 request head – Proxy-Connection, which llhttp reads as Connection: close closes, upgrade is refused', async t => {
+  t.equal(requestHead('GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: close\r\n\r\n').close, true)
+  t.equal(requestHead('GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n').close, true, 'only Connection keeps an HTTP/1.0 connection')
+  t.match(request('GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: upgrade\r\nUpgrade: websocket\r\n\r\n'), { status: 400, problem: /Proxy-Connection may not ask for an upgrade/ })
 })
 
 void t.test('http1 request head – Host: exactly one on HTTP/1.1, and a valid one', async t => {
