@@ -7,7 +7,7 @@
 const EMPTY = Buffer.alloc(0)
 
 export const NO_HEAD_YET = -1
-export const BARE_LF = -2
+export const BAD_LINE_END = -2
 
 export class ByteQueue {
   #store: Buffer = EMPTY
@@ -75,20 +75,24 @@ export class ByteQueue {
 
   /**
    * The length of the head at the front (through its blank line), NO_HEAD_YET while its end has not arrived, or
-   * BARE_LF as soon as one of its lines ends in LF without CR (RFC 9112 §2.2: refused, not waited on).
+   * BAD_LINE_END as soon as a line of it ends other than in CRLF — an LF without CR, or a CR without LF (RFC 9112
+   * §2.2): refused at once, not waited on, as llhttp refuses them.
    */
   headLength (): number {
     const bytes = this.#store.subarray(0, this.#end)
     let at = this.#start + this.#searched
     for (;;) {
       const lf = bytes.indexOf(10, at)
+      const cr = bytes.indexOf(13, at)
+      // A CR must be the one right before an LF; a CR that is the last byte so far may still be.
+      if (cr !== -1 && (lf === -1 ? cr < this.#end - 1 : cr < lf - 1)) return BAD_LINE_END
       if (lf === -1) {
         this.#bytesSearched += this.#end - at
         this.#searched = this.length
         return NO_HEAD_YET
       }
       this.#bytesSearched += lf + 1 - at
-      if (lf === this.#start || bytes[lf - 1] !== 13) return BARE_LF
+      if (lf === this.#start || bytes[lf - 1] !== 13) return BAD_LINE_END
       if (lf - this.#start >= 3 && bytes[lf - 2] === 10 && bytes[lf - 3] === 13) {
         this.#searched = 0
         return lf + 1 - this.#start

@@ -9,7 +9,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { BARE_LF, ByteQueue, NO_HEAD_YET } from './byte-queue'
+import { BAD_LINE_END, ByteQueue, NO_HEAD_YET } from './byte-queue'
 import { Exchange } from './exchange'
 import type { ExchangeHost } from './exchange'
 import type { HeadProblem } from './head-problem'
@@ -20,6 +20,11 @@ import type { HttpConnectionHooks, RouteResult } from './route'
 import type { Upstream } from './upstream-pool'
 
 type Phase = 'head' | 'routing' | 'exchange' | 'relay' | 'closed'
+
+/** A body of at least one byte follows the head (`Content-Length: 0` is none). */
+function hasBody (head: RequestHead): boolean {
+  return head.framing.kind === 'chunked' || (head.framing.kind === 'length' && head.framing.length > 0)
+}
 
 /** Requests answered by the sidecar itself in one turn of the loop before other connections get theirs. */
 const ANSWERS_PER_TURN = 64
@@ -123,8 +128,8 @@ export class HttpConnection<C> implements ExchangeHost {
           this.#waitForHead()
           return
         }
-        if (length === BARE_LF) {
-          this.#refuseHead({ status: 400, problem: 'a line of the request head ends in LF without CR' })
+        if (length === BAD_LINE_END) {
+          this.#refuseHead({ status: 400, problem: 'a line of the request head does not end in CRLF (a bare LF or CR)' })
           continue
         }
         this.#headArmed = false
@@ -175,7 +180,7 @@ export class HttpConnection<C> implements ExchangeHost {
   /** The protocol forwarded for an upgrade request: the first one asked for that the listener allows, if any. */
   #upgradeOf (head: RequestHead): string | undefined | { problem: string } {
     const upgrade = head.upgrade.find(protocol => this.#hooks.settings.upgrades.has(protocol.split('/')[0]))
-    if (upgrade !== undefined && head.framing.kind !== 'none') return { problem: 'an upgrade request may not have a body' }
+    if (upgrade !== undefined && hasBody(head)) return { problem: 'an upgrade request may not have a body' }
     return upgrade
   }
 
@@ -188,7 +193,7 @@ export class HttpConnection<C> implements ExchangeHost {
       // A refused request's body is not read, nor is a refused upgrade's next protocol, nor anything after a bad
       // request (400): the connection closes after them. A denial (403) or an unreachable upstream (502) is no
       // fault of the connection, which goes on.
-      this.#answer(result.status, result.body, result.status === 400 || head.close || head.framing.kind !== 'none' || upgrade !== undefined, started)
+      this.#answer(result.status, result.body, result.status === 400 || head.close || hasBody(head) || upgrade !== undefined, started)
     } else if (result.kind === 'tunnel') {
       this.client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       this.#hooks.observe(200, performance.now() - started)

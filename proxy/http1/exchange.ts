@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { BodyProblem, BodyReader } from './body'
 import { BodyWriter } from './body-writer'
-import { BARE_LF, ByteQueue, NO_HEAD_YET } from './byte-queue'
+import { BAD_LINE_END, ByteQueue, NO_HEAD_YET } from './byte-queue'
 import { headerTokens } from './fields'
 import { CHUNKED, UNTIL_CLOSE } from './framing'
 import type { Framing } from './framing'
@@ -179,8 +179,8 @@ export class Exchange implements UpstreamOwner {
         if (this.#responseQueue.length > limits.maxHeadBytes) this.#fail(502, `the upstream's response head is larger than ${limits.maxHeadBytes} bytes`, true)
         return
       }
-      if (length === BARE_LF) {
-        this.#fail(502, 'a line of the upstream\'s response head ends in LF without CR', true)
+      if (length === BAD_LINE_END) {
+        this.#fail(502, 'a line of the upstream\'s response head does not end in CRLF (a bare LF or CR)', true)
         return
       }
       const head = parseResponseHead(this.#responseQueue.view(), 0, length, this.head.method, limits)

@@ -2,7 +2,7 @@
  * Heads for the HTTP/1.1 engine's unit tests (not a test itself): text in, the parsed head or the problem out,
  * found and parsed as the connection does (the end of the head first, then the head).
  */
-import { BARE_LF, ByteQueue, NO_HEAD_YET } from '../../proxy/http1/byte-queue'
+import { BAD_LINE_END, ByteQueue, NO_HEAD_YET } from '../../proxy/http1/byte-queue'
 import type { HeadProblem } from '../../proxy/http1/head-problem'
 import { DEFAULT_HEAD_LIMITS } from '../../proxy/http1/limits'
 import type { HeadLimits } from '../../proxy/http1/limits'
@@ -15,7 +15,7 @@ function headOf<T> (text: string | Buffer, parse: (buffer: Buffer, end: number) 
   const queue = new ByteQueue()
   queue.append(Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1'))
   const length = queue.headLength()
-  if (length === BARE_LF) return { status: 400, problem: 'a line of the head ends in LF without CR' }
+  if (length === BAD_LINE_END) return { status: 400, problem: 'a line of the head does not end in CRLF' }
   return length === NO_HEAD_YET ? undefined : parse(queue.view(), length)
 }
 

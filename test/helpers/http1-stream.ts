@@ -8,7 +8,7 @@
  */
 import { BodyProblem, BodyReader } from '../../proxy/http1/body'
 import type { BodySink } from '../../proxy/http1/body'
-import { ByteQueue } from '../../proxy/http1/byte-queue'
+import { BAD_LINE_END, ByteQueue, NO_HEAD_YET } from '../../proxy/http1/byte-queue'
 import type { HeaderLine } from '../../proxy/http1/fields'
 import { DEFAULT_HEAD_LIMITS } from '../../proxy/http1/limits'
 import type { HeadLimits } from '../../proxy/http1/limits'
@@ -85,10 +85,11 @@ class SidecarStream {
   #readHead (): boolean {
     const queue = this.#queue
     const length = queue.headLength()
-    if (length === -1) {
+    if (length === NO_HEAD_YET) {
       if (queue.length > this.#limits.maxHeadBytes) this.#refuse(`the head is larger than ${this.#limits.maxHeadBytes} bytes`)
       return false
     }
+    if (length === BAD_LINE_END) return this.#refuse('400 a line of the head does not end in CRLF')
     const head = this.#input.kind === 'request'
       ? parseRequestHead(queue.view(), 0, length, this.#limits)
       : parseResponseHead(queue.view(), 0, length, methodOf(this.#input, this.#finals), this.#limits)
@@ -96,7 +97,7 @@ class SidecarStream {
     queue.consume(length)
     this.#offset += length
     if ('method' in head) {
-      if (head.upgrade.length > 0 && head.framing.kind !== 'none') return this.#refuse('400 an upgrade request may not have a body')
+      if (head.upgrade.length > 0 && (head.framing.kind === 'chunked' || (head.framing.kind === 'length' && head.framing.length > 0))) return this.#refuse('400 an upgrade request may not have a body')
       if (head.method === 'CONNECT' || head.upgrade.length > 0) return this.#complete(head, true, false)
     } else if (head.status < 200) {
       return this.#complete(head, head.status === 101, false) // a 1xx: the final response follows

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BARE_LF, ByteQueue, NO_HEAD_YET } from '../../../proxy/http1/byte-queue'
+import { BAD_LINE_END, ByteQueue, NO_HEAD_YET } from '../../../proxy/http1/byte-queue'
 
 // Reading a head is linear in the bytes received, however they are split: a 64 KiB head sent a byte per TLS record
 // is searched once, not from its start on every byte.
@@ -35,15 +35,15 @@ void t.test('http1 byte queue – consume keeps views taken before valid, and th
   t.equal(queue.length, 0)
 })
 
-void t.test('http1 byte queue – a line ending in LF alone is reported at once, not waited on', async t => {
-  for (const text of ['GET / HTTP/1.1\nHost: a\n\n', 'GET / HTTP/1.1\r\nHost: a\n', '\n', 'GET / HTTP/1.1\r\nX: 1\r\n\n']) {
+void t.test('http1 byte queue – a line ending in LF alone or a CR alone is reported at once, not waited on', async t => {
+  for (const text of ['GET / HTTP/1.1\nHost: a\n\n', 'GET / HTTP/1.1\r\nHost: a\n', '\n', 'GET / HTTP/1.1\r\nX: 1\r\n\n', 'HTTP/1.1 304 Not Modified\r\r\r\n', 'GET / HTTP/1.1\r\nX: a\rb', 'GET /\r\r']) {
     const queue = new ByteQueue()
     queue.append(Buffer.from(text, 'latin1'))
-    t.equal(queue.headLength(), BARE_LF, JSON.stringify(text))
+    t.equal(queue.headLength(), BAD_LINE_END, JSON.stringify(text))
   }
   const split = new ByteQueue()
   split.append(Buffer.from('GET / HTTP/1.1\r'))
   t.equal(split.headLength(), NO_HEAD_YET)
   split.append(Buffer.from('\nHost: a\r\n\r\n'))
-  t.equal(split.headLength(), 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'.length, 'a CRLF split across appends is no bare LF')
+  t.equal(split.headLength(), 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'.length, 'a CRLF split across appends is no bare LF, and its CR waited on is no bare CR')
 })
