@@ -50,7 +50,7 @@ export class UpstreamPool {
   take (key: string): Upstream | undefined {
     const idle = this.#idle.get(key)
     let upstream = idle?.pop()
-    while (upstream !== undefined && Date.now() >= upstream.expiresAt) {
+    while (upstream !== undefined && Date.now() > upstream.expiresAt) { // NotAfter itself is still valid (RFC 5280)
       upstream.socket.destroy()
       upstream = idle?.pop()
     }
