@@ -36,6 +36,7 @@ export class HttpConnection<C> implements ExchangeHost {
   #phase: Phase = 'head'
   /** Client bytes not handled yet: a partial head, or pipelined requests waiting their turn. */
   readonly #input = new ByteQueue()
+  readonly responseInput = new ByteQueue()
   #exchange: Exchange | undefined
   #relay: Relay | undefined
   #looping = false

@@ -37,6 +37,8 @@ export interface ExchangeHost {
   readonly client: Socket
   readonly settings: HttpSettings
   readonly draining: boolean
+  /** Where response heads are read (kept by the connection, so that no exchange allocates its own). */
+  readonly responseInput: ByteQueue
   /** The response is complete: `close` ends the client connection. */
   ended: (exchange: Exchange, close: boolean) => void
   /** Nothing of a response was sent: answer `status` (and close when `close`). */
@@ -56,10 +58,11 @@ export class Exchange implements UpstreamOwner {
   readonly upgrade: string | undefined
   readonly started = performance.now()
   readonly #host: ExchangeHost
-  readonly #requestBody: BodyReader
-  readonly #requestWriter: BodyWriter
+  /** The request's body, read from the client and written upstream; undefined for a request without one. */
+  readonly #requestBody: { readonly reader: BodyReader, readonly writer: BodyWriter } | undefined
   #upstream: Upstream | undefined
-  readonly #responseQueue = new ByteQueue()
+  /** The connection's queue for response heads (one per connection, emptied for each exchange). */
+  readonly #responseQueue: ByteQueue
   /** The final response: its head, and its body read from the upstream and written to the client. */
   #response: { readonly head: ResponseHead, readonly reader: BodyReader, readonly writer: BodyWriter } | undefined
   #answered = false
@@ -78,8 +81,12 @@ export class Exchange implements UpstreamOwner {
     this.#closeClient = head.close || host.draining
     // An upgrade request leaves the server's parser in a state of its own whatever it answers: never reused.
     this.#spoiled = head.upgrade.length > 0
-    this.#requestBody = new BodyReader(head.framing, host.settings.limits.maxHeaders)
-    this.#requestWriter = new BodyWriter(forward.upstream.socket, head.framing, forward.drop, () => { host.pauseClient() }, () => { this.#bodiesDone() })
+    this.#requestBody = head.framing.kind === 'none' ? undefined : {
+      reader: new BodyReader(head.framing, host.settings.limits.maxHeaders),
+      writer: new BodyWriter(forward.upstream.socket, head.framing, forward.drop, () => { host.pauseClient() }, () => { this.#bodiesDone() })
+    }
+    this.#responseQueue = host.responseInput
+    this.#responseQueue.clear()
   }
 
   get upstream (): Upstream | undefined {
@@ -87,7 +94,7 @@ export class Exchange implements UpstreamOwner {
   }
 
   get requestComplete (): boolean {
-    return this.#requestBody.done
+    return this.#requestBody === undefined || this.#requestBody.reader.done
   }
 
   /** The status of the final response (0 before it came). */
@@ -101,20 +108,20 @@ export class Exchange implements UpstreamOwner {
     upstream.owner = this
     const { first, drop, defaultHost } = this.forward
     const head = requestHeadBytes(this.head, { first, drop, defaultHost, upgrade: this.upgrade })
-    if (pending.length === 0 || this.#requestBody.done) {
+    const body = this.#requestBody
+    if (pending.length === 0 || body === undefined || body.reader.done) {
       upstream.socket.write(head)
       return
     }
-    upstream.socket.cork() // the head and the body that came with it: one write, one TLS record
-    upstream.socket.write(head)
+    body.writer.head(head) // the head and the body that came with it: one write, one TLS record
     pending.consume(this.fromClient(pending.view()))
-    upstream.socket.uncork()
+    body.writer.flush()
   }
 
   /** Request body bytes from the client: returns how many belong to this request (the rest is the next one). */
   fromClient (chunk: Buffer): number {
     try {
-      return this.#requestBody.read(chunk, 0, this.#requestWriter)
+      return this.#requestBody === undefined ? 0 : this.#requestBody.reader.read(chunk, 0, this.#requestBody.writer)
     } catch (err) {
       if (!(err instanceof BodyProblem)) throw err
       this.#fail(400, err.message, true)
@@ -128,7 +135,7 @@ export class Exchange implements UpstreamOwner {
   }
 
   onUpstreamDrain (): void {
-    if (!this.#requestBody.done) this.#host.resumeClient()
+    if (!this.requestComplete) this.#host.resumeClient()
   }
 
   onUpstreamData (chunk: Buffer): void {
@@ -213,19 +220,13 @@ export class Exchange implements UpstreamOwner {
     const unsized = head.framing.kind === 'chunked' || head.framing.kind === 'close'
     const sent: Framing = !unsized ? head.framing : this.head.minor === 1 ? CHUNKED : UNTIL_CLOSE
     this.#closeClient ||= sent.kind === 'close' || this.#host.draining
-    if (!this.#requestBody.done) this.#closeClient = true // answered before the request was all sent (see #bodiesDone)
-    const client = this.#host.client
-    client.cork() // the head and the body that came with it: one write, one TLS record
-    client.write(responseHeadBytes(head, sent, this.head.minor, this.#closeClient, undefined))
-    this.#startBody(head, sent)
-    client.uncork()
-  }
-
-  #startBody (head: ResponseHead, sent: Framing): void {
+    if (!this.requestComplete) this.#closeClient = true // answered before the request was all sent (see #bodiesDone)
     const writer = new BodyWriter(this.#host.client, sent, () => false, () => { this.#upstream?.socket.pause() }, () => {
       this.#responseDone = true
       this.#bodiesDone()
     })
+    // The head goes out with the body that came with it, in one write.
+    writer.head(responseHeadBytes(head, sent, this.head.minor, this.#closeClient, undefined))
     this.#response = { head, reader: new BodyReader(head.framing, this.#host.settings.limits.maxHeaders), writer }
     if (head.framing.kind === 'none') {
       writer.end([])
@@ -233,6 +234,7 @@ export class Exchange implements UpstreamOwner {
     }
     const rest = this.#responseQueue.take()
     if (rest.length > 0) this.#responseFromUpstream(rest)
+    writer.flush()
   }
 
   #responseFromUpstream (chunk: Buffer): void {
@@ -271,7 +273,7 @@ export class Exchange implements UpstreamOwner {
    */
   #bodiesDone (): void {
     if (!this.#responseDone) return
-    if (!this.#requestBody.done) {
+    if (!this.requestComplete) {
       this.#spoiled = true
       this.#closeClient = true
     }
@@ -289,7 +291,7 @@ export class Exchange implements UpstreamOwner {
     const upstream = this.#upstream
     this.#upstream = undefined
     if (upstream !== undefined) this.#host.release(upstream, false)
-    if (this.#response === undefined) this.#host.failed(this, status, error, close || !this.#requestBody.done)
+    if (this.#response === undefined) this.#host.failed(this, status, error, close || !this.requestComplete)
     else this.#host.client.destroy()
   }
 }

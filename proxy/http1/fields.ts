@@ -48,9 +48,20 @@ export function headerElements (headers: readonly HeaderLine[], lower: string): 
   return found
 }
 
+/** No elements: shared, since most messages have no Connection, Upgrade or Proxy-Connection field. */
+export const NO_TOKENS: readonly string[] = Object.freeze([])
+
 /** The non-empty elements of field `lower`, lowercased (Connection options, Upgrade protocols). */
-export function headerTokens (headers: readonly HeaderLine[], lower: string): string[] {
-  return headerElements(headers, lower).filter(element => element !== '')
+export function headerTokens (headers: readonly HeaderLine[], lower: string): readonly string[] {
+  let found: string[] | undefined
+  for (const header of headers) {
+    if (header.lower !== lower) continue
+    for (const element of header.value.split(',')) {
+      const token = trimOws(element).toLowerCase()
+      if (token !== '') (found ??= []).push(token)
+    }
+  }
+  return found ?? NO_TOKENS
 }
 
 /**

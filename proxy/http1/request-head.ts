@@ -4,7 +4,7 @@
  * could read differently is refused with the status RFC 9112 gives; what is accepted here, llhttp (Node's parser)
  * reads the same way (test/proxy/http1/differential.test.ts holds the two together).
  */
-import { closes, headerTokens } from './fields'
+import { closes, headerTokens, NO_TOKENS } from './fields'
 import { declaredFraming, NO_BODY } from './framing'
 import type { HeadProblem } from './head-problem'
 import { splitHead } from './head-split'
@@ -49,10 +49,14 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
   const headers = split.headers
   const parsedTarget = parseRequestTarget(method, target)
   if (typeof parsedTarget === 'string') return { status: 400, problem: parsedTarget }
-  const hosts = headers.filter(h => h.lower === 'host')
-  if (hosts.length > 1) return { status: 400, problem: 'more than one Host line (RFC 9112 §3.2)' }
-  if (hosts.length === 0 && minor === 1) return { status: 400, problem: 'an HTTP/1.1 request needs a Host line (RFC 9112 §3.2)' }
-  if (hosts.length === 1 && !HOST.test(hosts[0].value)) return { status: 400, problem: `Host ${JSON.stringify(hosts[0].value.slice(0, 80))} is not host[:port]` }
+  let host: string | undefined
+  for (const header of headers) {
+    if (header.lower !== 'host') continue
+    if (host !== undefined) return { status: 400, problem: 'more than one Host line (RFC 9112 §3.2)' }
+    host = header.value
+  }
+  if (host === undefined && minor === 1) return { status: 400, problem: 'an HTTP/1.1 request needs a Host line (RFC 9112 §3.2)' }
+  if (host !== undefined && !HOST.test(host)) return { status: 400, problem: `Host ${JSON.stringify(host.slice(0, 80))} is not host[:port]` }
   const framing = declaredFraming(headers, minor) ?? NO_BODY
   if ('problem' in framing) return framing
   const connectionOptions = headerTokens(headers, 'connection')
@@ -60,7 +64,7 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
   if (named !== undefined) return { status: 400, problem: `Connection may not name ${named}: it is not a hop-by-hop field` }
   const proxyConnectionOptions = headerTokens(headers, 'proxy-connection')
   if (proxyConnectionOptions.includes('upgrade')) return { status: 400, problem: 'Proxy-Connection may not ask for an upgrade: llhttp reads it as Connection' }
-  const upgrade = connectionOptions.includes('upgrade') ? headerTokens(headers, 'upgrade') : []
+  const upgrade = connectionOptions.includes('upgrade') ? headerTokens(headers, 'upgrade') : NO_TOKENS
   // llhttp upgrades on any Upgrade value (`Upgrade: ,`): one that names no protocol would be an upgrade for it alone.
   if (upgrade.length === 0 && connectionOptions.includes('upgrade') && headers.some(h => h.lower === 'upgrade' && h.value !== '')) {
     return { status: 400, problem: 'Upgrade names no protocol' }
@@ -70,7 +74,7 @@ export function parseRequestHead (buffer: Buffer, start: number, end: number, li
     target,
     form: parsedTarget.form,
     forwardTarget: parsedTarget.forwarded,
-    authority: parsedTarget.authority ?? hosts[0]?.value,
+    authority: parsedTarget.authority ?? host,
     minor,
     headers,
     size: end - start,

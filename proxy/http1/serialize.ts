@@ -14,20 +14,40 @@ export type Field = readonly [name: string, value: string]
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'content-length'])
 
 /** The framing field for `framing`, as the sidecar sends the body (chunked bodies are re-chunked). */
-function framingFields (framing: Framing): Field[] {
-  if (framing.kind === 'length') return [['content-length', String(framing.length)]]
-  return framing.kind === 'chunked' ? [['transfer-encoding', 'chunked']] : []
+function framingLine (framing: Framing): string {
+  if (framing.kind === 'length') return `content-length: ${framing.length}\r\n`
+  return framing.kind === 'chunked' ? 'transfer-encoding: chunked\r\n' : ''
 }
 
-function forwardable (headers: readonly HeaderLine[], connectionOptions: readonly string[], drop: (lower: string) => boolean): HeaderLine[] {
-  return headers.filter(h => !HOP_BY_HOP.has(h.lower) && !drop(h.lower) && (connectionOptions.length === 0 || !connectionOptions.includes(h.lower)))
+/** The lines of `fields` (the sidecar's own), in order. */
+function fieldLines (fields: readonly Field[]): string {
+  let lines = ''
+  for (const [name, value] of fields) lines += `${name}: ${value}\r\n`
+  return lines
 }
 
-function text (first: string, fields: ReadonlyArray<Field | HeaderLine>): Buffer {
-  let head = `${first}\r\n`
-  for (const field of fields) head += 'name' in field ? `${field.name}: ${field.value}\r\n` : `${field[0]}: ${field[1]}\r\n`
-  return Buffer.from(`${head}\r\n`, 'latin1')
+/**
+ * The sender's end-to-end field lines, in order: not hop-by-hop, not named by its Connection field, not `drop`ped.
+ * One pass and one string (a head is written for every request and response).
+ */
+function keptLines (headers: readonly HeaderLine[], connectionOptions: readonly string[], drop: (lower: string) => boolean): string {
+  let lines = ''
+  for (const header of headers) {
+    if (HOP_BY_HOP.has(header.lower) || drop(header.lower) || (connectionOptions.length > 0 && connectionOptions.includes(header.lower))) continue
+    lines += `${header.name}: ${header.value}\r\n`
+  }
+  return lines
 }
+
+/** The length fields as sent: what a HEAD or 304 response says of the body a GET would have got. */
+function lengthLines (headers: readonly HeaderLine[]): string {
+  let lines = ''
+  for (const header of headers) if (header.lower === 'content-length' || header.lower === 'transfer-encoding') lines += `${header.name}: ${header.value}\r\n`
+  return lines
+}
+
+const KEEP_ALL = (): boolean => false
+const UPGRADE = (protocol: string): string => `connection: upgrade\r\nupgrade: ${protocol}\r\n`
 
 export interface RequestRewrite {
   /** Fields the sidecar sets, written first (identity: an app that keeps only the first N fields still sees them). */
@@ -46,10 +66,10 @@ export interface RequestRewrite {
  */
 export function requestHeadBytes (head: RequestHead, rewrite: RequestRewrite): Buffer {
   const replaceHost = head.form === 'absolute' || head.authority === undefined
-  const kept = forwardable(head.headers, head.connectionOptions, lower => rewrite.drop(lower) || (replaceHost && lower === 'host'))
-  const host: Field[] = replaceHost ? [['host', head.authority ?? rewrite.defaultHost]] : []
-  const upgrade: Field[] = rewrite.upgrade === undefined ? [] : [['connection', 'upgrade'], ['upgrade', rewrite.upgrade]]
-  return text(`${head.method} ${head.forwardTarget} HTTP/1.1`, [...rewrite.first, ...host, ...kept, ...framingFields(head.framing), ...upgrade])
+  const host = replaceHost ? `host: ${head.authority ?? rewrite.defaultHost}\r\n` : ''
+  const kept = keptLines(head.headers, head.connectionOptions, replaceHost ? lower => lower === 'host' || rewrite.drop(lower) : rewrite.drop)
+  const upgrade = rewrite.upgrade === undefined ? '' : UPGRADE(rewrite.upgrade)
+  return Buffer.from(`${head.method} ${head.forwardTarget} HTTP/1.1\r\n${fieldLines(rewrite.first)}${host}${kept}${framingLine(head.framing)}${upgrade}\r\n`, 'latin1')
 }
 
 /**
@@ -60,12 +80,9 @@ export function requestHeadBytes (head: RequestHead, rewrite: RequestRewrite): B
 export function responseHeadBytes (head: ResponseHead, sent: Framing, clientMinor: 0 | 1, close: boolean, upgrade: string | undefined): Buffer {
   const bodiless = head.framing.kind === 'none'
   const describes = bodiless && head.status !== 204 && head.status >= 200
-  const kept = forwardable(head.headers, head.connectionOptions, () => false)
-  const described = describes ? head.headers.filter(h => h.lower === 'content-length' || h.lower === 'transfer-encoding') : []
-  const connection: Field[] = upgrade !== undefined
-    ? [['connection', 'upgrade'], ['upgrade', upgrade]]
-    : close ? [['connection', 'close']] : clientMinor === 0 ? [['connection', 'keep-alive']] : []
-  return text(`HTTP/1.1 ${head.status} ${head.reason}`, [...kept, ...described, ...(bodiless ? [] : framingFields(sent)), ...connection])
+  const described = describes ? lengthLines(head.headers) : ''
+  const connection = upgrade !== undefined ? UPGRADE(upgrade) : close ? 'connection: close\r\n' : clientMinor === 0 ? 'connection: keep-alive\r\n' : ''
+  return Buffer.from(`HTTP/1.1 ${head.status} ${head.reason}\r\n${keptLines(head.headers, head.connectionOptions, KEEP_ALL)}${described}${bodiless ? '' : framingLine(sent)}${connection}\r\n`, 'latin1')
 }
 
 /** Trailer fields never forwarded: framing and routing fields (RFC 9110 §6.5.1), and those the sidecar sets. */
@@ -73,11 +90,4 @@ export function trailerBytes (trailers: readonly HeaderLine[], drop: (lower: str
   let section = '0\r\n'
   for (const field of trailers) if (!HOP_BY_HOP.has(field.lower) && field.lower !== 'host' && !drop(field.lower)) section += `${field.name}: ${field.value}\r\n`
   return Buffer.from(`${section}\r\n`, 'latin1')
-}
-
-const CRLF = Buffer.from('\r\n', 'latin1')
-
-/** The size line of a chunk of `length` bytes, and the CRLF after its data. */
-export function chunkFraming (length: number): { readonly size: Buffer, readonly end: Buffer } {
-  return { size: Buffer.from(`${length.toString(16)}\r\n`, 'latin1'), end: CRLF }
 }

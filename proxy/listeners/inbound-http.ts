@@ -18,6 +18,7 @@ import { policyHttpOf } from '../http1/policy-http'
 import type { RequestHead } from '../http1/request-head'
 import { NOT_READY, refusal } from '../http1/route'
 import type { RouteResult } from '../http1/route'
+import type { Field } from '../http1/serialize'
 import type { UpstreamPool } from '../http1/upstream-pool'
 import type { IdentityState } from '../identity'
 import type { SidecarServices } from '../services'
@@ -33,6 +34,8 @@ interface InboundPeer {
   readonly key: string
   readonly remote: string
   readonly localPort: string
+  /** The identity fields for this peer, built once per connection and own ID (they change only with a rotation). */
+  identity: { readonly self: SpiffeId, readonly fields: readonly Field[] } | undefined
 }
 
 export function inboundHttpListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): Server & DrainableServer {
@@ -43,7 +46,7 @@ export function inboundHttpListener (services: SidecarServices, listener: Listen
 
 /** Identity fields the sidecar sets, removed from what the client sent (underscore spellings too: some servers fold them). */
 const SET_HERE = new Set([XFCC_HEADER, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded'])
-const dropInbound = (lower: string): boolean => SET_HERE.has(lower.replace(/_/g, '-'))
+const dropInbound = (lower: string): boolean => SET_HERE.has(lower.includes('_') ? lower.replace(/_/g, '-') : lower)
 
 /** The inbound HTTP requests of TLS sockets whose peer is verified here; transparent mode feeds its HTTP ports' sockets to it. */
 export class InboundHttp {
@@ -66,7 +69,7 @@ export class InboundHttp {
     if (admitted === undefined) return
     const { peer } = admitted
     const leafHash = createHash('sha256').update(peer.chain[0]).digest('hex')
-    this.connections.serve(socket, { id: peer.id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', localPort: String(socket.localPort ?? '') })
+    this.connections.serve(socket, { id: peer.id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', localPort: String(socket.localPort ?? ''), identity: undefined })
   }
 
   #route (head: RequestHead, peer: InboundPeer): RouteResult {
@@ -83,18 +86,28 @@ export class InboundHttp {
       kind: 'forward',
       upstream: pool.take(peer.key) ?? appConnection(pool, peer),
       request,
-      // Set, not appended to: what the peer's app wrote there is not something this sidecar verified.
-      first: [
-        [XFCC_HEADER, formatXfcc({ by: self.toString(), hash: peer.leafHash, uri: peer.id.toString() })],
-        ['x-forwarded-for', peer.remote],
-        ['x-forwarded-proto', 'https'],
-        ['x-forwarded-port', peer.localPort]
-      ],
+      first: identityFields(peer, self),
       drop: dropInbound,
       defaultHost: peer.key,
       reconnect: done => { done(appConnection(pool, peer)) }
     }
   }
+}
+
+/** The fields that tell the app who calls: set, not appended to (what the peer's app wrote there, this sidecar did not verify). */
+function identityFields (peer: InboundPeer, self: SpiffeId): readonly Field[] {
+  if (peer.identity?.self !== self) {
+    peer.identity = {
+      self,
+      fields: [
+        [XFCC_HEADER, formatXfcc({ by: self.toString(), hash: peer.leafHash, uri: peer.id.toString() })],
+        ['x-forwarded-for', peer.remote],
+        ['x-forwarded-proto', 'https'],
+        ['x-forwarded-port', peer.localPort]
+      ]
+    }
+  }
+  return peer.identity.fields
 }
 
 /** A new plain connection to the app; writes made before it connects wait in its buffer. */

@@ -33,7 +33,7 @@ export function outboundHttpListener (services: SidecarServices, listener: Liste
 }
 
 /** The identity field is the receiving sidecar's to set; Proxy-Authorization was for this proxy, not the server. */
-const dropOutbound = (lower: string): boolean => lower === 'proxy-authorization' || lower.replace(/_/g, '-') === XFCC_HEADER
+const dropOutbound = (lower: string): boolean => lower === 'proxy-authorization' || (lower.includes('_') ? lower.replace(/_/g, '-') : lower) === XFCC_HEADER
 
 /** The outbound HTTP requests of plain sockets from the app, to the destination `destinationOf` names for each. */
 export class OutboundHttp<C> {
