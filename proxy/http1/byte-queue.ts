@@ -76,17 +76,20 @@ export class ByteQueue {
   /**
    * The length of the head at the front (through its blank line), NO_HEAD_YET while its end has not arrived, or
    * BAD_LINE_END as soon as a line of it ends other than in CRLF — an LF without CR, or a CR without LF (RFC 9112
-   * §2.2): refused at once, not waited on, as llhttp refuses them.
+   * §2.2): refused at once, not waited on, as llhttp refuses them. One search per line; a CR inside a complete head
+   * is left to the head's parser, which refuses it as a control character.
    */
   headLength (): number {
     const bytes = this.#store.subarray(0, this.#end)
-    let at = this.#start + this.#searched
+    const from = this.#start + this.#searched
+    let at = from
     for (;;) {
       const lf = bytes.indexOf(10, at)
-      const cr = bytes.indexOf(13, at)
-      // A CR must be the one right before an LF; a CR that is the last byte so far may still be.
-      if (cr !== -1 && (lf === -1 ? cr < this.#end - 1 : cr < lf - 1)) return BAD_LINE_END
       if (lf === -1) {
+        // Waiting: a CR of the new bytes already followed by something other than LF will not become a line end.
+        for (let cr = bytes.indexOf(13, Math.max(this.#start, from - 1)); cr !== -1 && cr < this.#end - 1; cr = bytes.indexOf(13, cr + 1)) {
+          if (bytes[cr + 1] !== 10) return BAD_LINE_END
+        }
         this.#bytesSearched += this.#end - at
         this.#searched = this.length
         return NO_HEAD_YET
