@@ -1,7 +1,7 @@
 /** What every admin command shares: the --admin-socket and --json options, a client, and printing results. */
 import { InvalidArgumentError } from 'commander'
 import type { Command } from 'commander'
-import { AdminClient } from '../agent/admin/client'
+import type { AdminClient } from '../agent/admin/client'
 
 export const DEFAULT_ADMIN_SOCKET = '/run/chaperone/admin.sock'
 
@@ -16,6 +16,7 @@ export function withAdminOptions (command: Command): Command {
 
 /** Runs `work` with a client for the command's admin socket and closes it afterwards. */
 export async function withAdmin<T> (options: AdminOptions, work: (client: AdminClient) => Promise<T>): Promise<T> {
+  const { AdminClient } = await import('../agent/admin/client.js')
   const client = new AdminClient(options.adminSocket)
   try {
     return await work(client)

@@ -1,9 +1,6 @@
 /** `chaperone agent run`: the agent process, configured by a YAML file and flags. */
 import type { Command } from 'commander'
-import pino from 'pino'
-import { loadAgentConfig } from '../agent/config'
 import type { AgentConfig, AgentFlags } from '../agent/config'
-import { Agent } from '../agent/agent'
 
 function describeRunning (config: AgentConfig): string {
   const mode = config.adminSocketGroup === undefined ? '0600, owner only' : `0660, group ${config.adminSocketGroup}`
@@ -29,6 +26,7 @@ export function addAgentCommand (program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .action(async (options: AgentFlags & { config?: string }) => {
       const { config: file, ...flags } = options
+      const [{ loadAgentConfig }, { Agent }, { pino }] = await Promise.all([import('../agent/config.js'), import('../agent/agent.js'), import('pino')])
       const config = loadAgentConfig(file, flags)
       const logger = pino({ level: config.logLevel }, pino.destination(2))
       const agent = await Agent.start(config, logger)

@@ -4,13 +4,11 @@
  */
 import { get } from 'node:http'
 import type { Command } from 'commander'
-import pino from 'pino'
 import { InvalidArgumentError } from 'commander'
-import { loadSidecarConfig, parseHostPort } from '../proxy/config'
+import { parseHostPort } from '../proxy/host-port'
 import { cleanup as cleanupIptables, install as installIptables, installCommands } from '../proxy/listeners/iptables'
 import type { IptablesOptions } from '../proxy/listeners/iptables'
 import type { SidecarFlags } from '../proxy/config'
-import { Sidecar } from '../proxy/sidecar'
 import { collect, parsePort } from './admin-options'
 
 const DEFAULT_ADMIN = '127.0.0.1:15000'
@@ -46,6 +44,7 @@ export function addProxyCommands (program: Command): void {
     .option('--http-proxy <listen>', 'an explicit HTTP proxy (CONNECT and absolute-form) for apps that honour HTTP_PROXY (repeatable)', collect)
     .action(async (options: SidecarFlags & { config?: string }) => {
       const { config: file, ...flags } = options
+      const [{ loadSidecarConfig }, { Sidecar }, { pino }] = await Promise.all([import('../proxy/config.js'), import('../proxy/sidecar.js'), import('pino')])
       const config = loadSidecarConfig(file, flags)
       const logger = pino({ level: config.logLevel }, pino.destination(2))
       const sidecar = await Sidecar.start(config, logger)

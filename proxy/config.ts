@@ -12,13 +12,14 @@ import { parseSpiffeId } from '../spiffe/id'
 import { validateSidecarConfig } from './config-schema'
 import type { InboundFile, OutboundFile, SidecarConfigFile } from './config-schema'
 import type { HeadLimits } from './http1/limits'
+import { parseHostPort } from './host-port'
+import type { HostPort } from './host-port'
 import { flagListeners } from './listener-flags'
 import type { FlagListener, Protocol } from './listener-flags'
 
 export type { Protocol } from './listener-flags'
 
 
-export interface HostPort { readonly host: string, readonly port: number }
 
 export interface ListenerConfig {
   readonly name: string
@@ -82,14 +83,6 @@ export interface SidecarFlags {
   transparentOutbound?: number
   transparentInbound?: number
   transparentHttpPorts?: number[]
-}
-
-/** `host:port` → parts; `[::1]:80` for IPv6; port 0 (any free port) only where `listening`. A problem string when malformed. */
-export function parseHostPort (text: string, listening = false): HostPort | string {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
-  const port = Number(match?.[3])
-  if (match === null || port < (listening ? 0 : 1) || port > 65535) return `"${text}" is not host:port (port ${listening ? 0 : 1}–65535; [v6]:port for IPv6)`
-  return { host: match[1] ?? match[2], port }
 }
 
 function isLoopback (host: string): boolean {

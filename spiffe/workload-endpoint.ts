@@ -3,7 +3,7 @@
  * a `unix:` URI with an absolute path, or `tcp://IP:port` with an IP address (no host names, so no DNS can redirect us).
  */
 import { isIP } from 'node:net'
-import { WorkloadApiError } from './workload-errors'
+import { WorkloadApiError } from './workload-api-error'
 
 /** The environment variable the standard names for the endpoint address. */
 export const ENDPOINT_SOCKET_ENV = 'SPIFFE_ENDPOINT_SOCKET'

@@ -4,17 +4,10 @@
  */
 import { status } from '@grpc/grpc-js'
 import type { ServiceError } from '@grpc/grpc-js'
-import { ChaperoneError } from './errors'
+import { WorkloadApiError } from './workload-api-error'
 
-export type WorkloadApiErrorCode =
-  | 'ERR_WORKLOAD_API_ADDRESS'
-  | 'ERR_WORKLOAD_API_UNAVAILABLE'
-  | 'ERR_WORKLOAD_API_DENIED'
-  | 'ERR_WORKLOAD_API_INVALID_REQUEST'
-  | 'ERR_WORKLOAD_API_RESPONSE_INVALID'
-  | 'ERR_WORKLOAD_API_FAILED'
-
-export class WorkloadApiError extends ChaperoneError<WorkloadApiErrorCode> {}
+export { WorkloadApiError } from './workload-api-error'
+export type { WorkloadApiErrorCode } from './workload-api-error'
 
 function isServiceError (err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number'

@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
-import { parseHostPort } from '../config'
+import { parseHostPort } from '../host-port'
 import type { ListenerConfig } from '../config'
 import type { DrainableServer } from '../http1/connections'
 import type { RequestHead } from '../http1/request-head'

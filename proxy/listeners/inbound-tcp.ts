@@ -5,7 +5,8 @@
  */
 import { connect } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
-import type { HostPort, ListenerConfig } from '../config'
+import type { ListenerConfig } from '../config'
+import type { HostPort } from '../host-port'
 import type { IdentityState } from '../identity'
 import type { SidecarServices } from '../services'
 import { PeerAdmission } from '../steps/admit'

@@ -5,7 +5,8 @@
  */
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
-import type { HostPort, ListenerConfig } from '../config'
+import type { ListenerConfig } from '../config'
+import type { HostPort } from '../host-port'
 import type { SidecarServices } from '../services'
 import { limitConnections } from '../steps/admit'
 import { authorize } from '../steps/authorize'

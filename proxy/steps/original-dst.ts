@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net'
 import type Koffi from 'koffi'
-import type { HostPort } from '../config'
+import type { HostPort } from '../host-port'
 
 const SOL_IP = 0
 const SO_ORIGINAL_DST = 80

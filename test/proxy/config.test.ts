@@ -2,7 +2,8 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadSidecarConfig, parseHostPort } from '../../proxy/config'
+import { loadSidecarConfig } from '../../proxy/config'
+import { parseHostPort } from '../../proxy/host-port'
 import { thrown } from '../helpers/errors'
 
 // The sidecar's configuration: flags for the common cases, a file for the rest, one schema, secure defaults.
