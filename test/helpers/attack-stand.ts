@@ -179,9 +179,13 @@ export async function servesNormally (t: Test, direction: Direction, backend: Ba
 /**
  * Sends `bytes` on a new connection and checks that the sidecar refuses them by itself: `status` with a JSON
  * error and `connection: close`, the connection closed, not a byte at the backend; then that it still serves.
+ * `midBody`: the refused part comes after a body has begun (a chunked body's trailers), and the sidecar streams
+ * bodies, so the head and the body's first bytes may have gone on; then the backend must get no whole request
+ * (no last chunk), and its connection must not be reused (the check that the sidecar still serves shows that).
  */
-export async function expectRefusal (t: Test, direction: Direction, label: string, bytes: string | Buffer, status: number): Promise<void> {
+export async function expectRefusal (t: Test, direction: Direction, label: string, bytes: string | Buffer, status: number, midBody = false): Promise<void> {
   const arrived = bytesSince(direction.recorder)
+  const whole = direction.recorder.seen.length
   const connection = await direction.open(t, 'raw')
   connection.write(bytes)
   const response = await connection.response(false, 1500).catch((err: Error) => err)
@@ -195,7 +199,12 @@ export async function expectRefusal (t: Test, direction: Direction, label: strin
     t.equal(response.headers.connection?.toLowerCase(), 'close', `${name}: connection: close`)
     t.ok(await connection.endsWithin(1000), `${name}: the connection is closed`)
   }
-  t.equal(arrived(), '', `${name}: nothing reached the backend`)
+  if (midBody) {
+    t.equal(direction.recorder.seen.length, whole, `${name}: no whole request reached the backend`)
+    t.notMatch(arrived(), /\r\n0\r\n/, `${name}: the last chunk did not reach the backend`)
+  } else {
+    t.equal(arrived(), '', `${name}: nothing reached the backend`)
+  }
   await servesNormally(t, direction)
 }
 
