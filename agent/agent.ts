@@ -54,6 +54,7 @@ export class Agent {
         store,
         ca,
         logger,
+        limits: config.workloadApi,
         attestor: config.dockerSocket === undefined ? {} : { docker: { socketPath: config.dockerSocket } }
       })
       const grpc = new Server()

@@ -5,6 +5,7 @@
 import { ConfigError, DURATION_SCHEMA, compileSchema, durationSeconds, readConfigFile, validateConfig } from '../config/load'
 import { parseTrustDomain } from '../spiffe/id'
 import type { TrustDomain } from '../spiffe/id'
+import type { WorkloadApiLimits } from './workload/admission'
 
 export interface AgentConfigFile {
   trustDomain: string
@@ -25,6 +26,11 @@ export interface AgentConfigFile {
     x509Ttl: number | string
     jwtTtl: number | string
     jwtKeyType: 'ec-p256' | 'rsa-2048'
+  }
+  workloadApi: {
+    idleTimeout: number | string
+    maxConnectionsPerUid: number
+    reservedDescriptors: number
   }
 }
 
@@ -67,6 +73,17 @@ export const AGENT_CONFIG_SCHEMA = {
         jwtTtl: { ...DURATION_SCHEMA, default: '5m' },
         jwtKeyType: { enum: ['ec-p256', 'rsa-2048'], default: 'ec-p256' }
       }
+    },
+    workloadApi: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Limits on the world-connectable Workload API socket, so that no local user can starve the agent',
+      properties: {
+        idleTimeout: { ...DURATION_SCHEMA, default: '5s', description: 'A connection with no call in progress for this long is closed, also one that never makes a call' },
+        maxConnectionsPerUid: { type: 'integer', minimum: 1, default: 1024, description: 'Connections one uid may hold open at once' },
+        reservedDescriptors: { type: 'integer', minimum: 0, default: 256, description: 'File descriptors kept for uids the agent has issued an identity to' }
+      }
     }
   }
 } as const
@@ -84,6 +101,7 @@ export interface AgentConfig {
   readonly logLevel: AgentConfigFile['logLevel']
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
   readonly svid: { readonly x509TtlSeconds: number, readonly jwtTtlSeconds: number, readonly jwtKeyType: AgentConfigFile['svid']['jwtKeyType'] }
+  readonly workloadApi: WorkloadApiLimits
 }
 
 /** Flag values that override the file's (undefined = not given). */
@@ -124,6 +142,11 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
-    svid: Object.freeze({ x509TtlSeconds, jwtTtlSeconds: durationSeconds(raw.svid.jwtTtl), jwtKeyType: raw.svid.jwtKeyType })
+    svid: Object.freeze({ x509TtlSeconds, jwtTtlSeconds: durationSeconds(raw.svid.jwtTtl), jwtKeyType: raw.svid.jwtKeyType }),
+    workloadApi: Object.freeze({
+      idleTimeoutMs: durationSeconds(raw.workloadApi.idleTimeout) * 1000,
+      maxConnectionsPerUid: raw.workloadApi.maxConnectionsPerUid,
+      reservedDescriptors: raw.workloadApi.reservedDescriptors
+    })
   })
 }

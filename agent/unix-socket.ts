@@ -15,6 +15,8 @@ export interface UnixSocketOptions {
   readonly mode: number
   /** Group (name or numeric gid) to own the socket; needed for a mode that grants the group access. */
   readonly group?: string
+  /** The listen queue's length (Node's default is 511; the kernel caps it at net.core.somaxconn). */
+  readonly backlog?: number
 }
 
 /** Listens on `options.path`; resolves once listening with the final mode and group in place. */
@@ -27,7 +29,7 @@ export async function listenUnixSocket (options: UnixSocketOptions, onConnection
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(options.path, () => { server.off('error', reject); resolve() })
+      server.listen({ path: options.path, backlog: options.backlog }, () => { server.off('error', reject); resolve() })
     })
   } catch (err) {
     throw new AgentError('ERR_SOCKET_UNAVAILABLE', `cannot listen on ${options.path}: ${(err as Error).message}`, { cause: err })

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { isSameProcess } from '../attestation'
 import type { WorkloadAttestor } from '../attestation'
 import type { RegistrationEntry, RegistrationStore, Selector } from '../store'
+import type { WorkloadAdmission } from './admission'
 import type { ConnectionRegistry } from './connections'
 import { WORKLOAD_API_HEADER } from '../../spiffe/workload-proto'
 import { NO_IDENTITY, statusError } from './status-error'
@@ -15,11 +16,13 @@ import { NO_IDENTITY, statusError } from './status-error'
 
 export interface Caller {
   readonly pid: number
+  readonly uid: number
   readonly selectors: readonly Selector[]
 }
 
 export interface CallerDeps {
   readonly connections: ConnectionRegistry
+  readonly admission: WorkloadAdmission
   readonly attestor: WorkloadAttestor
   readonly store: RegistrationStore
   readonly logger: Logger
@@ -49,12 +52,16 @@ export async function identifyCaller (deps: CallerDeps, peer: string, metadata: 
     deps.logger.warn({ pid: connection.pin.pid }, 'workload API: caller exited or its PID was reused during attestation')
     throw statusError(status.UNAUTHENTICATED, 'the calling process exited or its PID was reused')
   }
-  return { pid: connection.credentials.pid, selectors }
+  return { pid: connection.credentials.pid, uid: connection.credentials.uid, selectors }
 }
 
-/** The caller's entries; none is PERMISSION_DENIED "no identity issued". */
-export function entriesOf (store: RegistrationStore, caller: Caller): RegistrationEntry[] {
-  const entries = store.entriesForSelectors(caller.selectors)
+/**
+ * The caller's entries; none is PERMISSION_DENIED "no identity issued". A caller with entries is a registered
+ * workload: its uid may then use the descriptors the agent keeps in reserve (admission.ts).
+ */
+export function entriesOf (deps: Pick<CallerDeps, 'store' | 'admission'>, caller: Caller): RegistrationEntry[] {
+  const entries = deps.store.entriesForSelectors(caller.selectors)
   if (entries.length === 0) throw NO_IDENTITY()
+  deps.admission.identified(caller.uid)
   return entries
 }

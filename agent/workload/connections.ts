@@ -5,9 +5,9 @@
  * caller cannot influence it.
  */
 import type { Socket } from 'node:net'
-import type { Logger } from 'pino'
 import { peerCredentials, pinProcess } from '../attestation'
 import type { PeerCredentials, ProcessPin } from '../attestation'
+import type { WorkloadAdmission, WorkloadRefusal } from './admission'
 
 export interface CallerConnection {
   readonly credentials: PeerCredentials
@@ -16,29 +16,60 @@ export interface CallerConnection {
 
 export class ConnectionRegistry {
   readonly #connections = new Map<string, CallerConnection>()
-  readonly #logger: Logger
+  /** The deadline of each connection that has not yet started a call. */
+  readonly #firstCall = new Map<string, NodeJS.Timeout>()
+  readonly #admission: WorkloadAdmission
   #next = 0
 
-  constructor (logger: Logger) {
-    this.#logger = logger
+  constructor (admission: WorkloadAdmission) {
+    this.#admission = admission
   }
 
-  /** Reads the caller's credentials and pins its process; returns false (socket destroyed) when that is impossible. */
+  /**
+   * Reads the caller's credentials, admits its uid (admission.ts) and pins its process; returns false (socket
+   * destroyed, the refusal counted and logged) when the caller cannot be identified or is over a limit.
+   */
   accept (socket: Socket): boolean {
+    let credentials: PeerCredentials
+    try {
+      credentials = peerCredentials(socket)
+    } catch (err) {
+      return this.#refuse(socket, 'unidentified', { err })
+    }
+    const refusal = this.#admission.admit(credentials.uid)
+    if (refusal !== undefined) return this.#refuse(socket, refusal, { uid: credentials.uid, pid: credentials.pid })
+    socket.once('close', () => { this.#admission.release(credentials.uid) })
     let connection: CallerConnection
     try {
-      const credentials = peerCredentials(socket)
       connection = { credentials, pin: pinProcess(credentials.pid) }
     } catch (err) {
-      this.#logger.warn({ err }, 'workload API: refused a connection whose caller cannot be identified')
-      socket.destroy()
-      return false
+      return this.#refuse(socket, 'unidentified', { uid: credentials.uid, pid: credentials.pid, err })
     }
     const token = `workload-connection-${++this.#next}`
     Object.defineProperty(socket, 'remoteAddress', { value: token, configurable: false, enumerable: true })
     this.#connections.set(token, connection)
-    socket.once('close', () => this.#connections.delete(token))
+    // The first call must start within the idle timeout: gRPC's own idle timer waits for a stream whose headers
+    // never end, this one does not.
+    const deadline = setTimeout(() => { this.#refuse(socket, 'no_call', { uid: credentials.uid, pid: credentials.pid }) }, this.#admission.limits.idleTimeoutMs)
+    this.#firstCall.set(token, deadline)
+    socket.once('close', () => {
+      clearTimeout(deadline)
+      this.#firstCall.delete(token)
+      this.#connections.delete(token)
+    })
     return true
+  }
+
+  /** A call started on the connection `peer` (every call passes here, see server.ts): its deadline is met. */
+  called (peer: string): void {
+    clearTimeout(this.#firstCall.get(peer))
+    this.#firstCall.delete(peer)
+  }
+
+  #refuse (socket: Socket, reason: WorkloadRefusal, fields: { uid?: number, pid?: number, err?: unknown }): false {
+    this.#admission.refused(reason, fields)
+    socket.destroy()
+    return false
   }
 
   /** The connection of a call, by the peer grpc-js reports for it. */

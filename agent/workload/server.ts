@@ -3,7 +3,7 @@
  * each caller's kernel credentials before grpc-js sees the connection. Serves SpiffeWorkloadAPI, the standard
  * gRPC health service and server reflection.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js'
+import { Server, ServerCredentials, ServerInterceptingCall } from '@grpc/grpc-js'
 import type { Server as NetServer } from 'node:net'
 import { HealthImplementation } from 'grpc-health-check'
 import type { Logger } from 'pino'
@@ -13,6 +13,8 @@ import { WorkloadAttestor } from '../attestation'
 import type { AttestorOptions } from '../attestation'
 import { listenUnixSocket } from '../unix-socket'
 import { workloadApiService, workloadProtoPath } from '../../spiffe/workload-proto'
+import { WorkloadAdmission } from './admission'
+import type { WorkloadApiLimits } from './admission'
 import { ConnectionRegistry } from './connections'
 import { X509SvidCache } from './svid-cache'
 import { StreamHub } from './stream-hub'
@@ -25,16 +27,28 @@ export interface WorkloadServerOptions {
   readonly ca: AgentCa
   readonly logger: Logger
   readonly attestor?: AttestorOptions
+  readonly limits: WorkloadApiLimits
 }
 
+/**
+ * Connections from many clients at once (every workload reconnecting after an agent restart) wait in the listen
+ * queue; Node's default of 511 refuses the rest with EAGAIN. The kernel caps it at net.core.somaxconn.
+ */
+const LISTEN_BACKLOG = 4096
+/** A server ping on a connection with calls in progress, answered within the timeout, or the connection is closed. */
+const KEEPALIVE_MS = 30_000
+const KEEPALIVE_TIMEOUT_MS = 10_000
+
 export class WorkloadApiServer {
+  readonly admission: WorkloadAdmission
   readonly connections: ConnectionRegistry
   readonly hub: StreamHub
   readonly cache: X509SvidCache
   readonly #grpc: Server
   readonly #socket: NetServer
 
-  private constructor (connections: ConnectionRegistry, hub: StreamHub, cache: X509SvidCache, grpc: Server, socket: NetServer) {
+  private constructor (admission: WorkloadAdmission, connections: ConnectionRegistry, hub: StreamHub, cache: X509SvidCache, grpc: Server, socket: NetServer) {
+    this.admission = admission
     this.connections = connections
     this.hub = hub
     this.cache = cache
@@ -44,21 +58,29 @@ export class WorkloadApiServer {
 
   static async start (options: WorkloadServerOptions): Promise<WorkloadApiServer> {
     const { store, ca, logger } = options
-    const connections = new ConnectionRegistry(logger)
+    const admission = new WorkloadAdmission(options.limits, logger)
+    const connections = new ConnectionRegistry(admission)
     const cache = new X509SvidCache(ca, logger)
     const hub = new StreamHub({ store, ca, cache, logger })
-    const grpc = new Server()
+    // Idle connections are closed (also one that never completes its HTTP/2 preface or a call, and one left open
+    // after a malformed frame: nghttp2 answers it with GOAWAY, but the connection stays until closed).
+    const grpc = new Server({
+      interceptors: [(_method, call) => { connections.called(call.getPeer()); return new ServerInterceptingCall(call) }],
+      'grpc.max_connection_idle_ms': options.limits.idleTimeoutMs,
+      'grpc.keepalive_time_ms': KEEPALIVE_MS,
+      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS
+    })
     const attestor = new WorkloadAttestor({ ...options.attestor, logger })
-    grpc.addService(workloadApiService().service, workloadHandlers({ connections, attestor, store, ca, hub, logger }))
+    grpc.addService(workloadApiService().service, workloadHandlers({ connections, admission, attestor, store, ca, hub, logger }))
     const health = new HealthImplementation({ '': 'SERVING', SpiffeWorkloadAPI: 'SERVING' })
     health.addToServer(grpc)
     addReflection(grpc, workloadProtoPath())
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
     // World-connectable: every local process may ask; what it gets depends only on what the kernel says it is.
-    const socket = await listenUnixSocket({ path: options.socketPath, mode: 0o666 }, conn => {
+    const socket = await listenUnixSocket({ path: options.socketPath, mode: 0o666, backlog: LISTEN_BACKLOG }, conn => {
       if (connections.accept(conn)) injector.injectConnection(conn)
     })
-    return new WorkloadApiServer(connections, hub, cache, grpc, socket)
+    return new WorkloadApiServer(admission, connections, hub, cache, grpc, socket)
   }
 
   async stop (): Promise<void> {

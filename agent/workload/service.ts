@@ -38,7 +38,7 @@ export function workloadHandlers (deps: WorkloadServiceDeps): UntypedServiceImpl
   }
   const streaming = (kind: 'x509-svid' | 'x509-bundles' | 'jwt-bundles'): Streaming => call => {
     identifyCaller(deps, call.getPeer(), call.metadata).then(caller => {
-      deps.hub.open(kind, caller, entriesOf(deps.store, caller), call)
+      deps.hub.open(kind, caller, entriesOf(deps, caller), call)
     }).catch((err: unknown) => { call.emit('error', asStatus(deps, err)) })
   }
 
@@ -51,7 +51,7 @@ export function workloadHandlers (deps: WorkloadServiceDeps): UntypedServiceImpl
       const caller = await identifyCaller(deps, call.getPeer(), call.metadata)
       const { audience, spiffe_id: wanted } = call.request
       if (audience.length === 0 || audience.some(a => a === '')) throw statusError(status.INVALID_ARGUMENT, 'audience must be specified')
-      let entries = entriesOf(deps.store, caller)
+      let entries = entriesOf(deps, caller)
       if (wanted !== '') {
         entries = entries.filter(entry => entry.spiffeId === wanted)
         if (entries.length === 0) throw NO_IDENTITY()

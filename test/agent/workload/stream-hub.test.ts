@@ -46,7 +46,7 @@ void t.test('stream hub – CA and JWT-key rotation reach every open stream as b
   const hub = new StreamHub({ store, ca, cache, logger })
   t.teardown(() => { hub.close(); cache.close(); ca.close(); store.close() })
   const entry = store.createEntry({ spiffeId: 'spiffe://plant.example/api', selectors: ['unix:uid:7'] })
-  const caller = { pid: 1, selectors: entry.selectors }
+  const caller = { pid: 1, uid: 7, selectors: entry.selectors }
   const calls = { svid: new RecordingCall(), x509: new RecordingCall(), jwt: new RecordingCall() }
   hub.open('x509-svid', caller, [entry], calls.svid as unknown as ServerWritableStream<unknown, unknown>)
   hub.open('x509-bundles', caller, [entry], calls.x509 as unknown as ServerWritableStream<unknown, unknown>)
