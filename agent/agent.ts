@@ -58,7 +58,7 @@ export class Agent {
         attestor: config.dockerSocket === undefined ? {} : { docker: { socketPath: config.dockerSocket } }
       })
       const grpc = new Server()
-      grpc.addService(AdminService().service, adminHandlers({ store, ca, logger }))
+      grpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, logger }))
       const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
       const adminSocket = await listenUnixSocket(
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },

@@ -1,6 +1,9 @@
 /** `chaperone agent run`: the agent process, configured by a YAML file and flags. */
 import type { Command } from 'commander'
 import type { AgentConfig, AgentFlags } from '../agent/config'
+import type { WorkloadApiStatusMessage } from '../agent/admin/workload-api-message'
+import { print, withAdmin, withAdminOptions } from './admin-options'
+import type { AdminOptions } from './admin-options'
 
 function describeRunning (config: AgentConfig): string {
   const mode = config.adminSocketGroup === undefined ? '0600, owner only' : `0660, group ${config.adminSocketGroup}`
@@ -13,8 +16,24 @@ function describeRunning (config: AgentConfig): string {
   ].join('\n')
 }
 
+function describeWorkloadApi (status: WorkloadApiStatusMessage): string {
+  const refused = Object.entries(status.refused).sort(([a], [b]) => a.localeCompare(b))
+  return [
+    `Workload API connections : ${status.open_connections} open`,
+    `Limits                   : ${status.max_connections_per_uid} per uid, ${status.reserved_descriptors} descriptors reserved for identified uids (of ${status.open_files_limit} open files), closed after ${status.idle_timeout_ms / 1000} s without a call`,
+    `Refused since start      : ${refused.length === 0 ? 'none' : refused.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
+    ''
+  ].join('\n')
+}
+
 export function addAgentCommand (program: Command): void {
-  program.command('agent').description('the bundled SPIFFE agent').command('run')
+  const agent = program.command('agent').description('the bundled SPIFFE agent')
+  withAdminOptions(agent.command('status').description('the Workload API\'s connections and what its limits refused since the agent started'))
+    .action(async (options: AdminOptions) => {
+      const status = await withAdmin(options, client => client.getWorkloadApiStatus())
+      print(options, status, () => describeWorkloadApi(status))
+    })
+  agent.command('run')
     .description('run the agent: CA, registration store, Workload API and admin API (logs JSON lines to stderr)')
     .option('-c, --config <file>', 'YAML (or JSON) configuration file; flags override it')
     .option('--trust-domain <name>', 'the trust domain, e.g. plant.example')

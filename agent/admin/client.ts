@@ -9,6 +9,7 @@ import { AgentError } from '../errors'
 import { AdminService, ERROR_CODE_METADATA } from './grpc-proto'
 import type { EntryMessage } from './entry-message'
 import type { CaStatusMessage } from './ca-message'
+import type { WorkloadApiStatusMessage } from './workload-api-message'
 
 export interface BundleMessage { trust_domain: string, pem: string, spiffe_json: string, sequence: number }
 
@@ -52,6 +53,10 @@ export class AdminClient {
 
   getCaStatus (): Promise<CaStatusMessage> {
     return this.#call('GetCaStatus', {})
+  }
+
+  getWorkloadApiStatus (): Promise<WorkloadApiStatusMessage> {
+    return this.#call('GetWorkloadApiStatus', {})
   }
 
   close (): void {

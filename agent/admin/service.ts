@@ -9,10 +9,12 @@ import type { Logger } from 'pino'
 import { ChaperoneError } from '../../spiffe/errors'
 import type { RegistrationStore } from '../store'
 import type { AgentCa } from '../ca'
+import type { WorkloadAdmission } from '../workload/admission'
 import { ERROR_CODE_METADATA } from './grpc-proto'
 import { UPDATABLE_FIELDS, entryToMessage, messageToInput, messageToPatch } from './entry-message'
 import type { EntryMessage } from './entry-message'
 import { caStatusMessage } from './ca-message'
+import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
 import { EntryError } from '../store'
 
@@ -30,12 +32,13 @@ const INPUT_ERRORS: Record<string, status> = {
 export interface AdminDeps {
   readonly store: RegistrationStore
   readonly ca: AgentCa
+  readonly workloadApi: WorkloadAdmission
   readonly logger: Logger
 }
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void
 
-export function adminHandlers ({ store, ca, logger }: AdminDeps): UntypedServiceImplementation {
+export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): UntypedServiceImplementation {
   /** Runs `work` and answers with its result or a mapped error; `what` names the call in logs. */
   function unary<Req, Res> (what: string, work: (request: Req) => Res): Handler<Req, Res> {
     return (call, callback) => {
@@ -84,6 +87,18 @@ export function adminHandlers ({ store, ca, logger }: AdminDeps): UntypedService
       const bundle = ca.bundle()
       return { trust_domain: bundle.trustDomain.name, pem: bundle.x509.toPem(), spiffe_json: bundle.marshal(), sequence: bundle.sequence ?? 0 }
     }),
-    GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, ca.status()))
+    GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, ca.status())),
+    GetWorkloadApiStatus: unary('show the Workload API', (): WorkloadApiStatusMessage => {
+      const { open, refused, openFiles } = workloadApi.status()
+      const { idleTimeoutMs, maxConnectionsPerUid, reservedDescriptors } = workloadApi.limits
+      return {
+        open_connections: open,
+        refused,
+        idle_timeout_ms: idleTimeoutMs,
+        max_connections_per_uid: maxConnectionsPerUid,
+        reserved_descriptors: reservedDescriptors,
+        open_files_limit: openFiles
+      }
+    })
   }
 }

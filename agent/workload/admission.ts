@@ -100,8 +100,8 @@ export class WorkloadAdmission {
     this.#logger.warn({ event: 'workload_connection_refused', reason, ...fields, refused_total: total, ...(since > 0 ? { suppressed: since } : {}) }, `workload API: refused a connection: ${WHY[reason]}`)
   }
 
-  /** Refusals since start, by reason; and the connections open now. */
-  status (): { open: number, refused: Partial<Record<WorkloadRefusal, number>> } {
-    return { open: this.#open, refused: Object.fromEntries(this.#refused) }
+  /** Refusals since start, by reason; the connections open now; the open-file limit the reserve is taken from. */
+  status (): { open: number, refused: Partial<Record<WorkloadRefusal, number>>, openFiles: number } {
+    return { open: this.#open, refused: Object.fromEntries(this.#refused), openFiles: this.#openFiles }
   }
 }

@@ -81,6 +81,9 @@ void t.test('cli – the agent serves the admin API; entries, bundle and CA surv
   t.ok(ca.authorities.some(a => a.kind === 'x509' && a.state === 'active'), 'an active X.509 authority')
   t.ok(ca.authorities.some(a => a.kind === 'jwt' && a.state === 'active'), 'an active JWT key')
   t.match(chaperone('ca', 'show').stdout, /Trust domain {4}: plant\.example\n/)
+  const status = json<{ open_connections: number, refused: Record<string, number>, max_connections_per_uid: number, idle_timeout_ms: number }>(chaperone('agent', 'status', '--json', '--admin-socket', adminSocket))
+  t.match(status, { refused: {}, max_connections_per_uid: 1024, idle_timeout_ms: 5000 }, 'agent status: the Workload API\'s limits, nothing refused')
+  t.match(chaperone('agent', 'status', '--admin-socket', adminSocket).stdout, /^Workload API connections : \d+ open\nLimits {19}: 1024 per uid, 256 descriptors reserved .*\nRefused since start {6}: none\n/)
 
   agent.kill('SIGKILL')
   await once(agent, 'exit')

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { Agent } from '../../../agent/agent'
 import { loadAgentConfig } from '../../../agent/config'
+import { AdminClient } from '../../../agent/admin/client'
 import { WorkloadClient } from '../../../spiffe/workload-client'
 import { SETPRIV } from '../../helpers/netns-tools'
 
@@ -177,6 +178,9 @@ void t.test('starvation – 20,000 idle connections from an unregistered uid: re
   // At most 18,900 (20,000 less the 1,100 it may hold); fewer when the flood gave up on a connection still in the
   // listen queue (a loaded machine), which the agent then finds closed.
   t.ok(counted >= 10_000 && counted <= 18_900, `${counted} refusals counted`)
+  const admin = new AdminClient(join(dir, 'flood-admin.sock'))
+  t.teardown(() => { admin.close() })
+  t.match(await admin.getWorkloadApiStatus(), { refused: { max_connections_per_uid: counted }, max_connections_per_uid: 1100 }, 'the admin API reports the count')
   const lines = logs.filter(line => line.event === 'workload_connection_refused' && line.uid === 65534)
   t.ok(lines.length >= 1 && lines.length <= 5, `${lines.length} log line(s) for ${counted} refusals (rate-limited)`)
   await registeredIsServed(t, socket, 'after the flood')
