@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander'
 import type { Command } from 'commander'
 import type { AdminClient } from '../agent/admin/client'
+import { DURATION_FORMS, parseDuration } from '../config/duration'
 
 export const DEFAULT_ADMIN_SOCKET = '/run/chaperone/admin.sock'
 
@@ -30,10 +31,11 @@ export function print (options: { json?: boolean }, value: unknown, text: () => 
   process.stdout.write(options.json === true ? `${JSON.stringify(value, null, 2)}\n` : text())
 }
 
-/** Commander parser for a TTL in seconds: a positive integer. */
+/** Commander parser for a TTL: a duration as in the configuration files (`600`, `10m`, `1h`), in seconds. */
 export function parseTtl (value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('a TTL is a positive whole number of seconds.')
-  return Number(value)
+  const seconds = parseDuration(value)
+  if (seconds === undefined) throw new InvalidArgumentError(`a TTL is a duration: ${DURATION_FORMS}.`)
+  return seconds
 }
 
 /** Commander parser for a port: 1–65535. */

@@ -24,8 +24,8 @@ function entryOptions (command: Command, create: boolean): Command {
   return withAdminOptions(create ? command.requiredOption('--spiffe-id <id>', idHelp) : command.option('--spiffe-id <id>', idHelp))
     .option('--selector <type:value>', 'a selector the workload must have, e.g. unix:uid:1001 (repeatable; all must match)', collect)
     .option('--parent-id <id>', 'the parent SPIFFE ID')
-    .option('--x509-ttl <seconds>', 'X509-SVID lifetime (default: the agent\'s)', parseTtl)
-    .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime (default: the agent\'s)', parseTtl)
+    .option('--x509-ttl <duration>', 'X509-SVID lifetime: 600, 10m, 1h (default: the agent\'s)', parseTtl)
+    .option('--jwt-ttl <duration>', 'JWT-SVID lifetime: 300, 5m (default: the agent\'s)', parseTtl)
     .option('--dns-name <name>', 'a DNS SAN for the X509-SVID (repeatable)', collect)
     .option('--hint <hint>', 'a hint for workloads with several identities')
 }
@@ -61,8 +61,8 @@ export function addEntryCommands (program: Command): void {
   const entry = program.command('entry').description('manage registration entries (who gets which SPIFFE ID)')
 
   entryOptions(entry.command('create').description('register a workload: a SPIFFE ID for processes with the given selectors'), true)
-    .action(async (options: EntryOptions) => {
-      if ((options.selector ?? []).length === 0) entry.error('error: an entry needs at least one --selector (e.g. --selector unix:uid:1001)', { exitCode: 2 })
+    .action(async (options: EntryOptions, command: Command) => {
+      if ((options.selector ?? []).length === 0) command.error('error: an entry needs at least one --selector (e.g. --selector unix:uid:1001)', { exitCode: 2 })
       const created = await withAdmin(options, client => client.createEntry(fieldsOf(options).entry))
       print(options, created, () => describeEntry(created))
     })
@@ -82,9 +82,9 @@ export function addEntryCommands (program: Command): void {
     })
 
   entryOptions(entry.command('update').argument('<entry-id>').description('change an entry: the given options replace its values (selectors as a whole)'), false)
-    .action(async (id: string, options: EntryOptions) => {
+    .action(async (id: string, options: EntryOptions, command: Command) => {
       const { entry: fields, fields: names } = fieldsOf(options)
-      if (names.length === 0) entry.error('error: nothing to update: give at least one of --spiffe-id, --selector, --parent-id, --x509-ttl, --jwt-ttl, --dns-name, --hint', { exitCode: 2 })
+      if (names.length === 0) command.error('error: nothing to update: give at least one of --spiffe-id, --selector, --parent-id, --x509-ttl, --jwt-ttl, --dns-name, --hint', { exitCode: 2 })
       const updated = await withAdmin(options, client => client.updateEntry({ ...fields, id }, names))
       print(options, updated, () => describeEntry(updated))
     })

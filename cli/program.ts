@@ -17,7 +17,6 @@ export function buildProgram (): Command {
   const program = new Command('chaperone')
     .description('SPIFFE workload identities, mutual TLS and a who-can-talk-to-whom policy between apps, with zero changes to the apps')
     .version(packageVersion())
-    .showHelpAfterError()
     // Errors are thrown, not exited on, so main.ts gives every failure its exit code (2 for bad input).
     .exitOverride()
 
@@ -35,5 +34,12 @@ export function buildProgram (): Command {
   addApiCommands(program)
   addPolicyCommands(program)
   addProxyCommands(program)
+  pointToHelp(program, 'chaperone')
   return program
+}
+
+/** A usage error is its one line and where to read the usage, not the whole help (15–25 lines) after it. */
+function pointToHelp (command: Command, path: string): void {
+  command.showHelpAfterError(`(see \`${path} --help\`)`)
+  for (const sub of command.commands) pointToHelp(sub, `${path} ${sub.name()}`)
 }

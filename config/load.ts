@@ -10,6 +10,9 @@ import addFormats from 'ajv-formats'
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml'
 import type { Document } from 'yaml'
 import { ChaperoneError } from '../spiffe/errors'
+import { DURATION_FORMS, DURATION_SCHEMA } from './duration'
+
+export { DURATION_SCHEMA, durationSeconds, parseDuration } from './duration'
 
 export interface ConfigProblem {
   /** JSON pointer of the field, e.g. `/ca/keyType` ('' for the whole document). */
@@ -37,7 +40,8 @@ export class ConfigError extends ChaperoneError<'ERR_CONFIG_INVALID'> {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
+// verbose: an error carries its schema, so a failed duration (an anyOf) is told apart from other anyOfs.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, verbose: true })
 addFormats(ajv)
 
 /** Compiles a schema once (at module load of its user). */
@@ -119,11 +123,14 @@ export interface SchemaProblem extends ConfigProblem { readonly keyword: string 
 /** Validates `value` (filling in defaults) and returns every problem, without throwing. */
 export function schemaProblems<T> (validate: ValidateFunction<T>, value: unknown, locate: Locate = () => undefined): SchemaProblem[] {
   if (validate(value)) return []
-  return (validate.errors ?? []).map(err => problemOf(err, locate))
+  const errors = validate.errors ?? []
+  // An anyOf that failed is one problem: the errors of its branches are dropped (they name regexes and types).
+  const anyOfs = errors.filter(err => err.keyword === 'anyOf').map(err => `${err.schemaPath}/`)
+  return errors.filter(err => !anyOfs.some(prefix => err.schemaPath.startsWith(prefix))).map(err => problemOf(err, value, locate))
 }
 
-function problemOf (err: ErrorObject, locate: Locate): SchemaProblem {
-  const params = err.params as { additionalProperty?: string, allowedValues?: unknown[], missingProperty?: string }
+function problemOf (err: ErrorObject, value: unknown, locate: Locate): SchemaProblem {
+  const params = err.params as { additionalProperty?: string, allowedValues?: unknown[], allowedValue?: unknown, missingProperty?: string, type?: string }
   let message = err.message ?? 'is invalid'
   let path = err.instancePath
   if (params.additionalProperty !== undefined) {
@@ -133,6 +140,12 @@ function problemOf (err: ErrorObject, locate: Locate): SchemaProblem {
     message = `missing required field "${params.missingProperty}"`
   } else if (params.allowedValues !== undefined) {
     message = `must be one of ${params.allowedValues.map(v => JSON.stringify(v)).join(', ')}`
+  } else if (err.keyword === 'const') {
+    message = `must be ${JSON.stringify(params.allowedValue)}`
+  } else if (err.keyword === 'anyOf' && (err.parentSchema as { anyOf?: unknown } | undefined)?.anyOf === DURATION_SCHEMA.anyOf) {
+    message = `must be a duration: ${DURATION_FORMS}, not ${JSON.stringify(err.data)}`
+  } else if (path === '' && err.keyword === 'type' && params.type === 'object') {
+    message = value === null || value === undefined ? 'the file is empty: expected a mapping of fields (name: value)' : 'must be a mapping of fields (name: value), not a list or a single value'
   }
   return { path, message, keyword: err.keyword, location: locate(path, params.additionalProperty !== undefined) }
 }
@@ -143,20 +156,4 @@ export function deepFreeze<T> (value: T): T {
     for (const child of Object.values(value)) deepFreeze(child)
   }
   return value
-}
-
-/** Durations as operators write them: an integer of seconds, or "90s", "5m", "1h", "24h", "1h30m". */
-export const DURATION_SCHEMA = {
-  anyOf: [
-    { type: 'integer', minimum: 1 },
-    { type: 'string', pattern: '^(?=\\d)(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2 }
-  ]
-} as const
-
-/** Seconds of a value that passed DURATION_SCHEMA. */
-export function durationSeconds (value: number | string): number {
-  if (typeof value === 'number') return value
-  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(value)
-  const [h, m, s] = [match?.[1], match?.[2], match?.[3]].map(part => Number(part ?? 0))
-  return h * 3600 + m * 60 + s
 }

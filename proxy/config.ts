@@ -96,6 +96,8 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
   if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new ConfigError(file ?? 'flags', [{ path: '', message: 'must be a mapping of settings' }])
   const merged: Record<string, unknown> = { ...base }
   for (const key of ['workloadApi', 'spiffeId', 'policy', 'admin', 'logLevel', 'readyTimeout'] as const) if (flags[key] !== undefined) merged[key] = flags[key]
+  // A flag is text: `--ready-timeout 30` is whole seconds, as `readyTimeout: 30` is in the file.
+  if (flags.readyTimeout !== undefined && /^\d+$/.test(flags.readyTimeout)) merged.readyTimeout = Number(flags.readyTimeout)
   const fileInbound = Array.isArray(merged.inbound) ? merged.inbound as unknown[] : []
   const fileOutbound = Array.isArray(merged.outbound) ? merged.outbound as unknown[] : []
   const fileProxies = Array.isArray(merged.httpProxy) ? merged.httpProxy as unknown[] : []
@@ -119,10 +121,17 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     const flagged = inFile !== undefined && Number(index) >= inFile ? byFlag[list as keyof typeof byFlag][Number(index) - inFile] : undefined
     return flagged?.flag ?? source?.locate(path, key)
   }
+  // A malformed flag is reported as itself, before the schema would report the fields it left out.
+  const badFlags = [
+    ...byFlag.inbound.map((f, i) => ({ f, path: `/inbound/${fileInbound.length + i}` })),
+    ...byFlag.outbound.map((f, i) => ({ f, path: `/outbound/${fileOutbound.length + i}` }))
+  ].filter(({ f }) => f.problem !== undefined)
+  if (badFlags.length > 0) {
+    throw new ConfigError(name, badFlags.map(({ f, path }) => ({ path: f.field === undefined ? '' : `${path}/${f.field}`, message: f.problem ?? '', location: f.flag })))
+  }
   const raw = validateConfig(validateSidecarConfig, merged, name, locate)
   const problems: ConfigProblem[] = []
   const problem = (path: string, message: string): void => { problems.push({ path, message, location: locate(path) }) }
-  byFlag.outbound.forEach((f, i) => { if (f.problem !== undefined) problem(`/outbound/${fileOutbound.length + i}/servicePort`, f.problem) })
   const address = (path: string, text: string): HostPort => {
     const parsed = parseHostPort(text, !path.endsWith('/target'))
     if (typeof parsed === 'string') problem(path, parsed)

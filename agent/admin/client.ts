@@ -5,6 +5,7 @@
 import { Metadata, credentials, status } from '@grpc/grpc-js'
 import type { Client, ServiceError } from '@grpc/grpc-js'
 import { ChaperoneError } from '../../spiffe/errors'
+import { socketProblem } from '../../spiffe/socket-errno'
 import { AgentError } from '../errors'
 import { AdminService, ERROR_CODE_METADATA } from './grpc-proto'
 import type { EntryMessage } from './entry-message'
@@ -83,15 +84,16 @@ export class AdminClient {
   }
 }
 
+const PERMISSION = 'run as the agent\'s user, or as a member of its admin socket group'
+
 /** What an operator should check, from the errno grpc-js buries in its details. */
 function unreachableHint (details: string): string {
-  const errno = /\b(ENOENT|ECONNREFUSED|EACCES|EPERM|ENOTSOCK)\b/.exec(details)?.[1]
-  switch (errno) {
-    case 'ENOENT': return 'no socket there; is the agent running, and is this its --admin-socket?'
-    case 'ECONNREFUSED': return 'nothing is listening; is the agent running?'
-    case 'EACCES':
-    case 'EPERM': return 'permission denied; run as the agent\'s user, or as a member of its admin socket group'
-    case 'ENOTSOCK': return 'that path is not a socket; check --admin-socket'
-    default: return `${details}; is the agent running? (--admin-socket)`
-  }
+  return socketProblem(details, {
+    ENOENT: 'is the agent running, and is this its --admin-socket?',
+    ECONNREFUSED: 'is the agent running?',
+    EACCES: PERMISSION,
+    EPERM: PERMISSION,
+    ENOTSOCK: 'check --admin-socket',
+    EAGAIN: 'try again'
+  }) ?? `${details}; is the agent running? (--admin-socket)`
 }

@@ -45,7 +45,7 @@ void t.test('agent config – every problem is named with file:line:column or th
   const cases: Array<[string, Record<string, string>, RegExp[]]> = [
     ['trustDomain: plant.example\nca:\n  keytype: ec\n', {}, [/agent\.yaml:3:3: ca\.keytype: unknown field/]],
     ['trustDomain: plant.example\nca:\n  keyType: ed25519\n', {}, [/agent\.yaml:3:12: ca\.keyType: must be one of "ec-p256", "rsa-2048"/]],
-    ['trustDomain: plant.example\nsvid:\n  x509Ttl: 1 hour\n', {}, [/agent\.yaml:3:12: svid\.x509Ttl/]],
+    ['trustDomain: plant.example\nsvid:\n  x509Ttl: 1 hour\n', {}, [/agent\.yaml:3:12: svid\.x509Ttl: must be a duration: whole seconds \(30\) or 30s, 5m, 1h, 1h30m, not "1 hour"$/m]],
     ['dataDir: /x\n', {}, [/agent\.yaml:1:1: missing required field "trustDomain"/]],
     ['trustDomain: Plant.Example\n', {}, [/agent\.yaml:1:14: trustDomain: invalid trust domain "Plant\.Example".*lowercase/]],
     ['trustDomain: plant.example\n', { trustDomain: 'bad td' }, [/--trust-domain: trustDomain: invalid trust domain/]],

@@ -110,8 +110,8 @@ void t.test('cli – bad input names the problem and exits 2; an unreachable age
     [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/a//b', '--selector', 'unix:uid:1'], /empty segments/],
     [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:abc'], /unix:uid/],
     [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'nope'], /selector/i],
-    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--x509-ttl', '0'], /positive whole number of seconds/],
-    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--jwt-ttl', '-5'], /positive whole number/],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--x509-ttl', '0'], /argument '0' is invalid\. a TTL is a duration: whole seconds \(30\) or 30s, 5m, 1h, 1h30m\./],
+    [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--jwt-ttl', '-5'], /a TTL is a duration/],
     [['entry', 'create', '--spiffe-id', 'spiffe://plant.example/x'], /at least one --selector/],
     [['entry', 'create', '--selector', 'unix:uid:1'], /--spiffe-id/],
     [['entry', 'show', 'no-such-entry'], /no-such-entry/],
@@ -126,6 +126,12 @@ void t.test('cli – bad input names the problem and exits 2; an unreachable age
     t.equal(run.status, 2, `${args.join(' ')}: exit 2`)
     t.match(run.stderr, reason, `${args.join(' ')}: names the problem`)
   }
+  // A usage error is its line and where the usage is, not the whole help.
+  t.equal(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--x509-ttl', '1 hour').stderr,
+    "error: option '--x509-ttl <duration>' argument '1 hour' is invalid. a TTL is a duration: whole seconds (30) or 30s, 5m, 1h, 1h30m.\n(see `chaperone entry create --help`)\n")
+  t.equal(chaperone('frobnicate').stderr, "error: unknown command 'frobnicate'\n(see `chaperone --help`)\n")
+  const hourly = json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/hourly', '--selector', 'unix:uid:8', '--x509-ttl', '1h', '--jwt-ttl', '5m', '--json'))
+  t.match(hourly, { x509_svid_ttl: 3600 }, 'TTLs as durations, as in the configuration files')
   const once1 = chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/dup', '--selector', 'unix:uid:7')
   t.equal(once1.status, 0)
   const twice = chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/dup', '--selector', 'unix:uid:7')

@@ -121,7 +121,7 @@ void t.test('policy reload – an invalid file at start is an error; a watcher n
   writeFileSync(file, 'version: 2\n')
   const err = thrown(() => new PolicyWatcher(file))
   t.equal(err.code, 'ERR_POLICY_INVALID')
-  t.match(err.message, `${file}:1:10: error: version: must be equal to constant`)
+  t.match(err.message, `${file}:1:10: error: version: must be 1`)
   const before = process.listenerCount('SIGHUP')
   const { watcher } = setUp(t, 'close.yaml')
   t.equal(process.listenerCount('SIGHUP'), before, 'the CLI wires the signal, not the library')

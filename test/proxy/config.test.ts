@@ -116,6 +116,26 @@ void t.test('sidecar config – the flag suffix ,port=PORT sets an outbound list
   ])
 })
 
+void t.test('sidecar config – a listener flag without = says LISTEN=TARGET, with an example, not what the schema missed', async t => {
+  const err = thrown(() => loadSidecarConfig(undefined, { policy: 'p.yaml', inbound: ['127.0.0.1:8443'], outboundHttp: ['127.0.0.1:15001'] }))
+  t.equal(err.message, [
+    'invalid configuration (command-line flags):',
+    '  --inbound flag 1: "127.0.0.1:8443" is not LISTEN=TARGET, e.g. --inbound 0.0.0.0:15443=127.0.0.1:8080',
+    '  --outbound-http flag 1: "127.0.0.1:15001" is not LISTEN=TARGET, e.g. --outbound-http 127.0.0.1:15001=app-b.internal:15443@spiffe://plant.example/app-b'
+  ].join('\n'))
+})
+
+void t.test('sidecar config – durations: 30 from a flag is whole seconds; anything else is one line saying the forms', async t => {
+  const inbound = ['127.0.0.1:15443=127.0.0.1:8080']
+  t.equal(loadSidecarConfig(undefined, { policy: 'p.yaml', inbound, readyTimeout: '3' }).readyTimeoutMs, 3000)
+  t.equal(loadSidecarConfig(undefined, { policy: 'p.yaml', inbound, readyTimeout: '1m30s' }).readyTimeoutMs, 90_000)
+  t.equal(thrown(() => loadSidecarConfig(undefined, { policy: 'p.yaml', inbound, readyTimeout: '3 s' })).message,
+    'invalid configuration (command-line flags):\n  command-line flags: readyTimeout: must be a duration: whole seconds (30) or 30s, 5m, 1h, 1h30m, not "3 s"')
+  const fromFile = thrown(() => loadSidecarConfig(file('handshake.yaml', 'policy: p.yaml\ninbound: [{ listen: "127.0.0.1:15443", target: "127.0.0.1:8080" }]\ntimeouts:\n  handshake: 10 seconds\n')))
+  t.match(fromFile.message, /\n {2}\S+handshake\.yaml:4:14: timeouts\.handshake: must be a duration: whole seconds \(30\) or 30s, 5m, 1h, 1h30m, not "10 seconds"$/)
+  t.equal(fromFile.message.split('\n').length, 2, 'one line for the one problem')
+})
+
 void t.test('sidecar config – a malformed ,port= suffix is an error naming the flag', async t => {
   const err = thrown(() => loadSidecarConfig(undefined, {
     policy: 'p.yaml',

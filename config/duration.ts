@@ -1,0 +1,27 @@
+/**
+ * Durations as operators write them, the same in every file and flag: whole seconds (`30`), or hours, minutes and
+ * seconds (`90s`, `5m`, `1h`, `1h30m`). Apart from load.ts so the CLI can parse a flag without loading ajv and YAML.
+ */
+export const DURATION_SCHEMA = {
+  anyOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: '^(?=\\d)(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2 }
+  ]
+} as const
+
+/** How a problem message says what a duration may be. */
+export const DURATION_FORMS = 'whole seconds (30) or 30s, 5m, 1h, 1h30m'
+
+/** Seconds of a value that passed DURATION_SCHEMA. */
+export function durationSeconds (value: number | string): number {
+  if (typeof value === 'number') return value
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(value)
+  const [h, m, s] = [match?.[1], match?.[2], match?.[3]].map(part => Number(part ?? 0))
+  return h * 3600 + m * 60 + s
+}
+
+/** Seconds of a duration written as text (a flag), or undefined when it is none of the forms or zero. */
+export function parseDuration (text: string): number | undefined {
+  const seconds = /^\d+$/.test(text) ? Number(text) : /^(?=\d)(\d+h)?(\d+m)?(\d+s)?$/.test(text) && text.length >= 2 ? durationSeconds(text) : undefined
+  return seconds === undefined || seconds <= 0 ? undefined : seconds
+}
