@@ -39,6 +39,7 @@ export interface ReloadResult {
   readonly previousHash: string
   /** Why a failed reload was rejected. */
   readonly problems?: readonly PolicyProblem[]
+  readonly at: Date
 }
 
 const WARNINGS_LOGGED = 20
@@ -57,6 +58,7 @@ export class PolicyWatcher extends EventEmitter<{ reload: [ReloadResult] }> {
   private readonly rules: Gauge
   private readonly watcher: FSWatcher | undefined
   private timer: NodeJS.Timeout | undefined
+  private last: ReloadResult | undefined
 
   /** Loads the policy (throws PolicyError when it is invalid: there is no last good policy yet) and starts watching. */
   constructor (file: string, options: PolicyWatcherOptions = {}) {
@@ -92,26 +94,33 @@ export class PolicyWatcher extends EventEmitter<{ reload: [ReloadResult] }> {
     return this.current
   }
 
+  /** The last reload's outcome (a rejected one says why), or undefined before the first. */
+  get lastReload (): ReloadResult | undefined {
+    return this.last
+  }
+
   /** Reads the file again; a valid new policy replaces the current one, an invalid one is rejected. */
   reload (trigger: ReloadTrigger = 'manual'): ReloadResult {
     const previousHash = this.current.hash
+    const at = new Date()
     const { loaded, problems } = checkPolicySource(() => readConfigFile(this.file), this.file)
     let outcome: ReloadResult
     if (loaded === undefined) {
-      outcome = { result: 'failed', trigger, hash: previousHash, previousHash, problems }
+      outcome = { result: 'failed', trigger, hash: previousHash, previousHash, problems, at }
       this.logger?.error({ event: 'policy_reload_failed', file: this.file, trigger, hash: previousHash, problems: problems.map(p => formatProblem(p, this.file)) },
         `policy reload rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}); the last good policy stays in force`)
     } else if (loaded.hash === previousHash) {
-      outcome = { result: 'unchanged', trigger, hash: previousHash, previousHash }
+      outcome = { result: 'unchanged', trigger, hash: previousHash, previousHash, at }
       this.logger?.debug({ event: 'policy_unchanged', file: this.file, trigger, hash: previousHash }, 'policy unchanged')
     } else {
       this.current = compilePolicy(loaded)
-      outcome = { result: 'ok', trigger, hash: loaded.hash, previousHash }
+      outcome = { result: 'ok', trigger, hash: loaded.hash, previousHash, at }
       this.publish()
       this.logWarnings()
       this.logger?.info({ event: 'policy_reloaded', file: this.file, trigger, hash: loaded.hash, previousHash, rules: loaded.document.rules.length }, 'policy reloaded')
     }
     this.reloads.inc({ result: outcome.result })
+    this.last = outcome
     this.emit('reload', outcome)
     return outcome
   }

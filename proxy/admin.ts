@@ -6,6 +6,7 @@
 import { createServer } from 'node:http'
 import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { formatProblem } from '../policy'
 import type { ListenerConfig } from './config'
 import type { SidecarServices } from './services'
 import { svidHasExpired } from './svid-expiry'
@@ -56,6 +57,18 @@ export function adminServer (services: SidecarServices, listeners: () => readonl
   })
 }
 
+/** The last reload of the policy file: when, why, its result, and for a rejected one each problem (file:line:column). */
+function lastReload (services: SidecarServices): object | null {
+  const last = services.policy.lastReload
+  if (last === undefined) return null
+  return {
+    at: last.at.toISOString(),
+    trigger: last.trigger,
+    result: last.result,
+    ...(last.problems === undefined ? {} : { problems: last.problems.map(problem => formatProblem(problem, services.policy.file)) })
+  }
+}
+
 function status (services: SidecarServices, listeners: readonly ListenerStatus[]): object {
   const context = services.identity.current?.context
   const policy = services.policy.policy
@@ -64,7 +77,7 @@ function status (services: SidecarServices, listeners: readonly ListenerStatus[]
     svidExpiry: context?.notAfter.toISOString() ?? null,
     svidExpired: context === undefined ? null : svidHasExpired(context.notAfter),
     trustDomains: context === undefined ? [] : [...context.bundles].map(bundle => bundle.trustDomain.name),
-    policy: { file: policy.source, hash: policy.hash, rules: policy.document.rules.length, defaultAction: policy.document.defaultAction },
+    policy: { file: policy.source, hash: policy.hash, rules: policy.document.rules.length, defaultAction: policy.document.defaultAction, lastReload: lastReload(services) },
     activeConnections: services.tracker.size,
     listeners: listeners.map(({ config, bound }) => ({
       name: config.name,

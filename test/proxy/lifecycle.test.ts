@@ -119,4 +119,12 @@ void t.test('sidecar lifecycle – the admin endpoints answer: live, ready, metr
   t.match(metrics, /chaperone_svid_expiry_timestamp_seconds \d+/)
   t.match(metrics, 'chaperone_policy_reloads_total{result="failed"} 0')
   t.equal((await adminGet(admin, '/nope')).status, 404)
+
+  // A rejected reload: the last good policy stays, and /status says when, why, and each problem.
+  const before = JSON.parse((await adminGet(admin, '/status')).body) as { policy: { hash: string } }
+  mesh.writePolicy('version: 2\ndefaultAction: deny\nrules: []\n')
+  await until('the rejected reload', () => server.logs.some(line => line.event === 'policy_reload_failed'))
+  const after = JSON.parse((await adminGet(admin, '/status')).body) as { policy: { hash: string, lastReload: unknown } }
+  t.equal(after.policy.hash, before.policy.hash, 'the last good policy is in force')
+  t.match(after.policy.lastReload, { at: /^\d{4}-\d\d-\d\dT/, trigger: 'watch', result: 'failed', problems: [`${mesh.policyFile}:1:10: error: version: must be 1`] })
 })
