@@ -3,6 +3,7 @@
  * Every failure answers with a gRPC status and our stable error code in the trailing metadata; input errors are
  * logged at info, anything unexpected at error (and answered INTERNAL without internals).
  */
+import { dirname } from 'node:path'
 import { Metadata, status } from '@grpc/grpc-js'
 import type { ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
@@ -16,6 +17,7 @@ import type { EntryMessage } from './entry-message'
 import { caStatusMessage } from './ca-message'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
+import { isWriteFailure, unwritableReason } from '../unwritable'
 import { EntryError } from '../store'
 
 /** Our codes that are the caller's mistake, with the gRPC status that says so. */
@@ -52,6 +54,12 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
           logger.info({ call: what, code, err: (err as Error).message }, 'admin request refused')
           metadata.set(ERROR_CODE_METADATA, code)
           callback({ code: grpcStatus, details: (err as Error).message, metadata })
+        } else if (isWriteFailure(err) && unwritableReason(dirname(store.path)) !== undefined) {
+          // The disk, not the request: say which (read-only, full, permissions), here and in the log.
+          const reason = unwritableReason(dirname(store.path)) ?? ''
+          logger.error({ call: what, err, reason }, `admin request failed: ${reason}`)
+          metadata.set(ERROR_CODE_METADATA, 'ERR_STORE_UNWRITABLE')
+          callback({ code: status.UNAVAILABLE, details: `the agent could not ${what}: ${reason}`, metadata })
         } else {
           logger.error({ call: what, err }, 'admin request failed')
           callback({ code: status.INTERNAL, details: `the agent failed to ${what}; see its log`, metadata })

@@ -16,5 +16,7 @@ export type StoreErrorCode =
   | 'ERR_STORE_FOREIGN'
   | 'ERR_STORE_NEWER'
   | 'ERR_STORE_UNAVAILABLE'
+  /** A write failed because the data directory's file system is read-only or full, or not writable (the admin API). */
+  | 'ERR_STORE_UNWRITABLE'
 
 export class StoreError extends ChaperoneError<StoreErrorCode> {}

@@ -4,9 +4,10 @@
  * check, so a refused file is left exactly as it was found.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { StoreError } from './errors'
+import { isWriteFailure, unwritableReason } from '../unwritable'
 import { BOOKKEEPING_TABLES, CHAPERONE_APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS, applyMigrations, schemaVersion } from './schema'
 
 export const STORE_FILE_NAME = 'registrations.sqlite3'
@@ -84,7 +85,7 @@ function createIfMissing (path: string, dataDir: string): void {
     closeSync(openSync(path, 'wx', 0o600))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return
-    throw unavailable(`cannot create ${path}: ${(err as Error).message}; check the permissions of ${dataDir}, or ${ELSEWHERE}`, err)
+    throw unavailable(`cannot create ${path}: ${unwritableReason(dataDir) ?? `${(err as Error).message}; check the permissions of ${dataDir}`}, or ${ELSEWHERE}`, err)
   }
 }
 
@@ -134,7 +135,8 @@ function storeErrorFrom (err: unknown, path: string): StoreError {
   const { code = '' } = err as { code?: string }
   if (code === 'SQLITE_NOTADB') return corrupt(path, 'it is not an SQLite database', err)
   if (code.startsWith('SQLITE_CORRUPT')) return corrupt(path, (err as Error).message, err)
-  return unavailable(`cannot use ${path}: ${(err as Error).message}; check the disk and its permissions, or ${ELSEWHERE}`, err)
+  const reason = isWriteFailure(err) ? unwritableReason(dirname(path)) : undefined
+  return unavailable(`cannot use ${path}: ${reason ?? `${(err as Error).message}; check the disk and its permissions`}, or ${ELSEWHERE}`, err)
 }
 
 function corrupt (path: string, reason: string, cause?: unknown): StoreError {
