@@ -2,7 +2,8 @@
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
  * Micro-benchmarks of the SPIFFE primitives, the policy engine and the agent; HTTP/1.1 parsing, the sidecar's against
  * llhttp's; the agent's stream fan-out; and the sidecar pair side by side with haproxy and nginx on the same mTLS hops
- * (bench/proxy/, results in bench/results.md and a chart in bench/results.svg).
+ * (bench/proxy/, results in bench/out/results.md and a chart beside it; CHAPERONE_BENCH_UPDATE=1 replaces the
+ * committed bench/results.md and results.svg).
  */
 import { cpus } from 'node:os'
 import { benchSpiffeId } from './micro/spiffe-id'

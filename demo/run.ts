@@ -75,15 +75,16 @@ export async function runDemo (cliMain: string, options: { once: boolean }): Pro
     out(describeMesh(mesh))
     out(await describeCall(1, 'app-a', await call(mesh.sidecars.a.addresses['outbound-1'], '/hello'), mesh))
     out(await describeCall(2, 'app-c', await call(mesh.sidecars.c.addresses['outbound-1'], '/hello'), mesh))
+    // With --once everything stops now: addresses to try would be dead before anyone could.
+    if (options.once) return
     const { a, b, c } = mesh.sidecars
     out([
       'Admin endpoints (/live /ready /metrics /status):',
       ...[a, b, c].map(s => `  ${s.name}  http://${s.addresses.admin}/status`),
       `Try: curl http://${a.addresses['outbound-1']}/hello   ·   curl http://${b.addresses.admin}/metrics`,
-      ''
+      '',
+      'Running; Ctrl-C stops everything and removes the temporary files.'
     ])
-    if (options.once) return
-    out(['Running; Ctrl-C stops everything and removes the temporary files.'])
     await new Promise<void>(resolve => {
       process.once('SIGINT', () => { resolve() })
       process.once('SIGTERM', () => { resolve() })

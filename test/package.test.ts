@@ -37,6 +37,7 @@ void t.test('package – the chaperone bin answers --version, runs the demo mesh
   t.match(demo.stdout, 'app-b saw the caller as spiffe://plant.example/app-a (from X-Forwarded-Client-Cert')
   t.match(demo.stdout, /2\. app-c → app-b: GET \/hello — HTTP 403, a call the policy denies\n {3}the policy denies it: rule "default"/)
   t.match(demo.stdout, '"event":"denied","listener":"outbound-1","self":"spiffe://plant.example/app-c"')
+  t.notMatch(demo.stdout, /Admin endpoints|Try: curl/, 'with --once, no addresses that are dead a moment later')
   const dir = /loopback \((\/[^)]+)\)/.exec(demo.stdout)?.[1] ?? ''
   t.ok(dir !== '' && !existsSync(dir), 'the temporary directory is removed')
   const unknown = spawnSync(process.execPath, [bin, 'frobnicate'], { encoding: 'utf8' })

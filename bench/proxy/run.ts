@@ -1,12 +1,13 @@
 /**
  * Side-by-side proxy benchmark on loopback: load clients → {direct, Chaperone TCP, Chaperone HTTP, haproxy TCP,
- * haproxy HTTP, nginx} → a one-worker nginx backend. Writes bench/results.md and bench/results.svg and returns
- * the report's lines. `npm run build --silent && node dist/bench/proxy/run.js`; also run by `npm run bench`
+ * haproxy HTTP, nginx} → a one-worker nginx backend. Writes results.md and results.svg to bench/out/ (untracked),
+ * or over the committed bench/results.md and results.svg with CHAPERONE_BENCH_UPDATE=1, and returns the report's lines. `npm run build --silent && node dist/bench/proxy/run.js`; also run by `npm run bench`
  * (tools.ts installs the missing tools, or says why it cannot).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { packageFile } from '../../config/package-files'
 import { startHolder } from './audit'
 import type { ConnectionAudit, Holder } from './audit'
 import { renderChart } from './chart'
@@ -20,7 +21,11 @@ import { renderReport } from './report'
 import { ensureTools } from './tools'
 
 const ROUNDS = 3
-const BENCH_DIR = join(__dirname, '..', '..', '..', 'bench')
+/** Where a run writes its results: bench/out/, or over the committed ones only when asked (CHAPERONE_BENCH_UPDATE=1). */
+export function resultsDir (env: NodeJS.ProcessEnv = process.env): string {
+  const bench = packageFile('bench')
+  return env.CHAPERONE_BENCH_UPDATE === '1' ? bench : join(bench, 'out')
+}
 const CHART_FILE = 'results.svg'
 
 const progress = (text: string): void => { process.stderr.write(`proxy benchmark: ${text}\n`) }
@@ -87,9 +92,11 @@ export async function benchProxies (): Promise<string[]> {
     }
     const minutes = (Date.now() - started) / 60_000
     const report = renderReport(results, { rounds: ROUNDS, loads: LOADS, versions, minutes, chart: CHART_FILE })
-    writeFileSync(join(BENCH_DIR, 'results.md'), report)
-    writeFileSync(join(BENCH_DIR, CHART_FILE), renderChart(results))
-    return [report, `written to ${join(BENCH_DIR, 'results.md')} and ${CHART_FILE}`]
+    const out = resultsDir()
+    mkdirSync(out, { recursive: true })
+    writeFileSync(join(out, 'results.md'), report)
+    writeFileSync(join(out, CHART_FILE), renderChart(results))
+    return [report, `written to ${join(out, 'results.md')} and ${CHART_FILE}${out === packageFile('bench') ? '' : ' (CHAPERONE_BENCH_UPDATE=1 replaces the committed ones)'}`]
   } finally {
     process.removeListener('SIGINT', onSignal)
     await cleanUp()
