@@ -19,7 +19,7 @@ const PERMISSION = 'the socket or its directory is not open to this user'
 /** What to check when the Workload API cannot be reached, from the errno in gRPC's details. */
 function unreachable (details: string): string {
   return socketProblem(details, {
-    ENOENT: 'the agent may not be running, or the address (--socket, $SPIFFE_ENDPOINT_SOCKET) is not its socket',
+    ENOENT: 'the agent may not be running, or its socket is elsewhere',
     ECONNREFUSED: 'the agent may not be running (a socket file left by a stopped agent?)',
     EACCES: PERMISSION,
     EPERM: PERMISSION,

@@ -180,7 +180,8 @@ export class X509Source extends EventEmitter<{ update: [X509Context] }> {
 
   #timeoutError (timeoutMs: number): SourceError {
     const err = this.#lastError
-    const last = err === undefined ? '' : ` (last error: ${err.message})`
+    // An unreachable agent is what whatToCheck describes from the socket itself: its message would say it twice.
+    const last = err === undefined || (err as { code?: unknown }).code === 'ERR_WORKLOAD_API_UNAVAILABLE' ? '' : ` (last error: ${err.message})`
     return new SourceError('ERR_X509_SOURCE_TIMEOUT',
       `no X509-SVID from the Workload API at ${this.address} within ${timeoutMs} ms: ${whatToCheck(this.address, err)}${last}`, { cause: err })
   }

@@ -64,7 +64,7 @@ void t.test('api cli – failures say what to check: exit 1 unreachable or denie
   const missing = join(dir, 'none.sock')
   const unreachable = await chaperone(['api', 'fetch', 'x509', '--socket', `unix://${missing}`])
   t.equal(unreachable.status, 1)
-  t.equal(unreachable.stderr, `chaperone: cannot reach the Workload API at unix://${missing}: no socket there; the agent may not be running, or the address (--socket, $SPIFFE_ENDPOINT_SOCKET) is not its socket\n`, 'one line, what to check, no gRPC internals')
+  t.equal(unreachable.stderr, `chaperone: cannot reach the Workload API at unix://${missing}: no socket there; the agent may not be running, or its socket is elsewhere\n`, 'one line, what to check, no gRPC internals')
   const agent = standIn as StandIn
   agent.deny = true
   const denied = await chaperone(['api', 'fetch', 'x509'])
