@@ -5,6 +5,7 @@
 import { get } from 'node:http'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
+import { DURATION_FORMS, parseDuration } from '../config/duration'
 import { parseHostPort } from '../proxy/host-port'
 import { cleanup as cleanupIptables, install as installIptables, installCommands } from '../proxy/listeners/iptables'
 import type { IptablesOptions } from '../proxy/listeners/iptables'
@@ -86,14 +87,15 @@ export function addProxyCommands (program: Command): void {
     })
 
   proxy.command('wait')
-    .description('wait until the sidecar is ready (exit 0), or give up after --timeout seconds (exit 1, saying what is missing)')
+    .description('wait until the sidecar is ready (exit 0), or give up after --timeout (exit 1, saying what is missing)')
     .option('--admin <host:port>', 'the sidecar\'s admin address', DEFAULT_ADMIN)
-    .option('--timeout <seconds>', 'how long to wait', '60')
+    .option('--timeout <duration>', 'how long to wait: 60, 90s, 2m', '60')
     .action(async (options: { admin: string, timeout: string }, command: Command) => {
       const admin = parseHostPort(options.admin)
-      const seconds = Number(options.timeout)
+      // Fractions of a second too (an entrypoint's short wait, the tests').
+      const seconds = /^\d*\.\d+$/.test(options.timeout) ? Number(options.timeout) : parseDuration(options.timeout) ?? NaN
       if (typeof admin === 'string') command.error(`error: --admin: ${admin}`, { exitCode: 2 })
-      if (!Number.isFinite(seconds) || seconds <= 0) command.error('error: --timeout is a positive number of seconds', { exitCode: 2 })
+      if (!Number.isFinite(seconds) || seconds <= 0) command.error(`error: --timeout is a duration: ${DURATION_FORMS}`, { exitCode: 2 })
       const deadline = Date.now() + seconds * 1000
       let last = 'no answer yet'
       while (Date.now() < deadline) {
