@@ -54,9 +54,11 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
           logger.info({ call: what, code, err: (err as Error).message }, 'admin request refused')
           metadata.set(ERROR_CODE_METADATA, code)
           callback({ code: grpcStatus, details: (err as Error).message, metadata })
-        } else if (isWriteFailure(err) && unwritableReason(dirname(store.path)) !== undefined) {
-          // The disk, not the request: say which (read-only, full, permissions), here and in the log.
-          const reason = unwritableReason(dirname(store.path)) ?? ''
+          return
+        }
+        // The disk, not the request: say which (read-only, full, permissions), here and in the log.
+        const reason = isWriteFailure(err) ? unwritableReason(dirname(store.path)) : undefined
+        if (reason !== undefined) {
           logger.error({ call: what, err, reason }, `admin request failed: ${reason}`)
           metadata.set(ERROR_CODE_METADATA, 'ERR_STORE_UNWRITABLE')
           callback({ code: status.UNAVAILABLE, details: `the agent could not ${what}: ${reason}`, metadata })

@@ -36,26 +36,27 @@ export class ConnectionRegistry {
     } catch (err) {
       return this.#refuse(socket, 'unidentified', { err })
     }
+    const caller = { uid: credentials.uid, pid: credentials.pid }
+    // Admitted before anything is read from /proc: a refused connection in a flood costs one getsockopt.
     const refusal = this.#admission.admit(credentials.uid)
-    if (refusal !== undefined) return this.#refuse(socket, refusal, { uid: credentials.uid, pid: credentials.pid })
-    socket.once('close', () => { this.#admission.release(credentials.uid) })
-    let connection: CallerConnection
+    if (refusal !== undefined) return this.#refuse(socket, refusal, caller)
+    let pin: ProcessPin
     try {
-      connection = { credentials, pin: pinProcess(credentials.pid) }
+      pin = pinProcess(credentials.pid)
     } catch (err) {
-      return this.#refuse(socket, 'unidentified', { uid: credentials.uid, pid: credentials.pid, err })
+      this.#admission.release(credentials.uid)
+      return this.#refuse(socket, 'unidentified', { ...caller, err })
     }
     const token = `workload-connection-${++this.#next}`
     Object.defineProperty(socket, 'remoteAddress', { value: token, configurable: false, enumerable: true })
-    this.#connections.set(token, connection)
+    this.#connections.set(token, { credentials, pin })
     // The first call must start within the idle timeout: gRPC's own idle timer waits for a stream whose headers
     // never end, this one does not.
-    const deadline = setTimeout(() => { this.#refuse(socket, 'no_call', { uid: credentials.uid, pid: credentials.pid }) }, this.#admission.limits.idleTimeoutMs)
-    this.#firstCall.set(token, deadline)
+    this.#firstCall.set(token, setTimeout(() => { this.#refuse(socket, 'no_call', caller) }, this.#admission.limits.idleTimeoutMs))
     socket.once('close', () => {
-      clearTimeout(deadline)
-      this.#firstCall.delete(token)
+      this.called(token)
       this.#connections.delete(token)
+      this.#admission.release(credentials.uid)
     })
     return true
   }

@@ -47,6 +47,7 @@ function lengthLines (headers: readonly HeaderLine[]): string {
 }
 
 const KEEP_ALL = (): boolean => false
+const NO_OPTIONS: readonly string[] = []
 const UPGRADE = (protocol: string): string => `connection: upgrade\r\nupgrade: ${protocol}\r\n`
 
 export interface RequestRewrite {
@@ -87,7 +88,5 @@ export function responseHeadBytes (head: ResponseHead, sent: Framing, clientMino
 
 /** Trailer fields never forwarded: framing and routing fields (RFC 9110 §6.5.1), and those the sidecar sets. */
 export function trailerBytes (trailers: readonly HeaderLine[], drop: (lower: string) => boolean): Buffer {
-  let section = '0\r\n'
-  for (const field of trailers) if (!HOP_BY_HOP.has(field.lower) && field.lower !== 'host' && !drop(field.lower)) section += `${field.name}: ${field.value}\r\n`
-  return Buffer.from(`${section}\r\n`, 'latin1')
+  return Buffer.from(`0\r\n${keptLines(trailers, NO_OPTIONS, lower => lower === 'host' || drop(lower))}\r\n`, 'latin1')
 }
