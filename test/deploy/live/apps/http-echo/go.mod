@@ -1,0 +1,3 @@
+module chaperone.test/deploy/http-echo
+
+go 1.22
