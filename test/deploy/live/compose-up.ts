@@ -9,15 +9,15 @@
  * capturing on the network's bridge, and only then runs `up`, and proves: app-a's calls reach
  * app-b with app-a's ID in X-Forwarded-Client-Cert; a call the policy denies is refused and logged, and a container
  * with no sidecar gets nothing from app-b; a policy edit applies live; identities (CA and entries) survive `down` +
- * `up`; every byte the capture saw between the apps, from the first packet, is TLS; and the host's firewall is as
+ * `up`; every byte captured between the apps, from before each `up`, is TLS; and the host's firewall is as
  * it was. Everything it created is removed at the end, also when a check fails.
  */
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { findTool } from '../../helpers/netns-tools'
+import { captureBridge, type BridgeCapture } from './capture'
 import { must, run, waitFor, type CommandResult } from './command'
 import { installMissing, startEngine } from './engine'
 import { composes, type Compose } from './composes'
@@ -50,25 +50,6 @@ interface Deployment {
   dir: string
   compose: (...args: string[]) => Promise<CommandResult>
   composeMust: (...args: string[]) => Promise<string>
-}
-
-/** tcpdump on the network's bridge, from before any container is on it; resolves once it listens. */
-async function startCapture (bridge: string, file: string): Promise<ChildProcess> {
-  const child = spawn(findTool('tcpdump') ?? 'tcpdump', ['-i', bridge, '-w', file, '-U', '-n', '-Z', 'root'], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { log += s; if (log.includes('listening on')) resolve() })
-    child.once('exit', () => { reject(new Error(`tcpdump on ${bridge} exited: ${log.trim()}`)) })
-  })
-  child.removeAllListeners('exit')
-  return child
-}
-
-async function stopCapture (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise(resolve => child.once('exit', resolve))
-  child.kill('SIGINT')
-  await exited
 }
 
 /** The lines a service logged, without Compose's `name | ` prefix. */
@@ -107,6 +88,22 @@ function writePolicy (d: Deployment, text: string): void {
   renameSync(`${path}.next`, path)
 }
 
+/** The capture holds app-a's connections to app-b, and every stream in it is TLS records from its first byte. */
+async function expectOnlyTls (t: Test, capture: BridgeCapture): Promise<void> {
+  const { pcap, stoppedEarly } = await capture.stop()
+  t.equal(stoppedEarly, undefined, 'tcpdump captured from before `up` until now')
+  const streams = tcpStreams(pcap).filter(s => s.bytes.length > 0)
+  const toApps = streams.filter(s => s.dstPort === 8080 && !s.bytes.includes(ROGUE_PATH))
+  t.ok(toApps.length >= 1, `the capture saw app-a's connections to app-b: ${streams.map(s => `${s.key} (${s.bytes.length} bytes)`).join(', ')}`)
+  for (const stream of streams) {
+    if (stream.bytes.includes(ROGUE_PATH)) continue // the container with no sidecar sent plain text itself
+    const problem = notTls(stream.bytes)
+    if (problem !== undefined) t.fail(`${stream.key}: ${problem}`)
+  }
+  t.pass(`every other stream (${streams.length}) is TLS records from its first byte`)
+  t.notOk(pcap.includes(HELLO), `"${HELLO}" never crosses the network in plain text`)
+}
+
 /** The deployment's checks with one Compose, from `up` to `down -v`, capturing on `bridge` from before `up`. */
 async function deployment (t: Test, compose: Compose, bridge: string, originalPolicy: string, dir: string): Promise<void> {
   const args = (rest: string[]): string[] => [...compose.command.slice(1), '-p', PROJECT, '-f', join(dir, 'docker-compose.yml'), ...rest]
@@ -118,15 +115,21 @@ async function deployment (t: Test, compose: Compose, bridge: string, originalPo
   // A run stopped half-way leaves its containers; start from none.
   await d.compose('down', '-v', '--remove-orphans')
   writePolicy(d, originalPolicy)
-  const file = join(dir, `proxy-redirect-${compose.version.replace(/\W+/g, '-')}.pcap`)
-  const capture = await startCapture(bridge, file)
+  const captures: BridgeCapture[] = []
+  const capture = async (name: string): Promise<BridgeCapture> => {
+    const started = await captureBridge(bridge, join(dir, `${name}-${compose.version.replace(/\W+/g, '-')}.pcap`))
+    captures.push(started)
+    return started
+  }
   t.teardown(async () => {
-    await stopCapture(capture)
+    for (const started of captures) await started.stop()
     // What went wrong is in the services' logs: show them before they go.
     if (!t.passing()) process.stderr.write(`${compose.command.join(' ')} logs:\n${(await d.compose('logs', '--no-color', '--tail', '60')).stdout}\n`)
     await d.compose('down', '-v', '--remove-orphans')
   })
 
+  const first = await capture('first-up')
+  let second: BridgeCapture | undefined
   const upAt = Date.now()
   await d.composeMust('up', '-d')
   await waitForHello(d, 0)
@@ -161,9 +164,14 @@ async function deployment (t: Test, compose: Compose, bridge: string, originalPo
     t.equal(await waitFor('the policy to allow GET again', 30_000, async () => await callFromAppA(d) === '200' ? '200' : undefined), '200', 'and allowed again once it is put back')
   })
 
+  await t.test('the first up: proxy-redirect carried nothing but TLS between the apps, from the first packet', async t => {
+    await expectOnlyTls(t, first)
+  })
+
   await t.test('identities survive down and up', async t => {
     const before = await identities(d)
     await d.composeMust('down')
+    second = await capture('second-up')
     const upAgainAt = Date.now()
     await d.composeMust('up', '-d')
     await waitForHello(d, 0)
@@ -175,19 +183,9 @@ async function deployment (t: Test, compose: Compose, bridge: string, originalPo
     t.match(last?.headers['X-Forwarded-Client-Cert']?.[0], `URI=${APP_A}`, 'app-b is told app-a\'s ID again')
   })
 
-  await t.test('the proxy-redirect network carried nothing but TLS between the apps, from the first packet', async t => {
-    await stopCapture(capture)
-    const pcap = readFileSync(file)
-    const streams = tcpStreams(pcap).filter(s => s.bytes.length > 0)
-    const toApps = streams.filter(s => s.dstPort === 8080 && !s.bytes.includes(ROGUE_PATH))
-    t.ok(toApps.length >= 2, `the capture saw app-a's connections to app-b (${toApps.length} streams, ${pcap.length} bytes)`)
-    for (const stream of streams) {
-      if (stream.bytes.includes(ROGUE_PATH)) continue // the container with no sidecar sent plain text itself
-      const problem = notTls(stream.bytes)
-      if (problem !== undefined) t.fail(`${stream.key}: ${problem}`)
-    }
-    t.pass(`every other stream (${streams.length}) is TLS records from its first byte`)
-    t.notOk(pcap.includes(HELLO), `"${HELLO}" never crosses the network in plain text`)
+  await t.test('the second up: nothing but TLS again, from the first packet', async t => {
+    if (second === undefined) t.fail('no capture: the second up did not happen')
+    else await expectOnlyTls(t, second)
   })
 
   await t.test('down -v leaves no container and no volume', async t => {

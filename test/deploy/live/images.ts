@@ -131,7 +131,7 @@ async function httpEchoImage (): Promise<void> {
   const digest = createHash('sha256').update(readFileSync(join(source, 'main.go'))).update(readFileSync(join(source, 'go.mod'))).digest('hex').slice(0, 16)
   const binary = join(CACHE_DIR, 'bin', `http-echo-${digest}`)
   if (!existsSync(binary)) {
-    await must('go', ['build', '-trimpath', '-o', binary, '.'], { cwd: source, env: { CGO_ENABLED: '0' }, timeoutMs: 600_000 })
+    await must('go', ['build', '-trimpath', '-buildvcs=false', '-o', binary, '.'], { cwd: source, env: { CGO_ENABLED: '0' }, timeoutMs: 600_000 })
   }
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-http-echo-'))
   try {
