@@ -3,7 +3,7 @@
  * (a command, e.g. `docker compose`), else Debian's docker-compose 1.29 and Compose v2 (the Docker CLI's plugin
  * where it is installed, else built from the Go module proxy). Not a test itself.
  */
-import { run } from './command'
+import { run } from '../../helpers/command'
 import { composeV2 } from './compose-v2'
 
 export interface Compose {

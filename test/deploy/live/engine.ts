@@ -11,7 +11,7 @@ import { mkdirSync, openSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { findTool } from '../../helpers/netns-tools'
-import { must, run, waitFor } from './command'
+import { must, run, waitFor } from '../../helpers/command'
 
 export const DOCKER_SOCKET = '/var/run/docker.sock'
 

@@ -16,7 +16,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { CACHE_DIR } from './engine'
-import { must, run } from './command'
+import { must, run } from '../../helpers/command'
 
 const ROOT = join(__dirname, '..', '..', '..')
 export const CHAPERONE_IMAGE = 'chaperone:local'

@@ -1,6 +1,6 @@
 /**
- * Runs the deployment test's commands (docker, compose, apt-get, go, tar): a whole run with its output, or a
- * command that must succeed. Not a test itself.
+ * Runs the external commands of the deployment and interop suites (docker, compose, apt-get, go, tar, the peers):
+ * a whole run with its output, or a command that must succeed. Not a test itself.
  */
 import { spawn } from 'node:child_process'
 
