@@ -1,11 +1,13 @@
 /**
- * Test peers and tools written in Go (Compose v2, SPIRE, ghostunnel), built from the Go module proxy at a pinned
- * version into a cache folder outside the repository, once. A throwaway module requires the command as a tool
+ * Test peers and tools written in Go, built into a cache folder outside the repository, once: programs of others
+ * (Compose v2, SPIRE, ghostunnel) from the Go module proxy at a pinned version, and our own small peers from their
+ * sources under test/ (keyed by a hash of the sources). A throwaway module requires the command as a tool
  * (`go get -tool`): that works for modules the proxy lists no versions of (SPIRE's), and, with the module's own
  * `exclude` blocks copied, for modules whose go.mod makes `go install module@version` refuse (Compose's), while
  * resolving exactly the versions the module pins. Not a test itself.
  */
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { must } from './command'
@@ -42,4 +44,19 @@ export async function buildGoTool (tool: GoTool): Promise<string> {
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
+}
+
+/**
+ * One of our own Go programs (a folder with its go.mod, and go.sum where it has dependencies), built static into
+ * `outputDir` as `<name>-<hash of its sources>`; the binary's path.
+ */
+export async function buildGoProgram (source: string, outputDir: string, name: string): Promise<string> {
+  const hash = createHash('sha256')
+  for (const file of readdirSync(source).filter(f => /\.go$|^go\.(mod|sum)$/.test(f)).sort()) hash.update(file).update(readFileSync(join(source, file)))
+  const output = join(outputDir, `${name}-${hash.digest('hex').slice(0, 16)}`)
+  if (existsSync(output)) return output
+  mkdirSync(outputDir, { recursive: true })
+  await must('go', ['build', '-trimpath', '-o', `${output}.partial`, '.'], { cwd: source, env: { CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' }, timeoutMs: 900_000 })
+  renameSync(`${output}.partial`, output)
+  return output
 }

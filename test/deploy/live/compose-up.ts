@@ -26,6 +26,8 @@ import { notTls, tcpStreams } from './pcap'
 
 const ROOT = join(__dirname, '..', '..', '..')
 const PROJECT = 'chaperonedeploytest'
+/** The container with no sidecar on proxy-redirect (see its start). */
+const ANCHOR = `${PROJECT}-no-sidecar`
 const NETWORK = 'proxy-redirect'
 const ADMIN = ['--admin-socket', '/run/chaperone-admin/admin.sock']
 const APP_A = 'spiffe://plant.example/app-a'
@@ -149,8 +151,7 @@ async function deployment (t: Test, compose: Compose, bridge: string, originalPo
     t.equal(await callFromAppA(d, '-X', 'POST', '--data', 'x'), '403', 'POST from app-a: 403 from its sidecar')
     const denied = (await logs(d, 'sidecar-a')).filter(line => line.includes('"event":"denied"'))
     t.ok(denied.some(line => line.includes('POST')), `sidecar-a logged the denial: ${denied.at(-1) ?? 'nothing'}`)
-    const rogue = await run('docker', ['run', '--rm', '--network', NETWORK, '--entrypoint', '/usr/bin/curl', CURL_IMAGE,
-      '-sS', '-m', '10', `http://app-b:8080${ROGUE_PATH}`], { timeoutMs: 60_000 })
+    const rogue = await run('docker', ['exec', ANCHOR, 'curl', '-sS', '-m', '10', `http://app-b:8080${ROGUE_PATH}`], { timeoutMs: 60_000 })
     t.not(rogue.status, 0, `plain HTTP from a container with no sidecar fails: ${rogue.stderr.trim()}`)
     const after = await requestsAtAppB(d)
     t.notOk(after.slice(before).some(r => r.method === 'POST' || r.path === ROGUE_PATH), 'app-b received neither request')
@@ -233,6 +234,12 @@ void t.test('deploy – docker compose up on a real engine, with each Compose', 
     cleanups.push(async () => await run('docker', ['network', 'rm', NETWORK]))
   }
   const bridge = `br-${(await must('docker', ['network', 'inspect', '--format', '{{.Id}}', NETWORK])).trim().slice(0, 12)}`
+  // A container that stays on the network for the whole run, so the bridge keeps a port and stays up across each
+  // `down`: a bridge left with no port goes down, and a capture on it can end or see nothing of the next `up`.
+  // It is also the container with no sidecar that tries plain HTTP to app-b.
+  await run('docker', ['rm', '-f', ANCHOR]) // left by a run stopped half-way
+  await must('docker', ['run', '-d', '--name', ANCHOR, '--network', NETWORK, '--entrypoint', '/usr/bin/sleep', CURL_IMAGE, 'infinity'])
+  cleanups.push(async () => await run('docker', ['rm', '-f', ANCHOR]))
   for (const compose of found) {
     await t.test(`with ${compose.version}`, async t => { await deployment(t, compose, bridge, originalPolicy, dir) })
   }

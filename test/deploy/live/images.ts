@@ -11,10 +11,10 @@
  * On an engine the test did not start, every name it set is given back afterwards (removed, or pointed at the image
  * it named before).
  */
-import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { buildGoProgram } from '../../helpers/go-tool'
 import { CACHE_DIR } from './engine'
 import { must, run } from '../../helpers/command'
 
@@ -127,12 +127,7 @@ async function curlImage (): Promise<void> {
 }
 
 async function httpEchoImage (): Promise<void> {
-  const source = join(__dirname, 'apps', 'http-echo')
-  const digest = createHash('sha256').update(readFileSync(join(source, 'main.go'))).update(readFileSync(join(source, 'go.mod'))).digest('hex').slice(0, 16)
-  const binary = join(CACHE_DIR, 'bin', `http-echo-${digest}`)
-  if (!existsSync(binary)) {
-    await must('go', ['build', '-trimpath', '-buildvcs=false', '-o', binary, '.'], { cwd: source, env: { CGO_ENABLED: '0' }, timeoutMs: 600_000 })
-  }
+  const binary = await buildGoProgram(join(__dirname, 'apps', 'http-echo'), join(CACHE_DIR, 'bin'), 'http-echo')
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-http-echo-'))
   try {
     copyFileSync(binary, join(dir, 'http-echo'))
