@@ -6,7 +6,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { findTool } from '../helpers/netns-tools'
-import { buildGoTool } from '../helpers/go-tool'
+import { buildGoProgram, buildGoTool } from '../helpers/go-tool'
 
 export const CACHE_DIR = process.env.CHAPERONE_INTEROP_CACHE ?? join(homedir(), '.cache', 'chaperone-interop')
 export const SPIRE_VERSION = 'v1.13.3'
@@ -32,4 +32,9 @@ export async function spireAgent (): Promise<string> {
     output: join(CACHE_DIR, `spire-${SPIRE_VERSION}`, 'spire-agent'),
     cgo: true
   })
+}
+
+/** Our go-spiffe v2.9.0 Workload API client (test/interop/go-spiffe-probe). */
+export async function spiffeProbe (): Promise<string> {
+  return await buildGoProgram(join(__dirname, 'go-spiffe-probe'), join(CACHE_DIR, 'bin'), 'spiffe-probe')
 }

@@ -5,46 +5,27 @@
  * `npm run test:interop`.
  */
 import t from 'tap'
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import pino from 'pino'
-import { Agent } from '../../agent/agent'
-import { loadAgentConfig } from '../../agent/config'
 import { run } from '../helpers/command'
+import { startAgentStand, TRUST_DOMAIN } from './agent-stand'
 import { interopSkip, spireAgent, SPIRE_VERSION } from './peers'
 
 const skip = interopSkip()
-const TRUST_DOMAIN = 'plant.example'
 const ID = `spiffe://${TRUST_DOMAIN}/spire-cli`
-const STRANGER = 4243
 
 void t.test(`spire-agent ${SPIRE_VERSION} api and healthcheck against the Chaperone agent`, { skip, timeout: 1_800_000 }, async t => {
   const builtAt = Date.now()
   const built = await spireAgent()
   t.comment(`spire-agent ready in ${((Date.now() - builtAt) / 1000).toFixed(1)} s`)
-  const dir = mkdtempSync(join(tmpdir(), 'chaperone-spire-cli-'))
-  chmodSync(dir, 0o755)
-  // A copy another uid may run (the cache is under root's home).
-  const spire = join(dir, 'spire-agent')
-  copyFileSync(built, spire)
-  chmodSync(spire, 0o755)
-  const socket = join(dir, 'workload.sock')
-  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock') }), pino({ level: 'silent' }))
-  t.teardown(async () => {
-    await agent.stop()
-    rmSync(dir, { recursive: true, force: true })
-  })
-  agent.store.createEntry({ spiffeId: ID, selectors: [`unix:uid:${process.getuid?.() ?? 0}`] })
-  const api = async (...args: string[]): Promise<{ status: number | null, out: string }> => {
-    const result = await run(spire, ['api', ...args, '-socketPath', socket], { timeoutMs: 30_000 })
-    return { status: result.status, out: `${result.stdout}${result.stderr}` }
-  }
-  const asStranger = async (...args: string[]): Promise<{ status: number | null, out: string }> => {
-    const result = await run('setpriv', [`--reuid=${STRANGER}`, `--regid=${STRANGER}`, '--clear-groups', spire, 'api', ...args, '-socketPath', socket], { timeoutMs: 30_000 })
-    return { status: result.status, out: `${result.stdout}${result.stderr}` }
-  }
+  const stand = await startAgentStand(t, ID)
+  const { dir, socket } = stand
+  const spire = stand.placePeer(built, 'spire-agent')
+  const api = async (...args: string[]): Promise<{ status: number | null, out: string }> =>
+    await stand.runPeer(spire, ['api', ...args, '-socketPath', socket])
+  const asStranger = async (...args: string[]): Promise<{ status: number | null, out: string }> =>
+    await stand.runPeer(spire, ['api', ...args, '-socketPath', socket], { asStranger: true })
 
   await t.test('api fetch x509: the SVID, its key and the bundle, which openssl verifies; an unregistered uid is refused', async t => {
     const written = join(dir, 'x509')
