@@ -6,6 +6,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { waitFor } from '../helpers/command'
 import { startAgentStand, TRUST_DOMAIN } from './agent-stand'
 import { interopSkip, spiffeProbe } from './peers'
 
@@ -62,10 +63,7 @@ void t.test('go-spiffe v2.9.0 workloadapi against the Chaperone agent', { skip, 
     const updates: ProbeResult[] = []
     createInterface({ input: watch.stdout }).on('line', line => { updates.push(JSON.parse(line) as ProbeResult) })
     const until = async (what: string, ok: () => boolean): Promise<void> => {
-      for (let waited = 0; !ok(); waited += 100) {
-        if (waited > 30_000) throw new Error(`no update ${what} in 30 s: ${JSON.stringify(updates)}`)
-        await new Promise(resolve => setTimeout(resolve, 100))
-      }
+      await waitFor(`an update ${what} (so far: ${updates.length})`, 30_000, async () => ok() ? true : undefined)
     }
     const serialOf = (u: ProbeResult | undefined, id: string): string | undefined => u?.serials?.[u.ids?.indexOf(id) ?? -1]
     await until('at all', () => updates.length > 0)

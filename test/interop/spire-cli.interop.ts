@@ -8,7 +8,7 @@ import t from 'tap'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { run } from '../helpers/command'
+import { run, waitFor } from '../helpers/command'
 import { startAgentStand, TRUST_DOMAIN } from './agent-stand'
 import { interopSkip, spireAgent, SPIRE_VERSION } from './peers'
 
@@ -60,7 +60,7 @@ void t.test(`spire-agent ${SPIRE_VERSION} api and healthcheck against the Chaper
     let out = ''
     watch.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
     watch.stderr.setEncoding('utf8').on('data', (s: string) => { out += s })
-    for (let waited = 0; !out.includes(ID) && waited < 20_000; waited += 100) await new Promise(resolve => setTimeout(resolve, 100))
+    await waitFor('api watch to name the SVID', 20_000, async () => out.includes(ID) ? true : undefined).catch(() => {}) // asserted below
     watch.kill('SIGTERM')
     t.match(out, /Received 1 svid after/, 'an update arrives')
     t.match(out, ID, 'with the SVID\'s ID')

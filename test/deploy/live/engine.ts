@@ -1,5 +1,5 @@
 /**
- * The Docker engine and Compose the deployment test runs on. As root it installs what is missing from Debian's
+ * The Docker engine the deployment test runs on (composes.ts picks the Compose). As root it installs what is missing from Debian's
  * packages (docker.io, docker-compose, tcpdump, debootstrap, iptables), and when no engine answers on
  * /var/run/docker.sock (the path docker-compose.yml mounts into the agent) it starts its own dockerd: overlay2
  * storage where the kernel and file system allow it, else vfs, which works anywhere (a full copy per layer: a cold
