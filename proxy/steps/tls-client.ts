@@ -27,6 +27,9 @@ export interface VerifiedConnection {
 const SESSIONS_LIMIT = 1024
 const EXPECTATIONS_LIMIT = 1024
 
+/** OpenSSL's codes for an alert the peer sent, e.g. ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, ERR_SSL_TLSV1_ALERT_UNKNOWN_CA. */
+const RECEIVED_ALERT = /^ERR_SSL_.*_ALERT_/
+
 /** Refused: the failure is already counted and logged. */
 export class OutboundRefused extends Error {}
 
@@ -77,8 +80,13 @@ export class MtlsConnector {
     socket.setTimeout(config.handshakeTimeoutMs, () => { socket.destroy(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })) })
     let established = false
     return await new Promise<VerifiedConnection>((resolve, reject) => {
-      // Stays attached: errors after the handshake belong to the forward step, which adds its own handler.
-      socket.on('error', (err: NodeJS.ErrnoException) => { if (!established) reject(this.#refuse(err.code ?? 'tls-error', err.message, target)) })
+      // Stays attached: errors after the handshake belong to the forward step, which adds its own handler. In TLS 1.3
+      // the server checks our certificate after our side of the handshake is done: its refusal arrives as an alert
+      // on an established socket, and is logged as the handshake failure it is, not lost as a silent close.
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        if (!established) reject(this.#refuse(err.code ?? 'tls-error', err.message, target))
+        else if (RECEIVED_ALERT.test(err.code ?? '')) this.#refuse(err.code as string, `the server refused our certificate: ${err.message}`, target)
+      })
       socket.once('secureConnect', () => {
         socket.setTimeout(0)
         const peer = verifyPeer(this.#services, this.#listener, socket, expected, known?.chain)

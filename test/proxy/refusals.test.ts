@@ -1,13 +1,16 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { createTestCa, toPem } from '../../certs-test'
 import { writeCertMatrix } from '../../certs-test/generate'
+import { freePort } from '../../bench/proxy/processes'
 import { OPENSSL_MISSING } from '../helpers/openssl'
 import { TD, echoServer, startMesh } from '../helpers/mesh'
 import type { Mesh, RunningSidecar } from '../helpers/mesh'
@@ -193,4 +196,23 @@ void t.test('refusals – an outbound listener expecting spiffe://plant.example/
   })
   t.match(caller.logs.find(line => line.event === 'handshake_failed')?.err, `expected ${TD}/server`, 'the line says which ID was expected')
   t.same(caller.logs.filter(line => line.event === 'denied'), [], 'refused for the identity, before any policy decision')
+})
+
+void t.test('refusals – a TLS 1.3 server that refuses the outbound sidecar\'s certificate after the handshake: logged as a handshake failure with the alert', { skip: OPENSSL_MISSING }, async t => {
+  // openssl s_server is .../server by its SVID, so the sidecar accepts it; it trusts only another CA for clients, so
+  // it refuses ours with an alert, which in TLS 1.3 reaches the sidecar after its side of the handshake completed.
+  const files = writeSvidFiles(mesh.dir, 'picky-server', await mesh.svid(`${TD}/server`))
+  const otherCa = join(mesh.dir, 'other-ca.pem')
+  writeFileSync(otherCa, createTestCa('other.example').certPem)
+  const port = await freePort()
+  const picky = spawn('openssl', ['s_server', '-tls1_3', '-accept', `127.0.0.1:${port}`, '-cert', files.cert, '-key', files.key, '-CAfile', otherCa, '-Verify', '1', '-verify_return_error'], { stdio: ['pipe', 'pipe', 'ignore'] })
+  t.teardown(() => { picky.kill() })
+  await new Promise(resolve => { picky.stdout.on('data', (chunk: Buffer) => { if (chunk.includes('ACCEPT')) resolve(undefined) }) })
+  const target = `127.0.0.1:${port}`
+  const caller = await mesh.startSidecar(`${TD}/client`, { outbound: [`127.0.0.1:0=${target}@${TD}/server`] })
+  const result = await tcpExchange(caller.port('outbound-1'), SECRET)
+  t.equal(result.received, '', 'no data comes back to the app')
+  t.match(await waitFor(caller.logs, line => line.event === 'handshake_failed'), {
+    level: 40, listener: 'outbound-1', direction: 'outbound', remote: target, reason: /^ERR_SSL_.*_ALERT_/, err: /the server refused our certificate/
+  })
 })
