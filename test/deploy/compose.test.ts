@@ -191,11 +191,15 @@ async function waitForLines (bin: { log: () => string[] }, count: number): Promi
   for (let waited = 0; bin.log().length < count && waited < 5000; waited += 50) await new Promise(resolve => setTimeout(resolve, 50))
 }
 
-/** A directory of stand-in commands for PATH: each logs its arguments to `log`, then runs `body`. */
+/**
+ * A directory of stand-in commands for PATH: each logs its arguments to `log`, then runs `body`. Like the real proxy,
+ * each exits 0 on SIGTERM; the trap is set before the line is logged, so a test that signals once it sees the line
+ * never catches a stand-in that cannot handle it yet.
+ */
 function standIns (commands: Record<string, string>): { dir: string, log: () => string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-deploy-'))
   for (const [name, body] of Object.entries(commands)) {
-    writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $*" >> "${dir}/log"\n${body}\n`)
+    writeFileSync(join(dir, name), `#!/bin/sh\ntrap 'exit 0' TERM\necho "${name} $*" >> "${dir}/log"\n${body}\n`)
     chmodSync(join(dir, name), 0o755)
   }
   return { dir, log: () => { try { return readFileSync(join(dir, 'log'), 'utf8').trim().split('\n') } catch { return [] } } }
@@ -203,7 +207,7 @@ function standIns (commands: Record<string, string>): { dir: string, log: () => 
 
 void t.test('deploy – the sidecar entrypoint sets up iptables as root, then runs the proxy as the exempted uid', async t => {
   // The stand-in proxy runs until it is signalled, like the real one.
-  const bin = standIns({ chaperone: '', setpriv: 'trap \'exit 0\' TERM; sleep 60 & wait $!' })
+  const bin = standIns({ chaperone: '', setpriv: 'sleep 60 & wait $!' })
   t.teardown(() => { rmSync(bin.dir, { recursive: true, force: true }) })
   const entrypoint = spawn('sh', [join(ROOT, 'deploy', 'sidecar-entrypoint.sh'), '--transparent-http-ports', '8080'], { env: { ...process.env, PATH: `${bin.dir}:${process.env.PATH ?? ''}` } })
   await waitForLines(bin, 2)
@@ -218,7 +222,7 @@ void t.test('deploy – the sidecar entrypoint sets up iptables as root, then ru
 
 void t.test('deploy – a proxy that exits is started again in the same container, its iptables kept', async t => {
   // The first start fails at once; the second runs until it is signalled.
-  const bin = standIns({ chaperone: '', setpriv: `if [ "$(grep -c '^setpriv' "$(dirname "$0")/log")" -lt 2 ]; then exit 3; fi; trap 'exit 0' TERM; sleep 60 & wait $!` })
+  const bin = standIns({ chaperone: '', setpriv: `if [ "$(grep -c '^setpriv' "$(dirname "$0")/log")" -lt 2 ]; then exit 3; fi; sleep 60 & wait $!` })
   t.teardown(() => { rmSync(bin.dir, { recursive: true, force: true }) })
   const entrypoint = spawn('sh', [join(ROOT, 'deploy', 'sidecar-entrypoint.sh')], { env: { ...process.env, PATH: `${bin.dir}:${process.env.PATH ?? ''}` } })
   let stderr = ''
