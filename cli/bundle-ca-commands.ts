@@ -1,9 +1,17 @@
-/** `chaperone bundle show` and `chaperone ca show`: the trust domain's bundle and the CA's authorities. */
+/**
+ * `chaperone bundle show|set|list|delete` and `chaperone ca show`: the trust domain's bundle, the federated bundles
+ * of other trust domains (flags as `spire-server bundle …`: --id, --path, --format), and the CA's authorities.
+ */
+import { readFileSync } from 'node:fs'
 import { Option } from 'commander'
 import type { Command } from 'commander'
 import type { AuthorityMessage } from '../agent/admin/ca-message'
+import type { BundleMessage } from '../agent/admin/bundle-message'
 import { print, withAdmin, withAdminOptions } from './admin-options'
 import type { AdminOptions } from './admin-options'
+
+type Format = 'pem' | 'spiffe'
+interface IdOptions extends AdminOptions { id: string }
 
 function describeAuthority (a: AuthorityMessage): string {
   const name = a.kind === 'x509' ? `X.509 ${a.subject} (serial ${a.serial}, ${a.key_type})` : `JWT key ${a.kid} (${a.key_type})`
@@ -11,12 +19,69 @@ function describeAuthority (a: AuthorityMessage): string {
   return `  ${a.state.padEnd(8)} ${name}\n           ${times.filter(Boolean).join(', ')}\n`
 }
 
+const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
+
+function describeFederated (b: BundleMessage): string {
+  return [
+    `Trust domain      : spiffe://${b.trust_domain}`,
+    `X.509 authorities : ${b.x509_authority_count}`,
+    `JWT keys          : ${b.jwt_key_count}`,
+    `Sequence          : ${b.sequence === 0 ? '-' : b.sequence}`,
+    `Updated           : ${new Date(b.updated_at * 1000).toISOString()}`,
+    ''
+  ].join('\n')
+}
+
+function formatOption (what: string): Option {
+  return new Option('--format <format>', what).choices(['pem', 'spiffe']).default('pem')
+}
+
+function idOption (command: Command, what: string, required: boolean): Command {
+  const flags = '--id <trust-domain>'
+  const help = `${what}, e.g. spiffe://other.example`
+  return required ? command.requiredOption(flags, help) : command.option(flags, help)
+}
+
+/** The document to set: the file at --path, or standard input when --path is left out or is "-". */
+function readBundle (path: string | undefined, command: Command): string {
+  const stdin = path === undefined || path === '-'
+  try {
+    return readFileSync(stdin ? 0 : path, 'utf8')
+  } catch (err) {
+    command.error(`error: cannot read the bundle from ${stdin ? 'standard input' : path}: ${(err as Error).message}`, { exitCode: 2 })
+  }
+}
+
 export function addBundleAndCaCommands (program: Command): void {
-  withAdminOptions(program.command('bundle').description('the trust domain\'s bundle').command('show').description('print the bundle: PEM (default) or the SPIFFE bundle format'))
-    .addOption(new Option('--format <format>', 'pem: the X.509 authorities; spiffe: the SPIFFE bundle (JWKS)').choices(['pem', 'spiffe']).default('pem'))
-    .action(async (options: AdminOptions & { format: 'pem' | 'spiffe' }) => {
-      const bundle = await withAdmin(options, client => client.getBundle())
-      print(options, bundle, () => options.format === 'pem' ? bundle.pem : bundle.spiffe_json)
+  const bundle = program.command('bundle').description('the trust domain\'s bundle, and the federated bundles of other trust domains')
+
+  idOption(withAdminOptions(bundle.command('show').description('print a bundle: ours, or with --id a federated one; PEM (default) or the SPIFFE bundle format')), 'a federated trust domain', false)
+    .addOption(formatOption('pem: the X.509 authorities; spiffe: the SPIFFE bundle (JWKS)'))
+    .action(async (options: AdminOptions & { id?: string, format: Format }) => {
+      const shown = await withAdmin(options, client => options.id === undefined ? client.getBundle() : client.getFederatedBundle(options.id))
+      print(options, shown, () => options.format === 'pem' ? shown.pem : shown.spiffe_json)
+    })
+
+  idOption(withAdminOptions(bundle.command('set').description('set (add or replace) another trust domain\'s bundle; workloads whose entries federate with it get it')), 'the trust domain the bundle is of', true)
+    .option('--path <file>', 'the bundle\'s file; standard input when left out or "-"')
+    .addOption(formatOption('pem: CERTIFICATE blocks (X.509 authorities); spiffe: the SPIFFE bundle format (X.509 and JWT authorities)'))
+    .action(async (options: IdOptions & { path?: string, format: Format }, command: Command) => {
+      const text = readBundle(options.path, command)
+      const set = await withAdmin(options, client => client.setFederatedBundle(options.id, options.format, text))
+      print(options, set, () => `set the federated bundle of spiffe://${set.trust_domain}: ` +
+        `${count(set.x509_authority_count, 'X.509 authority', 'X.509 authorities')}, ${count(set.jwt_key_count, 'JWT key')}\n`)
+    })
+
+  withAdminOptions(bundle.command('list').description('the federated bundles the agent holds'))
+    .action(async (options: AdminOptions) => {
+      const bundles = await withAdmin(options, client => client.listFederatedBundles())
+      print(options, bundles, () => bundles.length === 0 ? 'no federated bundles\n' : `${count(bundles.length, 'federated bundle')}\n\n${bundles.map(describeFederated).join('\n')}`)
+    })
+
+  idOption(withAdminOptions(bundle.command('delete').description('delete a federated bundle: workloads no longer get it')), 'the federated trust domain', true)
+    .action(async (options: IdOptions) => {
+      const deleted = await withAdmin(options, client => client.deleteFederatedBundle(options.id))
+      print(options, deleted, () => `deleted the federated bundle of spiffe://${deleted.trust_domain}\n`)
     })
 
   withAdminOptions(program.command('ca').description('the agent\'s certificate authority').command('show').description('the active, prepared and retired authorities with their lifetimes'))

@@ -12,11 +12,13 @@ interface EntryOptions extends AdminOptions {
   jwtTtl?: number
   dnsName?: string[]
   hint?: string
+  federatesWith?: string[]
 }
 
 /** Option name → the Entry field it sets (the names UpdateEntry takes). */
 const FIELD_OF: Record<string, keyof EntryMessage> = {
-  spiffeId: 'spiffe_id', parentId: 'parent_id', selector: 'selectors', x509Ttl: 'x509_svid_ttl', jwtTtl: 'jwt_svid_ttl', dnsName: 'dns_names', hint: 'hint'
+  spiffeId: 'spiffe_id', parentId: 'parent_id', selector: 'selectors', x509Ttl: 'x509_svid_ttl', jwtTtl: 'jwt_svid_ttl', dnsName: 'dns_names', hint: 'hint',
+  federatesWith: 'federates_with'
 }
 
 function entryOptions (command: Command, create: boolean): Command {
@@ -28,6 +30,7 @@ function entryOptions (command: Command, create: boolean): Command {
     .option('--jwt-ttl <duration>', 'JWT-SVID lifetime: 300, 5m (default: the agent\'s)', parseTtl)
     .option('--dns-name <name>', 'a DNS SAN for the X509-SVID (repeatable)', collect)
     .option('--hint <hint>', 'a hint for workloads with several identities')
+    .option('--federates-with <trust-domain>', 'another trust domain whose bundle the workload gets (repeatable), e.g. spiffe://other.example', collect)
 }
 
 /** The Entry fields the options set, and their names. */
@@ -52,6 +55,7 @@ function describeEntry (e: EntryMessage): string {
     ...e.selectors.map(s => `Selector      : ${s}`),
     ...e.dns_names.map(d => `DNS name      : ${d}`),
     ...(e.hint === '' ? [] : [`Hint          : ${e.hint}`]),
+    ...e.federates_with.map(td => `Federates with: spiffe://${td}`),
     `Created       : ${new Date(e.created_at * 1000).toISOString()}`,
     ''
   ].join('\n')
@@ -84,7 +88,7 @@ export function addEntryCommands (program: Command): void {
   entryOptions(entry.command('update').argument('<entry-id>').description('change an entry: the given options replace its values (selectors as a whole)'), false)
     .action(async (id: string, options: EntryOptions, command: Command) => {
       const { entry: fields, fields: names } = fieldsOf(options)
-      if (names.length === 0) command.error('error: nothing to update: give at least one of --spiffe-id, --selector, --parent-id, --x509-ttl, --jwt-ttl, --dns-name, --hint', { exitCode: 2 })
+      if (names.length === 0) command.error('error: nothing to update: give at least one of --spiffe-id, --selector, --parent-id, --x509-ttl, --jwt-ttl, --dns-name, --hint, --federates-with', { exitCode: 2 })
       const updated = await withAdmin(options, client => client.updateEntry({ ...fields, id }, names))
       print(options, updated, () => describeEntry(updated))
     })

@@ -1,6 +1,7 @@
 /**
- * Exit codes of `chaperone`: 0 success, 2 the input was wrong (a usage error, a bad ID, selector, TTL, config or policy,
- * a duplicate or unknown entry), 1 anything else (the agent unreachable, a failure on its side).
+ * Exit codes of `chaperone`: 0 success, 2 the input was wrong (a usage error, a bad ID, selector, TTL, config, policy or
+ * bundle, a duplicate or unknown entry, an unknown federated bundle), 1 anything else (the agent unreachable, a failure
+ * on its side).
  */
 import { CommanderError } from 'commander'
 import { ChaperoneError } from '../spiffe/errors'
@@ -13,7 +14,7 @@ const EXIT_BAD_INPUT = 2
 const INPUT_CODES = new Set([
   'ERR_CONFIG_INVALID', 'ERR_SPIFFE_ID_INVALID', 'ERR_TRUST_DOMAIN_INVALID', 'ERR_ENTRY_INVALID', 'ERR_SELECTOR_INVALID',
   'ERR_ENTRY_DUPLICATE', 'ERR_ENTRY_NOT_FOUND', 'ERR_ADMIN_REQUEST_INVALID', 'ERR_WORKLOAD_API_ADDRESS', 'ERR_WORKLOAD_API_INVALID_REQUEST',
-  'ERR_POLICY_INVALID', 'ERR_POLICY_REQUEST_INVALID'
+  'ERR_POLICY_INVALID', 'ERR_POLICY_REQUEST_INVALID', 'ERR_BUNDLE_INVALID', 'ERR_BUNDLE_NOT_FOUND', 'ERR_BUNDLE_OWN_TRUST_DOMAIN'
 ])
 
 export function exitCodeOf (err: unknown): number {

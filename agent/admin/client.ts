@@ -11,8 +11,10 @@ import { AdminService, ERROR_CODE_METADATA } from './grpc-proto'
 import type { EntryMessage } from './entry-message'
 import type { CaStatusMessage } from './ca-message'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
+import type { BundleMessage } from './bundle-message'
+import type { FederatedBundleFormat } from '../store'
 
-export interface BundleMessage { trust_domain: string, pem: string, spiffe_json: string, sequence: number }
+export type { BundleMessage } from './bundle-message'
 
 type Callback<T> = (err: ServiceError | null, value?: T) => void
 type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: Date }, callback: Callback<unknown>) => void
@@ -50,6 +52,24 @@ export class AdminClient {
 
   getBundle (): Promise<BundleMessage> {
     return this.#call('GetBundle', {})
+  }
+
+  /** Sets (adds or replaces) another trust domain's bundle from a document in `format`. */
+  setFederatedBundle (trustDomain: string, format: FederatedBundleFormat, bundle: string): Promise<BundleMessage> {
+    return this.#call('SetFederatedBundle', { trust_domain: trustDomain, format, bundle })
+  }
+
+  getFederatedBundle (trustDomain: string): Promise<BundleMessage> {
+    return this.#call('GetFederatedBundle', { trust_domain: trustDomain })
+  }
+
+  async listFederatedBundles (): Promise<BundleMessage[]> {
+    const response = await this.#call<{ bundles: BundleMessage[] }>('ListFederatedBundles', {})
+    return response.bundles
+  }
+
+  deleteFederatedBundle (trustDomain: string): Promise<BundleMessage> {
+    return this.#call('DeleteFederatedBundle', { trust_domain: trustDomain })
   }
 
   getCaStatus (): Promise<CaStatusMessage> {

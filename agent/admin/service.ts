@@ -1,5 +1,6 @@
 /**
- * The admin API's handlers: thin translations between admin.proto messages and the registration store and CA.
+ * The admin API's handlers: thin translations between admin.proto messages and the registration store (entries and
+ * federated bundles) and CA.
  * Every failure answers with a gRPC status and our stable error code in the trailing metadata; input errors are
  * logged at info, anything unexpected at error (and answered INTERNAL without internals).
  */
@@ -8,13 +9,14 @@ import { Metadata, status } from '@grpc/grpc-js'
 import type { ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import { ChaperoneError } from '../../spiffe/errors'
-import type { RegistrationStore } from '../store'
+import type { FederatedBundleFormat, RegistrationStore } from '../store'
 import type { AgentCa } from '../ca'
 import type { WorkloadAdmission } from '../workload/admission'
 import { ERROR_CODE_METADATA } from './grpc-proto'
 import { UPDATABLE_FIELDS, entryToMessage, messageToInput, messageToPatch } from './entry-message'
 import type { EntryMessage } from './entry-message'
 import { caStatusMessage } from './ca-message'
+import { bundleToMessage, federatedBundleToMessage } from './bundle-message'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
 import { isWriteFailure, unwritableReason } from '../unwritable'
@@ -28,7 +30,10 @@ const INPUT_ERRORS: Record<string, status> = {
   ERR_TRUST_DOMAIN_INVALID: status.INVALID_ARGUMENT,
   ERR_ADMIN_REQUEST_INVALID: status.INVALID_ARGUMENT,
   ERR_ENTRY_DUPLICATE: status.ALREADY_EXISTS,
-  ERR_ENTRY_NOT_FOUND: status.NOT_FOUND
+  ERR_ENTRY_NOT_FOUND: status.NOT_FOUND,
+  ERR_BUNDLE_INVALID: status.INVALID_ARGUMENT,
+  ERR_BUNDLE_OWN_TRUST_DOMAIN: status.INVALID_ARGUMENT,
+  ERR_BUNDLE_NOT_FOUND: status.NOT_FOUND
 }
 
 export interface AdminDeps {
@@ -93,10 +98,12 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
         ...(r.selector === '' ? {} : { selector: r.selector })
       }).map(entryToMessage)
     })),
-    GetBundle: unary('show the bundle', () => {
-      const bundle = ca.bundle()
-      return { trust_domain: bundle.trustDomain.name, pem: bundle.x509.toPem(), spiffe_json: bundle.marshal(), sequence: bundle.sequence ?? 0 }
-    }),
+    GetBundle: unary('show the bundle', () => bundleToMessage(ca.bundle())),
+    SetFederatedBundle: unary('set a federated bundle', (r: { trust_domain: string, format: string, bundle: string }) =>
+      federatedBundleToMessage(store.setFederatedBundle({ trustDomain: r.trust_domain, format: r.format as FederatedBundleFormat, bundle: r.bundle }))),
+    GetFederatedBundle: unary('show a federated bundle', (r: { trust_domain: string }) => federatedBundleToMessage(store.getFederatedBundle(r.trust_domain))),
+    ListFederatedBundles: unary('list federated bundles', () => ({ bundles: store.listFederatedBundles().map(federatedBundleToMessage) })),
+    DeleteFederatedBundle: unary('delete a federated bundle', (r: { trust_domain: string }) => federatedBundleToMessage(store.deleteFederatedBundle(r.trust_domain))),
     GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, ca.status())),
     GetWorkloadApiStatus: unary('show the Workload API', (): WorkloadApiStatusMessage => {
       const { open, refused, openFiles } = workloadApi.status()

@@ -1,16 +1,21 @@
 /**
- * The store's change feed: listeners hear every committed change, synchronously and in commit order. A listener
+ * The store's change feed: listeners hear every committed change (of a registration entry or a federated bundle),
+ * synchronously and in commit order. A listener
  * that writes to the store from its callback queues that change behind the current one instead of overtaking it,
  * and a listener that throws is logged and skipped, never allowed to break the store or the other listeners.
  */
 import type { Logger } from 'pino'
 import type { EntryChange } from './entry'
+import type { FederatedBundleChange } from './federated-bundle'
 
-export type ChangeListener = (change: EntryChange) => void
+/** What one committed write changed: an entry (created, updated, deleted) or a federated bundle (set, deleted). */
+export type StoreChange = EntryChange | FederatedBundleChange
+
+export type ChangeListener = (change: StoreChange) => void
 
 export class ChangeFeed {
   readonly #listeners = new Set<ChangeListener>()
-  readonly #queue: EntryChange[] = []
+  readonly #queue: StoreChange[] = []
   #delivering = false
   readonly #logger: Logger
 
@@ -27,7 +32,7 @@ export class ChangeFeed {
   }
 
   /** Delivers a committed change to every listener, after any change still being delivered. */
-  publish (change: EntryChange): void {
+  publish (change: StoreChange): void {
     this.#queue.push(change)
     if (this.#delivering) return
     this.#delivering = true
@@ -42,14 +47,19 @@ export class ChangeFeed {
     this.#listeners.clear()
   }
 
-  #deliver (change: EntryChange): void {
+  #deliver (change: StoreChange): void {
     for (const listener of [...this.#listeners]) {
       try {
         listener(change)
       } catch (err) {
-        this.#logger.error({ err, change: { kind: change.kind, entryId: change.entry.id, storeRevision: change.storeRevision } },
-          'a registration change listener threw; the change is committed and other listeners still get it')
+        this.#logger.error({ err, change: summary(change) }, 'a registration change listener threw; the change is committed and other listeners still get it')
       }
     }
   }
+}
+
+/** The change as a log field: what changed, by its ID, and the revision. */
+function summary (change: StoreChange): object {
+  const subject = 'entry' in change ? { entryId: change.entry.id } : { trustDomain: change.bundle.trustDomain.name }
+  return { kind: change.kind, ...subject, storeRevision: change.storeRevision }
 }

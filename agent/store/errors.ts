@@ -1,4 +1,7 @@
-/** Errors of the registration store: one class for bad entries, one for a store file that cannot be used. */
+/**
+ * Errors of the registration store: one class for bad entries, one for a store file that cannot be used, one for a
+ * federated bundle given for the agent's own trust domain (malformed or unknown bundles are spiffe/'s BundleError).
+ */
 import { ChaperoneError } from '../../spiffe/errors'
 
 /** A registration entry (or a selector in it) that cannot be stored, or names an entry that does not exist. */
@@ -20,3 +23,8 @@ export type StoreErrorCode =
   | 'ERR_STORE_UNWRITABLE'
 
 export class StoreError extends ChaperoneError<StoreErrorCode> {}
+
+/** A federated bundle set, shown or deleted for the agent's own trust domain, whose bundle is the CA's. */
+export type FederatedBundleErrorCode = 'ERR_BUNDLE_OWN_TRUST_DOMAIN'
+
+export class FederatedBundleError extends ChaperoneError<FederatedBundleErrorCode> {}

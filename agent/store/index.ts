@@ -1,16 +1,20 @@
 /**
  * agent/store/ — the agent's registration store: which SPIFFE ID each workload gets, as registration entries with
- * selectors, kept durably in SQLite (`<dataDir>/registrations.sqlite3`). It validates entries and selectors, answers
- * the Workload API's question "which entries match these selectors?" with an indexed lookup, announces every change
- * in commit order, keeps a little metadata for the CA, and refuses any file that is not a healthy store of its own
- * without ever touching it. One agent at a time: the file is locked while open.
+ * selectors, and the bundles of the trust domains they federate with, kept durably in SQLite
+ * (`<dataDir>/registrations.sqlite3`). It validates entries, selectors and bundles, answers the Workload API's
+ * question "which entries match these selectors?" with an indexed lookup, announces every change in commit order,
+ * keeps a little metadata for the CA, and refuses any file that is not a healthy store of its own without ever
+ * touching it. One agent at a time: the file is locked while open.
  */
 export { RegistrationStore } from './registration-store'
 export type { RegistrationStoreOptions, EntryFilter } from './registration-store'
 export type { RegistrationEntry, EntryInput, EntryPatch, EntryChange } from './entry'
+export type { StoreChange, ChangeListener } from './change-feed'
+export { isFederatedBundleChange } from './federated-bundle'
+export type { FederatedBundle, FederatedBundleChange, FederatedBundleFormat, FederatedBundleInput } from './federated-bundle'
 export { MAX_TTL_SECONDS, MAX_HINT_LENGTH } from './entry'
 export { parseSelector, formatSelector } from './selectors'
 export type { Selector } from './selectors'
-export { EntryError, StoreError } from './errors'
-export type { EntryErrorCode, StoreErrorCode } from './errors'
+export { EntryError, StoreError, FederatedBundleError } from './errors'
+export type { EntryErrorCode, StoreErrorCode, FederatedBundleErrorCode } from './errors'
 export { STORE_FILE_NAME } from './store-file'

@@ -1,18 +1,23 @@
 /**
- * The agent's registration store: registration entries in SQLite, validated on the way in, every change one
- * durable transaction that also bumps the store-wide revision, and a change feed the Workload API follows.
+ * The agent's registration store: registration entries and federated bundles in SQLite, validated on the way in,
+ * every change one durable transaction that also bumps the store-wide revision, and a change feed the Workload API
+ * follows.
  */
 import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Logger } from 'pino'
 import type Database from 'better-sqlite3'
+import { BundleError } from '../../spiffe/errors'
 import type { TrustDomain } from '../../spiffe/id'
 import { ChangeFeed } from './change-feed'
-import type { ChangeListener } from './change-feed'
+import type { ChangeListener, StoreChange } from './change-feed'
 import { freezeEntry, validateEntryInput, validatePatch } from './entry'
 import type { EntryChange, EntryFields, EntryInput, EntryPatch, RegistrationEntry } from './entry'
 import { EntryTable } from './entry-table'
 import { EntryError } from './errors'
+import { federatedTrustDomain, isFederatedBundleChange, validateFederatedBundle } from './federated-bundle'
+import type { FederatedBundle, FederatedBundleInput } from './federated-bundle'
+import { FederatedBundleTable } from './federated-bundle-table'
 import { formatSelector, parseSelector } from './selectors'
 import type { Selector } from './selectors'
 import { openStoreFile } from './store-file'
@@ -21,7 +26,7 @@ import type { StoreFile } from './store-file'
 export interface RegistrationStoreOptions {
   /** The agent's data directory; created 0700 if missing. */
   readonly dataDir: string
-  /** Every entry's SPIFFE ID must be in this trust domain. */
+  /** Every entry's SPIFFE ID must be in this trust domain; federated bundles are of other trust domains. */
   readonly trustDomain: TrustDomain
   readonly logger?: Logger
   /** The time for createdAt and for expiry; tests pass a fixed one. */
@@ -41,12 +46,13 @@ export class RegistrationStore {
   readonly path: string
   readonly #file: StoreFile
   readonly #entries: EntryTable
+  readonly #federatedBundles: FederatedBundleTable
   readonly #feed: ChangeFeed
   readonly #trustDomain: TrustDomain
   readonly #clock: () => Date
   readonly #getMeta: Database.Statement<[string], { value: string }>
   readonly #setMeta: Database.Statement<[string, string]>
-  readonly #commit: (kind: EntryChange['kind'], write: () => RegistrationEntry) => EntryChange
+  readonly #commit: (write: (storeRevision: number) => StoreChange) => StoreChange
   #revision: number
   #closed = false
 
@@ -66,18 +72,20 @@ export class RegistrationStore {
     const { db } = file
     this.path = file.path
     this.#file = file
+    const logger = (options.logger ?? pino()).child({ component: 'registration-store' })
     this.#entries = new EntryTable(db)
-    this.#feed = new ChangeFeed((options.logger ?? pino()).child({ component: 'registration-store' }))
+    this.#federatedBundles = new FederatedBundleTable(db, logger)
+    this.#feed = new ChangeFeed(logger)
     this.#trustDomain = options.trustDomain
     this.#clock = clock
     this.#getMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
     this.#setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
     this.#revision = Number(this.#getMeta.get(STORE_REVISION_KEY)?.value ?? 0)
-    this.#commit = db.transaction((kind: EntryChange['kind'], write: () => RegistrationEntry): EntryChange => {
-      const entry = write()
-      const storeRevision = this.#revision + 1
-      this.#setMeta.run(STORE_REVISION_KEY, String(storeRevision))
-      return { kind, entry, storeRevision }
+    // Writes are serialised by the store's exclusive lock, so the next revision is this write's.
+    this.#commit = db.transaction((write: (storeRevision: number) => StoreChange): StoreChange => {
+      const change = write(this.#revision + 1)
+      this.#setMeta.run(STORE_REVISION_KEY, String(change.storeRevision))
+      return change
     })
   }
 
@@ -89,18 +97,17 @@ export class RegistrationStore {
   /** Validates and stores a new entry; throws EntryError (ERR_ENTRY_INVALID, ERR_SELECTOR_INVALID, ERR_ENTRY_DUPLICATE). */
   createEntry (input: EntryInput): RegistrationEntry {
     const fields = validateEntryInput(input, this.#trustDomain)
-    return this.#write('created', () => {
+    return this.#writeEntry('created', storeRevision => {
       this.#refuseDuplicate(fields, null)
       const entry = freezeEntry({ id: randomUUID(), ...fields, revision: 0, createdAt: unixSeconds(this.#clock()) })
-      // Writes are serialised by the store's exclusive lock, so the next revision is this write's.
-      this.#entries.insert(entry, this.#revision + 1)
+      this.#entries.insert(entry, storeRevision)
       return entry
     })
   }
 
   /** Replaces the fields the patch gives; the entry's revision goes up by one. Throws like createEntry, or ERR_ENTRY_NOT_FOUND. */
   updateEntry (id: string, patch: EntryPatch): RegistrationEntry {
-    return this.#write('updated', () => {
+    return this.#writeEntry('updated', () => {
       const old = this.#existing(id)
       const fields = validatePatch(old, patch, this.#trustDomain)
       this.#refuseDuplicate(fields, id)
@@ -112,7 +119,7 @@ export class RegistrationStore {
 
   /** Deletes an entry and returns what was deleted; throws ERR_ENTRY_NOT_FOUND. */
   deleteEntry (id: string): RegistrationEntry {
-    return this.#write('deleted', () => {
+    return this.#writeEntry('deleted', () => {
       const entry = this.#existing(id)
       this.#entries.delete(id)
       return entry
@@ -136,6 +143,45 @@ export class RegistrationStore {
   entriesForSelectors (selectors: readonly Selector[]): RegistrationEntry[] {
     const unique = [...new Map(selectors.map(selector => [formatSelector(selector), selector])).values()]
     return this.#entries.matching(unique, unixSeconds(this.#clock()))
+  }
+
+  /**
+   * Validates and stores another trust domain's bundle, replacing the one it had; throws ERR_TRUST_DOMAIN_INVALID,
+   * ERR_BUNDLE_OWN_TRUST_DOMAIN or ERR_BUNDLE_INVALID. Entries may name a trust domain before its bundle is set.
+   */
+  setFederatedBundle (input: FederatedBundleInput): FederatedBundle {
+    const bundle = validateFederatedBundle(input, this.#trustDomain)
+    const held: FederatedBundle = Object.freeze({ trustDomain: bundle.trustDomain, bundle, updatedAt: unixSeconds(this.#clock()) })
+    return this.#write(storeRevision => {
+      this.#federatedBundles.upsert(held)
+      return { kind: 'federated-bundle-set', bundle: held, storeRevision }
+    }).bundle
+  }
+
+  /** Deletes a trust domain's bundle and returns what was deleted; throws like getFederatedBundle. */
+  deleteFederatedBundle (trustDomain: string): FederatedBundle {
+    const held = this.getFederatedBundle(trustDomain)
+    return this.#write(storeRevision => {
+      this.#federatedBundles.delete(held.trustDomain)
+      return { kind: 'federated-bundle-deleted', bundle: held, storeRevision }
+    }).bundle
+  }
+
+  /** The bundle held for a trust domain (`other.example` or `spiffe://other.example`); throws ERR_BUNDLE_NOT_FOUND if none. */
+  getFederatedBundle (trustDomain: string): FederatedBundle {
+    const held = this.findFederatedBundle(federatedTrustDomain(trustDomain, this.#trustDomain).name)
+    if (held === undefined) throw new BundleError('ERR_BUNDLE_NOT_FOUND', `no federated bundle is held for ${JSON.stringify(trustDomain)} (chaperone bundle list shows those held)`)
+    return held
+  }
+
+  /** The bundle held for a trust domain name (as entries' federatesWith hold it), or undefined: for the Workload API. */
+  findFederatedBundle (name: string): FederatedBundle | undefined {
+    return this.#federatedBundles.get(name)
+  }
+
+  /** Every federated bundle held, by trust domain name. */
+  listFederatedBundles (): FederatedBundle[] {
+    return this.#federatedBundles.list()
   }
 
   /** Calls `listener` synchronously after each committed change, in commit order; returns the unsubscribe function. */
@@ -162,11 +208,17 @@ export class RegistrationStore {
     this.#file.close()
   }
 
-  #write (kind: EntryChange['kind'], write: () => RegistrationEntry): RegistrationEntry {
-    const change = this.#commit(kind, write)
+  /** Commits one change (`write` gets the revision it commits), then announces it. */
+  #write<C extends StoreChange> (write: (storeRevision: number) => C): C {
+    const change = this.#commit(write) as C
     this.#revision = change.storeRevision
+    if (isFederatedBundleChange(change)) this.#federatedBundles.committed(change)
     this.#feed.publish(change)
-    return change.entry
+    return change
+  }
+
+  #writeEntry (kind: EntryChange['kind'], write: (storeRevision: number) => RegistrationEntry): RegistrationEntry {
+    return this.#write(storeRevision => ({ kind, entry: write(storeRevision), storeRevision })).entry
   }
 
   #existing (id: string): RegistrationEntry {

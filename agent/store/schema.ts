@@ -59,6 +59,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
       CREATE INDEX entry_selectors_by_selector ON entry_selectors (type, value, entry_id);
     `
+  },
+  {
+    version: 2,
+    description: 'federated bundles: other trust domains\' bundles, set by the operator',
+    sql: `
+      CREATE TABLE federated_bundles (
+        -- the trust domain's name, e.g. "other.example" (never the agent's own)
+        trust_domain TEXT PRIMARY KEY,
+        -- the SPIFFE bundle format document (X.509 authorities and JWT keys in one JWK Set), as the agent wrote it
+        -- after validating what the operator sent: the federation standard's own format, which a bundle endpoint
+        -- serves as is
+        bundle       TEXT NOT NULL,
+        -- the document's spiffe_sequence, when it has one: bundles are compared by it (SPIFFE_Federation.md §4.2)
+        sequence     INTEGER,
+        -- unix seconds of the last set
+        updated_at   INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `
   }
 ]
 

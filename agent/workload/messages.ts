@@ -1,16 +1,22 @@
-/** Workload API response messages (spiffe/workload.proto), built from the agent's state. Maps are keyed by trust domain ID. */
+/**
+ * Workload API response messages (spiffe/workload.proto), built from the agent's state: its own trust domain's
+ * bundle and the federated bundles the caller gets (federation.ts). Maps are keyed by trust domain ID.
+ */
 import type { Logger } from 'pino'
 import type { SpiffeBundle } from '../../spiffe/spiffe-bundle'
 import type { JwtBundlesResponseMessage, X509BundlesResponseMessage, X509SvidResponseMessage } from '../../spiffe/workload-messages'
 import type { CachedSvid } from './svid-cache'
 
-/** X509SVIDResponse: every SVID (the first is the default identity), each with its trust domain's bundle. */
-export function x509SvidResponse (svids: readonly CachedSvid[], bundle: SpiffeBundle, logger: Logger): X509SvidResponseMessage {
+/**
+ * X509SVIDResponse: every SVID (the first is the default identity), each with its trust domain's bundle, and the
+ * federated bundles' X.509 authorities.
+ */
+export function x509SvidResponse (svids: readonly CachedSvid[], bundle: SpiffeBundle, federated: readonly SpiffeBundle[], logger: Logger): X509SvidResponseMessage {
   const bundleDer = bundle.x509.toDer()
   return {
     svids: uniqueHints(svids, logger).map(svid => ({ spiffe_id: svid.spiffeId, x509_svid: svid.chainDer, x509_svid_key: svid.keyDer, bundle: bundleDer, hint: svid.hint })),
     crl: [],
-    federated_bundles: {}
+    federated_bundles: x509Map(federated)
   }
 }
 
@@ -28,8 +34,9 @@ export function uniqueHints<T extends { hint: string, spiffeId: string }> (items
   })
 }
 
-export function x509BundlesResponse (bundle: SpiffeBundle): X509BundlesResponseMessage {
-  return { crl: [], bundles: { [bundle.trustDomain.idString]: bundle.x509.toDer() } }
+/** X509BundlesResponse: our trust domain's X.509 authorities and the federated ones, as SPIRE's agent sends them. */
+export function x509BundlesResponse (bundle: SpiffeBundle, federated: readonly SpiffeBundle[]): X509BundlesResponseMessage {
+  return { crl: [], bundles: x509Map([bundle, ...federated]) }
 }
 
 /**
@@ -37,7 +44,16 @@ export function x509BundlesResponse (bundle: SpiffeBundle): X509BundlesResponseM
  * jwtbundle.Marshal). `use: "jwt-svid"` belongs to the SPIFFE bundle format, and generic JOSE libraries such as
  * jose skip keys whose `use` is not "sig", so the wire form leaves it out.
  */
-export function jwtBundlesResponse (bundle: SpiffeBundle): JwtBundlesResponseMessage {
-  const keys = bundle.jwt.toJwks().keys.map(({ use: _use, ...key }) => key)
-  return { bundles: { [bundle.trustDomain.idString]: Buffer.from(JSON.stringify({ keys })) } }
+export function jwtBundlesResponse (bundle: SpiffeBundle, federated: readonly SpiffeBundle[]): JwtBundlesResponseMessage {
+  return {
+    bundles: Object.fromEntries([bundle, ...federated].map(b => {
+      const keys = b.jwt.toJwks().keys.map(({ use: _use, ...key }) => key)
+      return [b.trustDomain.idString, Buffer.from(JSON.stringify({ keys }))]
+    }))
+  }
+}
+
+/** Concatenated DER of each bundle's X.509 authorities, by trust domain ID (empty for a bundle of JWT keys only, as in SPIRE). */
+function x509Map (bundles: readonly SpiffeBundle[]): Record<string, Buffer> {
+  return Object.fromEntries(bundles.map(b => [b.trustDomain.idString, b.x509.toDer()]))
 }

@@ -14,6 +14,7 @@ import type { CallerDeps } from './caller'
 import { uniqueHints } from './messages'
 import { toStruct } from '../../spiffe/workload-struct'
 import type { StreamHub } from './stream-hub'
+import { federatedBundlesOf } from './federation'
 import { NO_IDENTITY, statusError } from './status-error'
 
 export interface WorkloadServiceDeps extends CallerDeps {
@@ -66,14 +67,18 @@ export function workloadHandlers (deps: WorkloadServiceDeps): UntypedServiceImpl
       return { svids }
     }),
 
-    // Any local process may validate a token; it needs no identity of its own (as in SPIRE).
+    // Any local process may validate a token of our trust domain; it needs no identity of its own. As SPIRE's agent
+    // does, it validates against the bundles the caller would be given: ours, plus the federated bundles of the
+    // trust domains its entries federate with (so a token of another trust domain needs such an entry).
     ValidateJWTSVID: unary(async (call: ServerUnaryCall<{ audience: string, svid: string }, unknown>) => {
       checkSecurityHeader(call.metadata)
       const { audience, svid } = call.request
       if (audience === '') throw statusError(status.INVALID_ARGUMENT, 'audience must be specified')
       if (svid === '') throw statusError(status.INVALID_ARGUMENT, 'svid must be specified')
+      const caller = await identifyCaller(deps, call.getPeer(), call.metadata)
+      const bundles = new BundleSet([deps.ca.bundle(), ...federatedBundlesOf(deps.store, deps.store.entriesForSelectors(caller.selectors))])
       try {
-        const validated = await validateJwtSvid(svid, new BundleSet([deps.ca.bundle()]), audience)
+        const validated = await validateJwtSvid(svid, bundles, audience)
         return { spiffe_id: validated.id.toString(), claims: toStruct(validated.claims) }
       } catch (err) {
         if (err instanceof ChaperoneError) throw statusError(status.INVALID_ARGUMENT, err.message)

@@ -1,15 +1,18 @@
 /**
  * The Workload API's open streams, and what moves them: each stream gets its full state at once and again after
- * every change that concerns it (an entry created, updated or deleted, an SVID renewed, the bundle changed).
- * Updates to one stream are coalesced: a burst of changes sends one message with the latest state.
+ * every change that concerns it (an entry created, updated or deleted, an SVID renewed, the bundle changed, a
+ * federated bundle its entries federate with set or deleted). Updates to one stream are coalesced: a burst of
+ * changes sends one message with the latest state.
  */
 import { status } from '@grpc/grpc-js'
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import type { AgentCa } from '../ca'
-import type { RegistrationEntry, RegistrationStore } from '../store'
+import { isFederatedBundleChange } from '../store'
+import type { RegistrationEntry, RegistrationStore, StoreChange } from '../store'
 import type { Caller } from './caller'
 import type { X509SvidCache } from './svid-cache'
+import { federatedBundlesOf, federatedTrustDomains } from './federation'
 import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './messages'
 import { NO_IDENTITY } from './status-error'
 
@@ -21,7 +24,7 @@ interface Stream {
   /** The caller's selectors as one string: streams of one workload share a lookup per change. */
   readonly selectorsKey: string
   readonly call: ServerWritableStream<unknown, unknown>
-  /** The caller's entries as of the latest change (what the next message carries). */
+  /** The caller's entries as of the latest change (the SVIDs and federated bundles the next message carries). */
   entries: readonly RegistrationEntry[]
   sending: boolean
   dirty: boolean
@@ -34,7 +37,10 @@ export interface StreamHubDeps {
   readonly logger: Logger
 }
 
-const entriesKey = (entries: readonly RegistrationEntry[]): string => entries.map(e => `${e.id}@${e.revision}`).join(',')
+/** What of the caller's entries a stream's messages depend on: the entries themselves for SVIDs, the trust domains they federate with for bundles. */
+const entriesKey = (kind: Kind, entries: readonly RegistrationEntry[]): string => kind === 'x509-svid'
+  ? entries.map(e => `${e.id}@${e.revision}`).join(',')
+  : federatedTrustDomains(entries).join(',')
 
 export class StreamHub {
   readonly #deps: StreamHubDeps
@@ -44,20 +50,7 @@ export class StreamHub {
   constructor (deps: StreamHubDeps) {
     this.#deps = deps
     this.#unsubscribe = [
-      deps.store.onChange(change => {
-        if (change.kind === 'deleted') deps.cache.forget(change.entry.id)
-        // One store lookup per workload, however many streams it has open.
-        const lookups = new Map<string, readonly RegistrationEntry[]>()
-        for (const stream of this.#streams) {
-          if (stream.kind !== 'x509-svid') continue
-          let entries = lookups.get(stream.selectorsKey)
-          if (entries === undefined) {
-            entries = deps.store.entriesForSelectors(stream.caller.selectors)
-            lookups.set(stream.selectorsKey, entries)
-          }
-          this.#refreshEntries(stream, entries)
-        }
-      }),
+      deps.store.onChange(change => { this.#storeChanged(change) }),
       deps.cache.onRenew(entryId => {
         for (const stream of this.#streams) if (stream.entries.some(entry => entry.id === entryId)) this.#push(stream)
       }),
@@ -88,10 +81,29 @@ export class StreamHub {
     this.#streams.clear()
   }
 
+  #storeChanged (change: StoreChange): void {
+    if (isFederatedBundleChange(change)) {
+      const name = change.bundle.trustDomain.name
+      for (const stream of this.#streams) if (federatedTrustDomains(stream.entries).includes(name)) this.#push(stream)
+      return
+    }
+    if (change.kind === 'deleted') this.#deps.cache.forget(change.entry.id)
+    // One store lookup per workload, however many streams it has open.
+    const lookups = new Map<string, readonly RegistrationEntry[]>()
+    for (const stream of this.#streams) {
+      let entries = lookups.get(stream.selectorsKey)
+      if (entries === undefined) {
+        entries = this.#deps.store.entriesForSelectors(stream.caller.selectors)
+        lookups.set(stream.selectorsKey, entries)
+      }
+      this.#refreshEntries(stream, entries)
+    }
+  }
+
   #refreshEntries (stream: Stream, entries: readonly RegistrationEntry[]): void {
-    if (entriesKey(entries) === entriesKey(stream.entries)) return
+    const changed = entriesKey(stream.kind, entries) !== entriesKey(stream.kind, stream.entries)
     stream.entries = entries
-    this.#push(stream)
+    if (changed) this.#push(stream)
   }
 
   /** Sends the stream's full current state; a push requested while one is in flight is sent after it, once. */
@@ -115,9 +127,12 @@ export class StreamHub {
 
   async #send (stream: Stream): Promise<void> {
     const bundle = this.#deps.ca.bundle()
-    if (stream.kind === 'x509-bundles') return void stream.call.write(x509BundlesResponse(bundle))
-    if (stream.kind === 'jwt-bundles') return void stream.call.write(jwtBundlesResponse(bundle))
     const entries = stream.entries
+    const federated = federatedBundlesOf(this.#deps.store, entries)
+    // A bundle stream whose caller lost its last entry goes on with our own bundle (no federated ones): verifying
+    // others needs no identity of its own.
+    if (stream.kind === 'x509-bundles') return void stream.call.write(x509BundlesResponse(bundle, federated))
+    if (stream.kind === 'jwt-bundles') return void stream.call.write(jwtBundlesResponse(bundle, federated))
     if (entries.length === 0) {
       // The workload's last entry is gone: it has no identity any more (as SPIRE answers).
       const err = NO_IDENTITY()
@@ -125,7 +140,7 @@ export class StreamHub {
     }
     const svids = []
     for (const entry of entries) svids.push(await this.#deps.cache.get(entry))
-    if (this.#streams.has(stream)) stream.call.write(x509SvidResponse(svids, bundle, this.#deps.logger))
+    if (this.#streams.has(stream)) stream.call.write(x509SvidResponse(svids, bundle, federated, this.#deps.logger))
   }
 
   #fail (stream: Stream, code: status, details: string): void {

@@ -1,16 +1,17 @@
 import t from 'tap'
 import pino from 'pino'
-import type { EntryChange } from '../../../agent/store'
+import type { EntryChange, StoreChange } from '../../../agent/store'
 import { thrown } from '../../helpers/errors'
 import { openStore, tmpDataDir } from './fixtures/store'
 
-const summary = (change: EntryChange): string => `${change.kind} ${change.entry.spiffeId} @${change.storeRevision}`
+const summary = (change: StoreChange): string =>
+  `${change.kind} ${'entry' in change ? change.entry.spiffeId : change.bundle.trustDomain.idString} @${change.storeRevision}`
 
 void t.test('change feed – every committed change, in order, with its kind and a rising store revision that persists', async t => {
   const dataDir = tmpDataDir(t)
   let store = openStore(t, dataDir)
   t.equal(store.revision, 0, 'a new store is at revision 0')
-  const changes: EntryChange[] = []
+  const changes: StoreChange[] = []
   store.onChange(change => changes.push(change))
   const a = store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'] })
   const b = store.createEntry({ spiffeId: 'spiffe://example.org/b', selectors: ['unix:uid:2'] })
@@ -24,8 +25,8 @@ void t.test('change feed – every committed change, in order, with its kind and
     'updated spiffe://example.org/a @3',
     'deleted spiffe://example.org/b @4'
   ], 'failed writes announce nothing')
-  t.same(changes[2].entry, a1, 'an update carries the new entry')
-  t.same(changes[3].entry, b, 'a delete carries the deleted entry')
+  t.same((changes[2] as EntryChange).entry, a1, 'an update carries the new entry')
+  t.same((changes[3] as EntryChange).entry, b, 'a delete carries the deleted entry')
   t.equal(store.revision, 4)
   store.close()
   store = openStore(t, dataDir)
@@ -69,7 +70,7 @@ void t.test('change feed – writes made by a listener are announced after the c
 void t.test('change feed – unsubscribing stops delivery, and closing drops every listener', async t => {
   const store = openStore(t, tmpDataDir(t))
   const heard: string[] = []
-  const listener = (change: EntryChange): void => { heard.push(summary(change)) }
+  const listener = (change: StoreChange): void => { heard.push(summary(change)) }
   const unsubscribe = store.onChange(listener)
   const unsubscribeAgain = store.onChange(listener)
   store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'] })

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, truncateSync, 
 import { join } from 'node:path'
 import { RegistrationStore, STORE_FILE_NAME } from '../../../agent/store'
 import type { StoreErrorCode } from '../../../agent/store'
-import { CHAPERONE_APPLICATION_ID, LATEST_SCHEMA_VERSION } from '../../../agent/store/schema'
+import { CHAPERONE_APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../../agent/store/schema'
 import { thrown } from '../../helpers/errors'
 import { TRUST_DOMAIN, manualClock, openStore, sha256File, tmpDataDir } from './fixtures/store'
 
@@ -132,8 +132,9 @@ void t.test('store file – a new store is at the latest schema, and reopening a
   openStore(t, dataDir, { clock: clock.now }).close()
   withDatabase(join(dataDir, STORE_FILE_NAME), db => {
     t.equal(db.pragma('application_id', { simple: true }), CHAPERONE_APPLICATION_ID)
-    t.same(db.prepare('SELECT version, applied_at FROM schema_migrations').all(),
-      [{ version: LATEST_SCHEMA_VERSION, applied_at: Date.parse('2030-01-01T00:00:00Z') / 1000 }])
+    t.same(db.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all(),
+      MIGRATIONS.map(({ version }) => ({ version, applied_at: Date.parse('2030-01-01T00:00:00Z') / 1000 })), 'every migration, each once, when the store was made')
+    t.equal(MIGRATIONS.at(-1)?.version, LATEST_SCHEMA_VERSION)
     t.equal(db.pragma('integrity_check', { simple: true }), 'ok')
   })
 })

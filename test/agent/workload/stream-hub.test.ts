@@ -13,6 +13,7 @@ import { parseTrustDomain } from '../../../spiffe/id'
 import { X509Bundle } from '../../../spiffe/x509-bundle'
 import { verifyX509Svid } from '../../../spiffe/x509-svid'
 import { splitConcatenatedDer } from '../../../spiffe/der'
+import { createTestCa } from '../../../certs-test'
 
 // The hub with a real CA (on a simulated clock, to reach rotation points in milliseconds) and a real store.
 // The gRPC calls are stand-ins that record what is written, so rotation can be stepped precisely.
@@ -87,4 +88,32 @@ void t.test('stream hub – CA and JWT-key rotation reach every open stream as b
   t.equal(bundle.size, 2, 'the old authority stays in the bundle until it expires, so SVIDs it signed still verify')
   t.equal(String(verifyX509Svid(splitConcatenatedDer(firstLeaf), bundle, { now: new Date(now - 5 * 3600_000 + 60_000) })), 'spiffe://plant.example/api',
     'an SVID of the old authority verifies against the new bundle within its own lifetime')
+})
+
+void t.test('stream hub – bundle streams follow the trust domains the caller\'s entries federate with, not every entry change', async t => {
+  const dataDir = join(dir, 'data-federation')
+  const ca = await AgentCa.open({ trustDomain: td, dataDir, logger })
+  const store = RegistrationStore.open({ dataDir, trustDomain: td, logger })
+  const cache = new X509SvidCache(ca, logger)
+  const hub = new StreamHub({ store, ca, cache, logger })
+  t.teardown(() => { hub.close(); cache.close(); ca.close(); store.close() })
+  const entry = store.createEntry({ spiffeId: 'spiffe://plant.example/api', selectors: ['unix:uid:7'] })
+  const caller = { pid: 1, uid: 7, selectors: entry.selectors }
+  const calls = { svid: new RecordingCall(), x509: new RecordingCall() }
+  hub.open('x509-svid', caller, [entry], calls.svid as unknown as ServerWritableStream<unknown, unknown>)
+  hub.open('x509-bundles', caller, [entry], calls.x509 as unknown as ServerWritableStream<unknown, unknown>)
+  await until(() => calls.svid.written.length === 1)
+  const trustDomains = (message: Record<string, unknown> | undefined): string[] => Object.keys(message?.bundles as Record<string, Buffer>).sort()
+
+  store.updateEntry(entry.id, { hint: 'api' })
+  await until(() => calls.svid.written.length === 2)
+  t.equal(calls.svid.written.length, 2, 'the SVID stream gets the changed entry')
+  store.setFederatedBundle({ trustDomain: 'other.example', format: 'pem', bundle: createTestCa('other.example').certPem })
+  store.updateEntry(entry.id, { federatesWith: ['other.example'] })
+  await until(() => calls.x509.written.length === 2)
+  t.equal(calls.x509.written.length, 2, 'the bundle stream only once: for the entry that federates, not for the hint nor a bundle it did not yet name')
+  t.same(trustDomains(calls.x509.written[1]), ['other.example', 'plant.example'].map(name => `spiffe://${name}`))
+  store.deleteFederatedBundle('other.example')
+  await until(() => calls.x509.written.length === 3)
+  t.same(trustDomains(calls.x509.written[2]), ['spiffe://plant.example'], 'a deleted federated bundle is withdrawn')
 })
