@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: runs the benchmarks in bench/ and prints their results.
  * Micro-benchmarks of the SPIFFE primitives, the policy engine and the agent; HTTP/1.1 parsing, the sidecar's against
- * llhttp's; the agent's stream fan-out; and the sidecar pair side by side with haproxy and nginx on the same mTLS hops
- * (bench/proxy/, results in bench/out/results.md and a chart beside it; CHAPERONE_BENCH_UPDATE=1 replaces the
- * committed bench/results.md and results.svg).
+ * llhttp's; the agent's stream fan-out; and the sidecar pair side by side with haproxy, nginx and ghostunnel on the
+ * same mTLS hops (bench/proxy/, results in bench/out/results.md and a chart beside it; CHAPERONE_BENCH_UPDATE=1
+ * replaces the committed bench/results.md and results.svg).
  */
 import { cpus } from 'node:os'
 import { benchSpiffeId } from './micro/spiffe-id'
@@ -27,7 +27,8 @@ async function main (): Promise<void> {
   }
   for (const line of benchHttp1Parse()) console.log(line)
   for (const line of await benchAgentStreams()) console.log(line)
-  for (const line of await benchProxies()) console.log(line) // installs wrk, haproxy and nginx if missing (as root)
+  // Installs wrk, haproxy and nginx if missing (as root); builds ghostunnel with Go once, or leaves its path out.
+  for (const line of await benchProxies()) console.log(line)
 }
 
 void main()

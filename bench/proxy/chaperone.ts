@@ -1,7 +1,7 @@
 /**
  * The Chaperone side of the proxy benchmark, from the built CLI as a user would run it: an agent process with a
- * client and a server identity for this uid, the SVIDs written through the Workload API (for haproxy and nginx),
- * and `proxy run` sidecar processes.
+ * client and a server identity for this uid, the SVIDs written through the Workload API (for haproxy, nginx and
+ * ghostunnel), and `proxy run` sidecar processes.
  */
 import { X509Certificate } from 'node:crypto'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
@@ -13,6 +13,11 @@ import type { Processes } from './processes'
 
 export const CLIENT_ID = 'spiffe://bench.example/client'
 export const SERVER_ID = 'spiffe://bench.example/server'
+/**
+ * A DNS name in the server SVID, besides its ID: ghostunnel's client hop, on certificates from files, checks the
+ * server's name as well as its ID (ghostunnel.ts). Every path uses this same SVID; the others do not look at it.
+ */
+export const SERVER_DNS_NAME = 'server.bench.example'
 const CLI = join(__dirname, '..', '..', 'cli', 'main.js')
 /** Node's flags as the image gives them (NODE_OPTIONS in the Dockerfile). */
 const NODE_FLAGS = ['--max-semi-space-size=1']
@@ -38,7 +43,9 @@ export async function startChaperone (dir: string, processes: Processes): Promis
   await waitForOutput(agent, out => out.length > 0, 'the agent')
   const admin = new AdminClient(adminSocket)
   try {
-    for (const id of [CLIENT_ID, SERVER_ID]) await admin.createEntry({ spiffe_id: id, parent_id: '', selectors: [`unix:uid:${process.getuid?.() ?? 0}`] })
+    const selectors = [`unix:uid:${process.getuid?.() ?? 0}`]
+    await admin.createEntry({ spiffe_id: CLIENT_ID, parent_id: '', selectors })
+    await admin.createEntry({ spiffe_id: SERVER_ID, parent_id: '', selectors, dns_names: [SERVER_DNS_NAME] })
   } finally {
     admin.close()
   }

@@ -6,7 +6,7 @@
 import { FIGURES, formatNumber, formatRatio, ratio, referenceOf } from './figures'
 import type { Figure, PathResult, Proxy } from './figures'
 
-export const COLOURS: Record<Proxy, string> = { Chaperone: '#2f6fb3', haproxy: '#e8871e', nginx: '#3a9a4a', direct: '#9a9a9a' }
+export const COLOURS: Record<Proxy, string> = { Chaperone: '#2f6fb3', haproxy: '#e8871e', nginx: '#3a9a4a', ghostunnel: '#8e5cc2', direct: '#9a9a9a' }
 
 const PANELS: readonly Figure[] = [FIGURES.keepAliveRps, FIGURES.newConnectionRate, FIGURES.bodyThroughput,
   FIGURES.pacedP99, FIGURES.cpuPer10k, FIGURES.peakRss]
@@ -15,6 +15,8 @@ const PANEL = { width: 510, label: 165, bar: 225, row: 22, title: 30, pad: 14 }
 const COLUMNS = 2
 const HEAD = 64
 const MARGIN = 12
+/** About the width of a 12 px sans-serif character, for spacing the legend's labels. */
+const LEGEND_CHAR_WIDTH = 6.5
 
 export const escapeXml = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
@@ -74,8 +76,9 @@ function legend (y: number): string[] {
   const out: string[] = []
   let x = MARGIN
   for (const [proxy, colour] of Object.entries(COLOURS)) {
-    out.push(`<rect x="${x}" y="${y - 11}" width="14" height="14" fill="${colour}"/>`, textAt(x + 19, y, proxy === 'direct' ? 'direct to the backend' : proxy))
-    x += proxy === 'direct' ? 170 : 105
+    const label = proxy === 'direct' ? 'direct to the backend' : proxy
+    out.push(`<rect x="${x}" y="${y - 11}" width="14" height="14" fill="${colour}"/>`, textAt(x + 19, y, label))
+    x += 19 + Math.ceil(label.length * LEGEND_CHAR_WIDTH) + 10
   }
   out.push(`<line x1="${x + 7}" y1="${y - 13}" x2="${x + 7}" y2="${y + 4}" stroke="#222" stroke-width="2"/>`,
     textAt(x + 16, y, `haproxy's value, same mode · (0.65×): ÷ haproxy's · broken bar: off the scale`))
@@ -92,7 +95,7 @@ export function renderChart (results: readonly PathResult[]): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12" fill="#111">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    textAt(MARGIN, 24, 'Proxy benchmark: Chaperone sidecars vs haproxy and nginx (two mTLS hops, loopback, medians of rounds)', 'font-size="16" font-weight="bold"'),
+    textAt(MARGIN, 24, 'Proxy benchmark: Chaperone sidecars vs haproxy, nginx and ghostunnel (two mTLS hops, loopback, medians)', 'font-size="16" font-weight="bold"'),
     ...legend(50),
     ...body,
     '</svg>',

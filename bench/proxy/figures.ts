@@ -8,7 +8,7 @@ import type { PacedResult } from './paced'
 import { median } from './stats'
 import type { WrkResult } from './wrk'
 
-export type Proxy = 'direct' | 'Chaperone' | 'haproxy' | 'nginx'
+export type Proxy = 'direct' | 'Chaperone' | 'haproxy' | 'nginx' | 'ghostunnel'
 
 export interface PathInfo {
   readonly name: string
@@ -80,10 +80,15 @@ export function referenceOf (path: PathInfo, all: readonly PathResult[]): PathRe
   return path.mode === undefined ? undefined : all.find(p => p.proxy === 'haproxy' && p.mode === path.mode)
 }
 
-export function ratio (fig: Figure, path: PathResult, all: readonly PathResult[]): number | undefined {
-  const ref = referenceOf(path, all)
+/** `path`'s figure divided by `ref`'s; undefined when either has none. */
+export function ratioTo (fig: Figure, path: PathResult, ref: PathResult | undefined): number | undefined {
   const [value, refValue] = [fig.value(path), ref === undefined ? undefined : fig.value(ref)]
   return value === undefined || refValue === undefined || refValue === 0 ? undefined : value / refValue
+}
+
+/** The figure as a ratio to haproxy's in the same mode. */
+export function ratio (fig: Figure, path: PathResult, all: readonly PathResult[]): number | undefined {
+  return ratioTo(fig, path, referenceOf(path, all))
 }
 
 /** Errors of one load summed over the rounds. */

@@ -13,13 +13,35 @@ import { treeUsage } from './proc'
 import { runWrk } from './wrk'
 import type { WrkOptions, WrkResult } from './wrk'
 
+export interface Loads { readonly keepAlive: WrkOptions, readonly newConnections: WrkOptions, readonly body: WrkOptions, readonly paced: PacedOptions }
+
 export const LOADS = {
   keepAlive: { threads: 1, connections: 50, seconds: 5 },
   /** wrk reconnects after every response that says `Connection: close`. */
   newConnections: { threads: 1, connections: 50, seconds: 4, header: 'Connection: close' },
   body: { threads: 1, connections: 4, seconds: 4 },
   paced: { rate: 1000, seconds: 5, connections: 10 }
-} as const satisfies { keepAlive: WrkOptions, newConnections: WrkOptions, body: WrkOptions, paced: PacedOptions }
+} as const satisfies Loads
+
+const ROUNDS = 3
+
+/** How many rounds of which loads a run makes; `quick`: a smoke test of every path, whose figures are not results. */
+export interface Plan { readonly rounds: number, readonly loads: Loads, readonly quick: boolean }
+
+/**
+ * Three rounds of LOADS; with CHAPERONE_BENCH_QUICK=1, one round of every load for a second or two, to see that
+ * every path works (a minute or two in all, on a busy machine too).
+ */
+export function planOf (env: NodeJS.ProcessEnv = process.env): Plan {
+  if (env.CHAPERONE_BENCH_QUICK !== '1') return { rounds: ROUNDS, loads: LOADS, quick: false }
+  const loads: Loads = {
+    keepAlive: { ...LOADS.keepAlive, seconds: 2 },
+    newConnections: { ...LOADS.newConnections, seconds: 2 },
+    body: { ...LOADS.body, seconds: 1 },
+    paced: { ...LOADS.paced, seconds: 2 }
+  }
+  return { rounds: 1, loads, quick: true }
+}
 
 const cpuTicks = (path: Path): number => path.hops.reduce((sum, hop) => sum + treeUsage(hop.pid).cpuTicks, 0)
 
@@ -31,11 +53,11 @@ async function wrkWithCpu (path: Path, url: string, options: WrkOptions, ticksPe
   return [result, (cpuTicks(path) - before) / ticksPerSecond]
 }
 
-export async function measureRound (path: Path, ticksPerSecond: number): Promise<RoundResult> {
-  const [keepAlive, keepAliveCpuSeconds] = await wrkWithCpu(path, path.url, LOADS.keepAlive, ticksPerSecond)
-  const [newConnections, newConnectionCpuSeconds] = await wrkWithCpu(path, path.url, LOADS.newConnections, ticksPerSecond)
-  const body = await runWrk(bodyUrl(path), LOADS.body)
-  const paced = await runPaced(path.url, LOADS.paced)
+export async function measureRound (path: Path, loads: Loads, ticksPerSecond: number): Promise<RoundResult> {
+  const [keepAlive, keepAliveCpuSeconds] = await wrkWithCpu(path, path.url, loads.keepAlive, ticksPerSecond)
+  const [newConnections, newConnectionCpuSeconds] = await wrkWithCpu(path, path.url, loads.newConnections, ticksPerSecond)
+  const body = await runWrk(bodyUrl(path), loads.body)
+  const paced = await runPaced(path.url, loads.paced)
   return { keepAlive, keepAliveCpuSeconds, newConnections, newConnectionCpuSeconds, body, paced }
 }
 
@@ -45,10 +67,10 @@ const bodyUrl = (path: Path): string => new URL(BODY_PATH, path.url).toString()
  * Before the rounds: a short keep-alive run (TLS sessions, upstream pools and V8's JIT warm), the connection
  * audit (which also warms the new-connection path), and a short large-body run.
  */
-export async function warmUp (path: Path, holder: Holder): Promise<ConnectionAudit> {
-  await runWrk(path.url, { ...LOADS.keepAlive, seconds: 1 })
+export async function warmUp (path: Path, loads: Loads, holder: Holder): Promise<ConnectionAudit> {
+  await runWrk(path.url, { ...loads.keepAlive, seconds: 1 })
   const audit = await auditNewConnections(path.url, path.ports, holder)
-  await runWrk(bodyUrl(path), { ...LOADS.body, seconds: 1 })
+  await runWrk(bodyUrl(path), { ...loads.body, seconds: 1 })
   return audit
 }
 

@@ -1,7 +1,8 @@
 /**
  * The benchmark's paths, started on loopback: a one-worker nginx backend (a short body at `/`, 1 MiB at
  * BODY_PATH), reached directly and through two-hop Chaperone sidecar pairs (TCP, HTTP), haproxy pairs (tcp and
- * http mode) and an nginx pair, all with the same SVIDs from our agent.
+ * http mode), a ghostunnel pair (TCP; when its binary is there) and an nginx pair, all with the same SVIDs from
+ * our agent.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -10,6 +11,7 @@ import { CLIENT_ID, SERVER_ID, startChaperone, startSidecar } from './chaperone'
 import { bodyFile, haproxyClientHop, haproxyServerHop, nginxBackend, nginxClientHop, nginxServerHop } from './configs'
 import type { Pki } from './configs'
 import type { PathInfo } from './figures'
+import { startGhostunnelPair } from './ghostunnel'
 import { freePort, waitForPort } from './processes'
 import type { Processes } from './processes'
 
@@ -54,8 +56,11 @@ async function startBackend (dir: string, processes: Processes, holderPort: numb
   return port
 }
 
-/** `holderPort`: where the backend passes the connection audit's requests on to. */
-export async function startPaths (dir: string, processes: Processes, holderPort: number): Promise<Path[]> {
+/**
+ * `holderPort`: where the backend passes the connection audit's requests on to; `ghostunnel`: its binary, or
+ * undefined to leave its path out.
+ */
+export async function startPaths (dir: string, processes: Processes, holderPort: number, ghostunnel: string | undefined): Promise<Path[]> {
   const backend = await startBackend(dir, processes, holderPort)
   const chaperone = await startChaperone(dir, processes)
   const pki: Pki = chaperone.pki
@@ -75,6 +80,7 @@ export async function startPaths (dir: string, processes: Processes, holderPort:
     path({ name: 'direct to nginx', proxy: 'direct', mode: undefined }, []),
     path({ name: 'Chaperone sidecars, TCP', proxy: 'Chaperone', mode: 'tcp' }, await sidecarPair(false)),
     path({ name: 'haproxy, tcp mode', proxy: 'haproxy', mode: 'tcp' }, await haproxy('tcp')),
+    ...ghostunnel === undefined ? [] : [path({ name: 'ghostunnel, TCP', proxy: 'ghostunnel', mode: 'tcp' }, await startGhostunnelPair(ghostunnel, processes, pki, backend))],
     path({ name: 'Chaperone sidecars, HTTP', proxy: 'Chaperone', mode: 'http' }, await sidecarPair(true)),
     path({ name: 'haproxy, http mode', proxy: 'haproxy', mode: 'http' }, await haproxy('http')),
     path({ name: 'nginx, http', proxy: 'nginx', mode: 'http' },

@@ -16,9 +16,12 @@ export interface Started { readonly child: ChildProcess, readonly pid: number, r
 export class Processes {
   private readonly children: Array<{ name: string, child: ChildProcess, stderr: () => string }> = []
 
-  /** Spawns `command` and keeps its stdout/stderr, so a failure can say why; `pid` is for reading its /proc entries. */
-  start (name: string, command: string, args: string[]): Started {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  /**
+   * Spawns `command` (with `env` added to this process's environment) and keeps its stdout/stderr, so a failure can
+   * say why; `pid` is for reading its /proc entries.
+   */
+  start (name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Started {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     if (child.pid === undefined) throw new Error(`${name}: cannot run ${command}`)
     let out = ''
     let err = ''

@@ -1,21 +1,24 @@
 /**
- * bench/results.md: the targets, how each figure was measured, then one table per load (medians of the rounds, and ratios to
- * haproxy in the same mode), the resources table, what each proxy checks, and the rounds themselves.
+ * bench/results.md: the targets, the summary the README shows, how each figure was measured, then one table per load
+ * (medians of the rounds, and ratios to haproxy in the same mode), the resources table, what each proxy checks, and
+ * the rounds themselves.
  */
 import { cpus, totalmem } from 'node:os'
 import { FIGURES, errorsOf, formatNumber, formatRatio, ratio } from './figures'
 import type { Figure, PathResult } from './figures'
-import type { LOADS } from './loads'
+import type { Loads } from './loads'
 import { renderTargets } from './targets'
 import { wrkArgs } from './wrk'
 
 export interface ReportContext {
   readonly rounds: number
-  readonly loads: typeof LOADS
+  readonly loads: Loads
   readonly versions: Record<string, string>
   readonly minutes: number
   /** The chart's file name, next to results.md. */
   readonly chart: string
+  /** What the reader must know about this run: a path left out and why, a quick run. */
+  readonly notes?: readonly string[]
 }
 
 interface Column { readonly header: string, readonly numeric: boolean, readonly cell: (path: PathResult) => string }
@@ -38,22 +41,53 @@ export function renderTable (results: readonly PathResult[], columns: readonly C
 const wrkCommand = (options: Parameters<typeof wrkArgs>[1], path = '/'): string =>
   `\`wrk ${wrkArgs(`http://<path>${path}`, options).map(a => a.includes(' ') ? `'${a}'` : a).join(' ')}\``
 
+/** "113–118 MB": the hops' peak resident sets, the smaller to the larger. */
+function peakPerHop (p: PathResult): string {
+  if (p.peakRssMb.length === 0) return '—'
+  const [low, high] = [Math.min(...p.peakRssMb), Math.max(...p.peakRssMb)].map(mb => formatNumber(mb, 0))
+  return `${low === high ? low : `${low}–${high}`} MB`
+}
+
+/** The headline figures of every path, as the README's table shows them (it is copied from here after a full run). */
+export function summaryTable (results: readonly PathResult[]): string[] {
+  const F = FIGURES
+  return ['## Summary', '', 'The README\'s table: medians of the rounds; the details of each figure are in the sections below.', '',
+    ...renderTable(results, [value(F.keepAliveRps, 'keep-alive req/s'), versus(F.keepAliveRps, results),
+      number('p99 at 1,000 req/s', p => F.pacedP99.value(p) === undefined ? '—' : `${formatNumber(F.pacedP99.value(p), 2)} ms`),
+      value(F.newConnectionRate, 'new conn./s'), versus(F.newConnectionRate, results), value(F.bodyThroughput, '1 MiB MiB/s'),
+      value(F.cpuPer10k, 'CPU s / 10k req'), number('peak RSS per hop', peakPerHop)]), '']
+}
+
 /** "1 · 1 · 0": new connections per request at each listening port of the path. */
 const perHop = (p: PathResult): string => p.audit.perRequest.map(n => formatNumber(n, n % 1 === 0 ? 0 : 2)).join(' · ')
 
-function method (context: ReportContext): string[] {
+/** How the ghostunnel pair is run, for the method (bench/proxy/ghostunnel.ts). */
+const GHOSTUNNEL_SETUP = '- ghostunnel: `ghostunnel client --keystore <client SVID + key> --cacert <bundle> --verify-uri <server ID> ' +
+  '--override-server-name <server DNS name>` → `ghostunnel server --keystore <server SVID + key> --cacert <bundle> --allow-uri <client ID>`, ' +
+  'both `--quiet=conns --quiet=conn-errs` (no log line per connection: v1.8.4 logs the ordinary close of nearly every connection as a ' +
+  'connection error; failed handshakes are still logged) and no status port. Go\'s TLS checks a server\'s name whenever it ' +
+  'verifies from files, so the server SVID (the one every path uses) also carries a DNS name. ghostunnel v1.8.4 sets GOMAXPROCS to the CPUs it ' +
+  'may use when it starts, overriding the environment, so each hop is started on one CPU (`taskset`) and then allowed all of them: Go keeps one ' +
+  'thread running Go code, and the kernel schedules it like every other process. `GODEBUG=tlsmlkem=0`: the client hop does not compute a ' +
+  'post-quantum key share on every handshake that its server hop never selects'
+
+function method (context: ReportContext, results: readonly PathResult[]): string[] {
   const { loads } = context
   const cpu = cpus()
   return [
     '## Method',
     '',
+    ...(context.notes ?? []).map(note => `- **${note}**`),
     `- ${new Date().toISOString().slice(0, 10)}, ${cpu.length} × ${cpu[0]?.model ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ` +
       'the load clients, the backend and every proxy share these cores, on loopback',
     `- versions: ${Object.entries(context.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    '- paths: every proxy path is two hops (client side → server side, mutual TLS with the same EC P-256 SVIDs from our agent), ' +
-      'one process and one thread per hop (haproxy `nbthread 1`, nginx one worker, a sidecar one Node process, its JavaScript on one thread), ' +
+    '- paths: every proxy path is two hops (client side → server side, mutual TLS with the same EC P-256 SVIDs from our agent: ' +
+      'the sidecars from its Workload API, the others from files written from it), ' +
+      'one process and one thread per hop (haproxy `nbthread 1`, nginx one worker, a sidecar one Node process, its JavaScript on one thread, ' +
+      'ghostunnel Go code on one thread), ' +
       'in front of a one-worker nginx backend; "direct" is the client straight to the backend, the bound of every figure',
-    `- ${context.rounds} rounds after a warm-up; each round runs every load on every path in turn (interleaved, so a slow spell of the shared ` +
+    ...results.some(p => p.proxy === 'ghostunnel') ? [GHOSTUNNEL_SETUP] : [],
+    `- ${context.rounds} round${context.rounds === 1 ? '' : 's'} after a warm-up; each round runs every load on every path in turn (interleaved, so a slow spell of the shared ` +
       `machine hits every path); figures are medians of the rounds; the whole run took ${context.minutes.toFixed(1)} minutes`,
     '- **× haproxy**: the figure divided by haproxy\'s in the same mode (tcp or http); haproxy\'s rows are 1.00×. Above 1 is better for rates ' +
       'and throughput, worse for latency, CPU and memory',
@@ -128,15 +162,17 @@ function connectionCosts (results: readonly PathResult[]): string[] {
     '',
     ...results.map(p => `- ${p.name}: ${cost(p)}`),
     '',
-    'A new connection between the hops is a mutual-TLS handshake. Every client hop is set to resume TLS sessions (Chaperone\'s outbound ' +
+    'A new connection between the hops is a mutual-TLS handshake. Every client hop but ghostunnel\'s is set to resume TLS sessions (Chaperone\'s outbound ' +
       'session cache, haproxy\'s default server-side session reuse, nginx\'s `proxy_ssl_session_reuse on`), so it is normally an ' +
-      'abbreviated handshake (Chaperone still checks the remembered peer chain, ID and policy); the audit counts connections, not full handshakes.'
+      'abbreviated handshake (Chaperone still checks the remembered peer chain, ID and policy); ghostunnel v1.8.4\'s client keeps no session cache, ' +
+      'so each of its connections is a full handshake. The audit counts connections, not full handshakes.'
   ]
 }
 
 const CHECKS = 'Chaperone verifies the peer chain, its SPIFFE ID and the policy at both ends; haproxy verifies the chain only ' +
   '(no name check: an SVID names its workload in a URI SAN); nginx\'s client hop cannot verify the server at all (`proxy_ssl_verify` checks DNS names only), ' +
-  'its server hop verifies the client chain.'
+  'its server hop verifies the client chain; ghostunnel verifies the chain and the one SPIFFE ID it is given at both ends ' +
+  '(`--verify-uri`, `--allow-uri`; no policy), its client hop also the server\'s DNS name.'
 
 function roundsTable (results: readonly PathResult[]): string[] {
   const each = (digits: number, pick: (r: PathResult['rounds'][number]) => number): Column['cell'] =>
@@ -148,9 +184,9 @@ function roundsTable (results: readonly PathResult[]): string[] {
 
 export function renderReport (results: readonly PathResult[], context: ReportContext): string {
   return [
-    '# Proxy benchmark: Chaperone sidecars vs haproxy and nginx', '',
+    '# Proxy benchmark: Chaperone sidecars vs haproxy, nginx and ghostunnel', '',
     `![Proxy benchmark chart: each figure per path, haproxy's value marked](${context.chart})`, '',
     'What bounds each figure, the profiles, what was tuned and what was tried: [tuning.md](tuning.md).', '',
-    ...renderTargets(results), ...method(context), ...tables(results), '## What each side checks', '', CHECKS, '', ...roundsTable(results)
+    ...renderTargets(results), ...summaryTable(results), ...method(context, results), ...tables(results), '## What each side checks', '', CHECKS, '', ...roundsTable(results)
   ].join('\n')
 }

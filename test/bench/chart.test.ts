@@ -43,8 +43,9 @@ void t.test('chart – six panels, every path in each, every value and ratio wri
     t.ok(texts.includes(title), title)
   }
   for (const path of RESULTS) t.equal(texts.filter(x => x === path.name).length, 6, `${path.name} in every panel`)
-  for (const label of ['100,000', '20,000 (0.50×)', '40,000', '5,000 (0.20×)', '30,000 (1.20×)', // keep-alive
-    '500 (0.50×)', '15,000 (30.00×)', '250 (0.50×)', '4.00 (2.00×)', '10.00 (4.00×)', '0.50 (2.00×)', '2.00 (5.00×)', '98.0 (2.23×)', '135.0 (3.00×)']) {
+  for (const label of ['100,000', '20,000 (0.50×)', '40,000', '30,000 (0.75×)', '5,000 (0.20×)', '30,000 (1.20×)', // keep-alive
+    '500 (0.50×)', '400 (0.40×)', '15,000 (30.00×)', '250 (0.50×)', '4.00 (2.00×)', '10.00 (4.00×)', '0.50 (2.00×)', '2.00 (5.00×)',
+    '98.0 (2.23×)', '26.0 (0.59×)', '135.0 (3.00×)']) {
     t.ok(texts.includes(label), `value label ${label}`)
   }
   t.equal(texts.filter(x => x === 'n/a (no proxy)').length, 2, 'direct has no CPU or memory of a proxy')
@@ -56,14 +57,14 @@ void t.test('chart – bars to scale, coloured by proxy, haproxy marked on the o
   const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="(\d+\.\d)" height="\d+" fill="(#\w+)"\/>/g)].map(m => ({ width: Number(m[1]), fill: m[2] }))
   // The first panel (keep-alive requests/s): the largest proxy (haproxy tcp, 40,000) fills the width, direct
   // (100,000) is cut there, the others are in proportion.
-  const first = bars.slice(0, 6)
-  t.same(first.map(b => b.fill), [COLOURS.direct, COLOURS.Chaperone, COLOURS.haproxy, COLOURS.Chaperone, COLOURS.haproxy, COLOURS.nginx])
-  t.same(first.map(b => Math.round(b.width / first[2].width * 1000) / 10), [100, 50, 100, 12.5, 62.5, 75], 'widths to 0.1 px')
+  const first = bars.slice(0, 7)
+  t.same(first.map(b => b.fill), [COLOURS.direct, COLOURS.Chaperone, COLOURS.haproxy, COLOURS.ghostunnel, COLOURS.Chaperone, COLOURS.haproxy, COLOURS.nginx])
+  t.same(first.map(b => Math.round(b.width / first[2].width * 1000) / 10), [100, 50, 100, 75, 12.5, 62.5, 75], 'widths to 0.1 px')
   // Cut bars end in a break: direct in the three rate panels, nginx's new connections (30× haproxy's, over the cap),
   // Chaperone HTTP's p99 (4× the larger haproxy p99) and CPU (5×).
   t.equal([...svg.matchAll(/<path d="[^"]+" stroke="#fff"/g)].length, 6)
-  // A dark line at haproxy's value on each Chaperone and nginx row of each panel (3 × 6), and one in the legend.
-  t.equal([...svg.matchAll(/<line [^>]*stroke="#222"/g)].length, 19)
+  // A dark line at haproxy's value on each Chaperone, ghostunnel and nginx row of each panel (4 × 6), and one in the legend.
+  t.equal([...svg.matchAll(/<line [^>]*stroke="#222"/g)].length, 25)
 })
 
 void t.test('chart – the full width is the largest proxy, but no more than CAP × haproxy', async t => {
@@ -80,4 +81,13 @@ void t.test('chart – names are escaped', async t => {
   const svg = renderChart([{ ...RESULTS[1], name: 'Chaperone <dev> & co' }, RESULTS[2]])
   t.match(svg, 'Chaperone &lt;dev&gt; &amp; co')
   t.same(wellFormed(svg), [])
+})
+
+void t.test('chart – the legend names every proxy, and fits the chart\'s width', async t => {
+  const svg = renderChart(RESULTS)
+  const width = Number(/width="(\d+)"/.exec(svg)?.[1])
+  for (const proxy of ['Chaperone', 'haproxy', 'nginx', 'ghostunnel', 'direct to the backend']) t.match(svg, `>${proxy}</text>`)
+  // The legend's last text explains haproxy's marker; at about 6.5 px a character, it ends inside the chart.
+  const explained = /<text x="([\d.]+)" y="50\.0">(haproxy's value[^<]*)</.exec(svg)
+  t.ok(explained !== null && Number(explained[1]) + explained[2].length * 6.5 < width, 'the legend ends inside the chart')
 })

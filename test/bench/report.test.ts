@@ -1,10 +1,10 @@
 import t from 'tap'
-import { FIGURES, ratio, referenceOf } from '../../bench/proxy/figures'
+import { FIGURES, ratio, ratioTo, referenceOf } from '../../bench/proxy/figures'
 import { LOADS } from '../../bench/proxy/loads'
-import { renderReport, renderTable } from '../../bench/proxy/report'
+import { renderReport, renderTable, summaryTable } from '../../bench/proxy/report'
 import { RESULTS, pathResult } from './results-fixture'
 
-const [direct, chaperoneTcp, haproxyTcp, chaperoneHttp, haproxyHttp, nginx] = RESULTS
+const [direct, chaperoneTcp, haproxyTcp, ghostunnel, chaperoneHttp, haproxyHttp, nginx] = RESULTS
 const context = { rounds: 3, loads: LOADS, versions: { node: 'v20.0.0', haproxy: '2.6.12' }, minutes: 6.5, chart: 'results.svg' }
 
 void t.test('figures – medians of the rounds, and the reference is haproxy in the same mode', async t => {
@@ -18,6 +18,7 @@ void t.test('figures – medians of the rounds, and the reference is haproxy in 
   t.equal(FIGURES.peakRss.value(direct), undefined)
   t.equal(referenceOf(chaperoneTcp, RESULTS), haproxyTcp)
   t.equal(referenceOf(nginx, RESULTS), haproxyHttp)
+  t.equal(referenceOf(ghostunnel, RESULTS), haproxyTcp, 'ghostunnel, a TCP proxy, against haproxy in tcp mode')
   t.equal(referenceOf(direct, RESULTS), undefined)
 })
 
@@ -31,6 +32,9 @@ void t.test('figures – every figure as a ratio to haproxy in the same mode', a
   t.equal(ratio(FIGURES.keepAliveRps, haproxyHttp, RESULTS), 1)
   t.equal(ratio(FIGURES.keepAliveRps, direct, RESULTS), undefined)
   t.equal(ratio(FIGURES.keepAliveRps, chaperoneTcp, [chaperoneTcp]), undefined, 'no haproxy run, no ratio')
+  t.equal(ratio(FIGURES.newConnectionRate, ghostunnel, RESULTS), 0.4)
+  t.equal(ratioTo(FIGURES.newConnectionRate, chaperoneTcp, ghostunnel), 1.25, 'or to any other path')
+  t.equal(ratioTo(FIGURES.newConnectionRate, chaperoneTcp, undefined), undefined, 'none without the other path')
 })
 
 void t.test('report – a table has a header, an alignment row and a row per path', async t => {
@@ -51,6 +55,8 @@ void t.test('report – every figure with its ratio, in its table', async t => {
   t.match(row('1 MiB body', 'haproxy, tcp mode'), /^\| haproxy, tcp mode \| 500 \| 1\.00× \| 0 \|$/)
   t.equal(row('Resources', 'Chaperone sidecars, HTTP'), '| Chaperone sidecars, HTTP | 2.00 | 5.00× | 35.0 → 70.0 | 32.5 → 65.0 | 135.0 | 3.00× | 28.0 · 26.0 |')
   t.equal(row('Resources', 'direct to nginx'), '| direct to nginx | — | — | — | — | — | — | — |')
+  t.equal(row('Keep-alive', 'ghostunnel, TCP'), '| ghostunnel, TCP | 30,000 | 0.75× | 1.50 | 1.50× | 12.00 | 1.20× | 0 |')
+  t.match(row('One request per connection', 'ghostunnel, TCP'), /^\| ghostunnel, TCP \| 400 \| 0\.40× \| 3\.00 \| 1\.20× \| 1 · 1 · 1 \| 0 \|$/)
   t.match(row('Every round', 'haproxy, tcp mode'), /^\| haproxy, tcp mode \| 36,000 \/ 44,000 \/ 40,000 \| /)
 })
 
@@ -76,6 +82,36 @@ void t.test('report – what one request per connection costs, path by path, fro
 
 void t.test('report – a path that keeps connections open under `Connection: close` is named', async t => {
   const kept = { ...nginx, audit: { ...nginx.audit, closesEveryResponse: false } }
-  t.match(renderReport([...RESULTS.slice(0, 5), kept], context), '**Some paths kept the connection open** (nginx, http)')
+  t.match(renderReport([...RESULTS.slice(0, 6), kept], context), '**Some paths kept the connection open** (nginx, http)')
   t.ok(pathResult('x', 'nginx', 'http', { rps: 1, p50: 1, p99: 1, pacedP99: 1, newConnections: 1, mibps: 1, rss: [] }))
+})
+
+void t.test('report – the summary: the README\'s table, a row per path, right after the targets', async t => {
+  const report = renderReport(RESULTS, context)
+  const lines = summaryTable(RESULTS)
+  t.same(lines.slice(4, 6), [
+    '| path | keep-alive req/s | × haproxy | p99 at 1,000 req/s | new conn./s | × haproxy | 1 MiB MiB/s | CPU s / 10k req | peak RSS per hop |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+  ])
+  t.same(lines.slice(6, 6 + RESULTS.length), [
+    '| direct to nginx | 100,000 | — | 1.00 ms | 30,000 | — | 1,500 | — | — |',
+    '| Chaperone sidecars, TCP | 20,000 | 0.50× | 4.00 ms | 500 | 0.50× | 250 | 0.50 | 48–50 MB |',
+    '| haproxy, tcp mode | 40,000 | 1.00× | 2.00 ms | 1,000 | 1.00× | 500 | 0.25 | 20–24 MB |',
+    '| ghostunnel, TCP | 30,000 | 0.75× | 2.50 ms | 400 | 0.40× | 450 | 0.30 | 12–14 MB |',
+    '| Chaperone sidecars, HTTP | 5,000 | 0.20× | 10.00 ms | 250 | 0.50× | 100 | 2.00 | 65–70 MB |',
+    '| haproxy, http mode | 25,000 | 1.00× | 2.50 ms | 500 | 1.00× | 400 | 0.40 | 20–25 MB |',
+    '| nginx, http | 30,000 | 1.20× | 5.00 ms | 15,000 | 30.00× | 500 | 0.30 | 20 MB |'
+  ])
+  t.ok(report.indexOf('## Targets') < report.indexOf('## Summary') && report.indexOf('## Summary') < report.indexOf('## Method'))
+})
+
+void t.test('report – how ghostunnel ran, only when it did; notes on the run open the method', async t => {
+  const report = renderReport(RESULTS, { ...context, notes: ['a note'] })
+  t.match(report, '## Method\n\n- **a note**\n- ')
+  t.match(report, '- ghostunnel: `ghostunnel client --keystore')
+  t.match(report, 'GODEBUG=tlsmlkem=0')
+  t.match(report, 'ghostunnel v1.8.4\'s client keeps no session cache')
+  const without = renderReport(RESULTS.filter(p => p.proxy !== 'ghostunnel'), context)
+  t.notMatch(without, '- ghostunnel: `ghostunnel client')
+  t.match(renderReport(RESULTS, { ...context, rounds: 1 }), '- 1 round after a warm-up')
 })

@@ -43,6 +43,7 @@ export const RESULTS: readonly PathResult[] = [
   pathResult('direct to nginx', 'direct', undefined, { rps: 100_000, p50: 0.2, p99: 0.5, pacedP99: 1, newConnections: 30_000, mibps: 1500, rss: [] }),
   pathResult('Chaperone sidecars, TCP', 'Chaperone', 'tcp', { rps: 20_000, p50: 2, p99: 20, pacedP99: 4, newConnections: 500, mibps: 250, cpu10k: 0.5, rss: [50, 48] }),
   pathResult('haproxy, tcp mode', 'haproxy', 'tcp', { rps: 40_000, p50: 1, p99: 10, pacedP99: 2, newConnections: 1000, mibps: 500, cpu10k: 0.25, rss: [20, 24] }),
+  pathResult('ghostunnel, TCP', 'ghostunnel', 'tcp', { rps: 30_000, p50: 1.5, p99: 12, pacedP99: 2.5, newConnections: 400, mibps: 450, cpu10k: 0.3, rss: [12, 14] }),
   pathResult('Chaperone sidecars, HTTP', 'Chaperone', 'http', { rps: 5000, p50: 8, p99: 40, pacedP99: 10, newConnections: 250, mibps: 100, cpu10k: 2, rss: [70, 65] }, [1, 0, 0]),
   pathResult('haproxy, http mode', 'haproxy', 'http', { rps: 25_000, p50: 1.5, p99: 6, pacedP99: 2.5, newConnections: 500, mibps: 400, cpu10k: 0.4, rss: [20, 25] }),
   pathResult('nginx, http', 'nginx', 'http', { rps: 30_000, p50: 1.2, p99: 3, pacedP99: 5, newConnections: 15_000, mibps: 500, cpu10k: 0.3, rss: [20, 20] }, [1, 0, 0])

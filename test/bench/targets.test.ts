@@ -33,3 +33,17 @@ void t.test('targets – at the top of results.md, before the method', async t =
   const report = renderReport(RESULTS, { rounds: 3, loads: LOADS, versions: {}, minutes: 1, chart: 'results.svg' })
   t.ok(report.indexOf('## Targets') > 0 && report.indexOf('## Targets') < report.indexOf('## Method'))
 })
+
+void t.test('targets – Chaperone ahead of ghostunnel in TCP mode, strictly; none without a ghostunnel run', async t => {
+  const lines = renderTargets(RESULTS)
+  // The fixture: TCP 20,000 vs ghostunnel's 30,000 req/s, new connections 500 vs 400.
+  t.same(cells(rowOf(lines, 'keep-alive requests/s, TCP mode, vs ghostunnel')).slice(1, 3), ['> 1.00× ghostunnel', '0.67×, **missed**'])
+  t.same(cells(rowOf(lines, 'new connections/s, TCP mode, vs ghostunnel')).slice(1, 3), ['> 1.00× ghostunnel', '1.25×, reached'])
+  t.match(rowOf(lines, 'new connections/s, TCP mode, vs ghostunnel'), '[profile](tuning.md#new-connections-bound-by-the-tls-handshake)')
+  const even = RESULTS.map(p => p.proxy === 'ghostunnel' ? { ...p, rounds: p.rounds.map(r => ({ ...r, newConnections: { ...r.newConnections, requestsPerSecond: r.newConnections.requestsPerSecond * 1.25 } })) } : p)
+  t.match(rowOf(renderTargets(even), 'new connections/s, TCP mode, vs ghostunnel'), '| 1.00×, **missed** |', 'level is not ahead')
+  const noGhostunnel = renderTargets(RESULTS.filter(p => p.proxy !== 'ghostunnel'))
+  t.match(rowOf(noGhostunnel, 'keep-alive requests/s, TCP mode, vs ghostunnel'), '| > 1.00× ghostunnel | — |')
+  t.match(rowOf(noGhostunnel, 'keep-alive requests/s, TCP mode'), '| 0.50×, **missed** |', 'the haproxy targets are judged as before')
+})
+

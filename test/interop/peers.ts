@@ -3,12 +3,16 @@
  * versions into ~/.cache/chaperone-interop (CHAPERONE_INTEROP_CACHE), keyed by version: a fresh machine builds them
  * once, a warm one reuses them. Not a test itself.
  */
-import { homedir } from 'node:os'
+import type { Test } from 'tap'
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { findTool } from '../helpers/netns-tools'
-import { buildGoProgram, buildGoTool } from '../helpers/go-tool'
+import { GO_TOOL_CACHE, buildGoProgram, buildGoTool } from '../../bench/peers/go-tool'
+// ghostunnel's version and build are shared with the proxy benchmark (bench/ is built, test/ is not).
+export { GHOSTUNNEL_VERSION, ghostunnelBinary as ghostunnel } from '../../bench/peers/ghostunnel'
 
-export const CACHE_DIR = process.env.CHAPERONE_INTEROP_CACHE ?? join(homedir(), '.cache', 'chaperone-interop')
+export const CACHE_DIR = GO_TOOL_CACHE
 export const SPIRE_VERSION = 'v1.13.3'
 
 /**
@@ -34,7 +38,34 @@ export async function spireAgent (): Promise<string> {
   })
 }
 
+/** spire-server at SPIRE_VERSION (cgo: its SQLite datastore needs it). */
+export async function spireServer (): Promise<string> {
+  return await buildGoTool({
+    module: 'github.com/spiffe/spire',
+    command: 'github.com/spiffe/spire/cmd/spire-server',
+    version: SPIRE_VERSION,
+    output: join(CACHE_DIR, `spire-${SPIRE_VERSION}`, 'spire-server'),
+    cgo: true
+  })
+}
+
 /** Our go-spiffe v2.9.0 Workload API client (test/interop/go-spiffe-probe). */
 export async function spiffeProbe (): Promise<string> {
   return await buildGoProgram(join(__dirname, 'go-spiffe-probe'), join(CACHE_DIR, 'bin'), 'spiffe-probe')
+}
+
+/** Our go-spiffe v2.9.0 spiffetls server and client (test/interop/go-spiffe-tls). */
+export async function spiffeTlsPeer (): Promise<string> {
+  return await buildGoProgram(join(__dirname, 'go-spiffe-tls'), join(CACHE_DIR, 'bin'), 'spiffe-tls')
+}
+
+/** A copy of `binary` that any uid may run (the cache is under root's home), in a folder removed at the test's end. */
+export function placeForAnyUid (t: Test, binary: string, name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chaperone-peer-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  chmodSync(dir, 0o755)
+  const placed = join(dir, name)
+  copyFileSync(binary, placed)
+  chmodSync(placed, 0o755)
+  return placed
 }

@@ -4,7 +4,7 @@
  * Debian's docker-compose 1.29. Not a test itself.
  */
 import { join } from 'node:path'
-import { buildGoTool } from '../../helpers/go-tool'
+import { buildGoTool } from '../../../bench/peers/go-tool'
 import { CACHE_DIR } from './engine'
 
 export const COMPOSE_V2_VERSION = 'v2.40.3'

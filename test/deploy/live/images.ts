@@ -14,7 +14,7 @@
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { buildGoProgram } from '../../helpers/go-tool'
+import { buildGoProgram } from '../../../bench/peers/go-tool'
 import { CACHE_DIR } from './engine'
 import { must, run } from '../../helpers/command'
 
