@@ -45,6 +45,8 @@ export interface RunningSidecar {
 export interface Mesh {
   readonly dir: string
   readonly workloadApi: string
+  /** The agent's admin socket, for the CLI (`--admin-socket`). */
+  readonly adminSocket: string
   readonly policyFile: string
   readonly admin: AdminClient
   /** Stops the agent (sidecars keep their last SVID until it expires); `startAgent` brings it back, same data and sockets. */
@@ -74,6 +76,7 @@ export async function startMesh (policy: string): Promise<Mesh> {
   return {
     dir,
     workloadApi: `unix://${socket}`,
+    adminSocket,
     policyFile,
     get admin (): AdminClient { return adminClient() },
     stopAgent: async () => {

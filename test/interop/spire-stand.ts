@@ -1,0 +1,295 @@
+/**
+ * A real SPIRE deployment for an interop test: `spire-server` (SQLite datastore, in-memory CA keys, join-token node
+ * attestation, short X509-SVID TTL) and one `spire-agent` attested with a join token, serving its Workload API on
+ * a Unix socket with the `unix` workload attestor. Entries are made with `spire-server entry create`, as operators
+ * do; the agent can be stopped and started again on the same data directory (it reloads its own SVID and key, no
+ * new attestation). Everything lives in a short folder under /tmp (a Unix socket path has at most 107 bytes) and is
+ * stopped and removed at the test's end; SPIRE's logs are kept in memory and shown when the test failed.
+ * Not a test itself.
+ */
+import type { Test } from 'tap'
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { must, run, waitFor } from '../helpers/command'
+import type { CommandOptions, CommandResult } from '../helpers/command'
+import { freePort } from '../../bench/proxy/processes'
+import { spireAgent, spireServer } from './peers'
+
+export interface SpireStandOptions {
+  /** The trust domain's name; `spire.example` by default. */
+  trustDomain?: string
+  /** The server's `default_x509_svid_ttl` in seconds (entries may set their own); 60 by default. */
+  x509SvidTtl?: number
+}
+
+export interface SpireEntry {
+  spiffeId: string
+  /** `type:value`, e.g. `unix:uid:0`. */
+  selectors: string[]
+  /** Seconds; the server's default when left out. */
+  x509SvidTtl?: number
+  /** Trust domains (`spiffe://other` or `other`) whose bundles the workload also gets; the bundle must be set first. */
+  federatesWith?: string[]
+  /** The node's ID (`nodeId`) when left out. */
+  parentId?: string
+}
+
+/** One X509-SVID as `spire-agent api fetch x509` wrote it. */
+export interface FetchedSvid {
+  spiffeId: string
+  /** The chain, leaf first, as PEM. */
+  certPem: string
+  keyPem: string
+  bundlePem: string
+  /** The leaf's serial number, hex as Node prints it. */
+  serial: string
+}
+
+export interface SpireStand {
+  readonly trustDomain: string
+  /** The temporary folder holding configs, data and sockets. */
+  readonly dir: string
+  /** The agent's Workload API, `unix:///…`, for SPIFFE_ENDPOINT_SOCKET or a sidecar's `workloadApi`. */
+  readonly workloadApi: string
+  readonly agentSocket: string
+  readonly serverSocket: string
+  /**
+   * `spiffe://TD/node`: the alias `token generate -spiffeID` makes for the agent (whose own ID is
+   * `spiffe://TD/spire/agent/join_token/<token>`), the parent of entries by default.
+   */
+  readonly nodeId: string
+  readonly serverBinary: string
+  readonly agentBinary: string
+  /** `spire-server ARGS -socketPath …`, any subcommand that takes the flag; whatever its status. */
+  serverCommand: (args: readonly string[], opts?: CommandOptions) => Promise<CommandResult>
+  /** The same, which must succeed: its stdout. */
+  server: (...args: string[]) => Promise<string>
+  /** `spire-agent ARGS -socketPath <agent socket>` (`api …`, `healthcheck`), run by this process; whatever its status. */
+  agentCommand: (args: readonly string[], opts?: CommandOptions) => Promise<CommandResult>
+  /** The trust domain's X.509 bundle, PEM (`spire-server bundle show`). */
+  bundlePem: () => Promise<string>
+  /** `spire-server entry create`; the new entry's ID. */
+  createEntry: (entry: SpireEntry) => Promise<string>
+  /** Every X509-SVID the agent gives this process now (`spire-agent api fetch x509 -write`). */
+  fetchX509: () => Promise<FetchedSvid[]>
+  /** Waits until the agent gives this process an SVID for each of `ids` (the agent syncs entries every 5 s). */
+  waitForSvids: (ids: readonly string[], ms?: number) => Promise<FetchedSvid[]>
+  /** Stops the agent (SIGTERM, then waits for it to exit). */
+  stopAgent: () => Promise<void>
+  /** Starts the agent again on the same data directory and socket; resolves once it is healthy. */
+  startAgent: () => Promise<void>
+  /** The last lines SPIRE logged, server's and agent's, labelled. */
+  logs: () => string
+}
+
+/** Lines kept per process: enough to see what went wrong, bounded for long runs. */
+const LOG_LINES = 400
+
+/** A SPIRE process whose output goes, line by line, into a bounded log. */
+class SpireProcess {
+  readonly #lines: string[] = []
+  #child: ChildProcess | undefined
+
+  constructor (readonly label: string) {}
+
+  start (binary: string, args: string[]): void {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#child = child
+    this.#note(`started: ${binary} ${args.join(' ').replace(/-joinToken \S+/, '-joinToken …')}`)
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', line => { this.#note(line) })
+    child.once('exit', (code, signal) => { this.#note(`exited: ${signal ?? code}`) })
+    child.once('error', err => { this.#note(`failed to start: ${err.message}`) })
+  }
+
+  /** Still running (no exit seen). */
+  get running (): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  /** SIGTERM, SIGKILL after 10 s; resolves once it has exited. */
+  async stop (): Promise<void> {
+    const child = this.#child
+    if (child === undefined || !this.running) return
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+
+  tail (): string {
+    return this.#lines.map(line => `${this.label}: ${line}`).join('\n')
+  }
+
+  #note (line: string): void {
+    this.#lines.push(line)
+    if (this.#lines.length > LOG_LINES) this.#lines.shift()
+  }
+}
+
+function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number): string {
+  return `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${port}"
+  socket_path = "${join(dir, 's.sock')}"
+  trust_domain = "${trustDomain}"
+  data_dir = "${join(dir, 'server')}"
+  log_level = "INFO"
+  # The CA far outlives the SVIDs, so no SVID is cut short by the CA's own end.
+  ca_ttl = "24h"
+  default_x509_svid_ttl = "${x509SvidTtl}s"
+  # The agent's own SVID lives long: a restarted agent reloads it instead of attesting again (a join token is single-use).
+  agent_ttl = "1h"
+}
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "sqlite3"
+      connection_string = "${join(dir, 'server', 'datastore.sqlite3')}"
+    }
+  }
+  KeyManager "memory" {
+    plugin_data {}
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+}
+`
+}
+
+function agentConfig (dir: string, trustDomain: string, port: number): string {
+  return `agent {
+  data_dir = "${join(dir, 'agent')}"
+  log_level = "INFO"
+  server_address = "127.0.0.1"
+  server_port = "${port}"
+  socket_path = "${join(dir, 'a.sock')}"
+  trust_bundle_path = "${join(dir, 'bundle.pem')}"
+  trust_domain = "${trustDomain}"
+}
+plugins {
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  # On disk, so the agent's key survives a restart along with its SVID.
+  KeyManager "disk" {
+    plugin_data {
+      directory = "${join(dir, 'agent')}"
+    }
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`
+}
+
+/** Starts SPIRE server and agent; both are stopped and their folder removed when `t` ends. */
+export async function startSpireStand (t: Test, options: SpireStandOptions = {}): Promise<SpireStand> {
+  const trustDomain = options.trustDomain ?? 'spire.example'
+  const serverBinary = await spireServer()
+  const agentBinary = await spireAgent()
+  const dir = mkdtempSync('/tmp/spire-')
+  const serverSocket = join(dir, 's.sock')
+  const agentSocket = join(dir, 'a.sock')
+  const nodeId = `spiffe://${trustDomain}/node`
+  const server = new SpireProcess('spire-server')
+  const agent = new SpireProcess('spire-agent')
+  const logs = (): string => `${server.tail()}\n${agent.tail()}`
+  t.teardown(async () => {
+    await agent.stop()
+    await server.stop()
+    if (!t.passing()) t.comment(`SPIRE's logs (last ${LOG_LINES} lines each):\n${logs()}`)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const serverCommand = async (args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> =>
+    await run(serverBinary, [...args, '-socketPath', serverSocket], { timeoutMs: 30_000, ...opts })
+  const serverMust = async (...args: string[]): Promise<string> => await must(serverBinary, [...args, '-socketPath', serverSocket], { timeoutMs: 30_000 })
+  const agentCommand = async (args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> =>
+    await run(agentBinary, [...args, '-socketPath', agentSocket], { timeoutMs: 30_000, ...opts })
+  /** Polls a healthcheck; gives up at once, with the logs, when the process has exited. */
+  const healthy = async (process: SpireProcess, check: () => Promise<CommandResult>): Promise<void> => {
+    await waitFor(`${process.label} to be healthy`, 60_000, async () => {
+      if (!process.running) throw new Error(`${process.label} exited:\n${process.tail()}`)
+      return (await check()).status === 0 ? true : undefined
+    })
+  }
+
+  const port = await freePort()
+  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60))
+  writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port))
+  server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
+  await healthy(server, async () => await serverCommand(['healthcheck']))
+  // The agent trusts the server by this bundle, not by an insecure bootstrap.
+  const bundlePem = async (): Promise<string> => await serverMust('bundle', 'show', '-format', 'pem')
+  writeFileSync(join(dir, 'bundle.pem'), await bundlePem())
+  const token = /Token: (\S+)/.exec(await serverMust('token', 'generate', '-spiffeID', nodeId))?.[1]
+  if (token === undefined) throw new Error('spire-server token generate printed no token')
+  const startAgent = async (joinToken?: string): Promise<void> => {
+    agent.start(agentBinary, ['run', '-config', join(dir, 'agent.conf'), ...joinToken === undefined ? [] : ['-joinToken', joinToken]])
+    await healthy(agent, async () => await agentCommand(['healthcheck']))
+  }
+  await startAgent(token)
+
+  const fetchX509 = async (): Promise<FetchedSvid[]> => {
+    const out = mkdtempSync(join(dir, 'fetch-'))
+    try {
+      const fetched = await agentCommand(['api', 'fetch', 'x509', '-write', out])
+      if (fetched.status !== 0) return []
+      // Written as svid.N.pem (chain), svid.N.key, bundle.N.pem, in the order the agent sent them.
+      return readdirSync(out).filter(f => /^svid\.\d+\.pem$/.test(f)).map(file => {
+        const n = /\d+/.exec(file)?.[0] ?? ''
+        const certPem = readFileSync(join(out, file), 'utf8')
+        const leaf = new X509Certificate(certPem)
+        return {
+          spiffeId: /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? '')?.[1] ?? '',
+          certPem,
+          keyPem: readFileSync(join(out, `svid.${n}.key`), 'utf8'),
+          bundlePem: readFileSync(join(out, `bundle.${n}.pem`), 'utf8'),
+          serial: leaf.serialNumber
+        }
+      })
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  }
+
+  return {
+    trustDomain,
+    dir,
+    workloadApi: `unix://${agentSocket}`,
+    agentSocket,
+    serverSocket,
+    nodeId,
+    serverBinary,
+    agentBinary,
+    serverCommand,
+    server: serverMust,
+    agentCommand,
+    bundlePem,
+    createEntry: async entry => {
+      const args = ['entry', 'create', '-parentID', entry.parentId ?? nodeId, '-spiffeID', entry.spiffeId]
+      for (const selector of entry.selectors) args.push('-selector', selector)
+      if (entry.x509SvidTtl !== undefined) args.push('-x509SVIDTTL', String(entry.x509SvidTtl))
+      for (const td of entry.federatesWith ?? []) args.push('-federatesWith', td)
+      const id = /^Entry ID\s*:\s*(\S+)/m.exec(await serverMust(...args))?.[1]
+      if (id === undefined) throw new Error(`spire-server entry create printed no entry ID for ${entry.spiffeId}`)
+      return id
+    },
+    fetchX509,
+    waitForSvids: async (ids, ms = 60_000) => await waitFor(`the SPIRE agent to issue ${ids.join(', ')}`, ms, async () => {
+      const svids = await fetchX509()
+      return ids.every(id => svids.some(svid => svid.spiffeId === id)) ? svids : undefined
+    }),
+    stopAgent: async () => { await agent.stop() },
+    startAgent: async () => { await startAgent() },
+    logs
+  }
+}
