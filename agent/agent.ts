@@ -1,6 +1,7 @@
 /**
  * The agent process: opens the registration store and the CA in the data directory (the CA keeps its own rotation
- * schedule), serves the SPIFFE Workload API on the public socket and the admin API on its own socket.
+ * schedule), serves the SPIFFE Workload API on the public socket, the admin API on its own socket, and SPIRE's
+ * server API on a SPIRE-compatible socket, both of these over the one registration store.
  */
 import { mkdirSync } from 'node:fs'
 import { Server, ServerCredentials } from '@grpc/grpc-js'
@@ -12,21 +13,25 @@ import { AgentCa } from './ca'
 import { AdminService } from './admin/grpc-proto'
 import { adminHandlers } from './admin/service'
 import { listenUnixSocket } from './unix-socket'
+import { stopGrpcOnSocket } from './grpc-shutdown'
 import { WorkloadApiServer } from './workload/server'
+import { SpireServerApi } from './spire-api'
 
 export class Agent {
   readonly config: AgentConfig
   readonly store: RegistrationStore
   readonly ca: AgentCa
   readonly workloadApi: WorkloadApiServer
+  readonly spireServerApi: SpireServerApi
   readonly #grpc: Server
   readonly #adminSocket: NetServer
 
-  private constructor (config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, grpc: Server, adminSocket: NetServer) {
+  private constructor (config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi, grpc: Server, adminSocket: NetServer) {
     this.config = config
     this.store = store
     this.ca = ca
     this.workloadApi = workloadApi
+    this.spireServerApi = spireServerApi
     this.#grpc = grpc
     this.#adminSocket = adminSocket
   }
@@ -37,6 +42,8 @@ export class Agent {
     const store = RegistrationStore.open({ dataDir: config.dataDir, trustDomain: config.trustDomain, logger })
     let ca: AgentCa | undefined
     let workloadApi: WorkloadApiServer | undefined
+    let adminGrpc: Server | undefined
+    let adminSocket: NetServer | undefined
     try {
       ca = await AgentCa.open({
         trustDomain: config.trustDomain,
@@ -57,15 +64,23 @@ export class Agent {
         limits: config.workloadApi,
         attestor: config.dockerSocket === undefined ? {} : { docker: { socketPath: config.dockerSocket } }
       })
-      const grpc = new Server()
-      grpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, logger }))
-      const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
-      const adminSocket = await listenUnixSocket(
+      adminGrpc = new Server()
+      adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, logger }))
+      const injector = adminGrpc.createConnectionInjector(ServerCredentials.createInsecure())
+      adminSocket = await listenUnixSocket(
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
         socket => { injector.injectConnection(socket) }
       )
-      return new Agent(config, store, ca, workloadApi, grpc, adminSocket)
+      const spireServerApi = await SpireServerApi.start({
+        socketPath: config.serverSocket,
+        ...(config.serverSocketGroup === undefined ? {} : { group: config.serverSocketGroup }),
+        trustDomain: config.trustDomain,
+        store,
+        logger
+      })
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket)
     } catch (err) {
+      if (adminGrpc !== undefined && adminSocket !== undefined) await stopGrpcOnSocket(adminGrpc, adminSocket)
       await workloadApi?.stop()
       ca?.close()
       store.close()
@@ -75,12 +90,8 @@ export class Agent {
 
   /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
   async stop (): Promise<void> {
-    // Stop accepting first; the socket closes once gRPC has ended the sessions on its connections.
-    const socketClosed = new Promise<void>(resolve => { this.#adminSocket.close(() => resolve()) })
-    const force = setTimeout(() => { this.#grpc.forceShutdown() }, 5_000)
-    await new Promise<void>(resolve => { this.#grpc.tryShutdown(() => resolve()) })
-    clearTimeout(force)
-    await socketClosed
+    await this.spireServerApi.stop()
+    await stopGrpcOnSocket(this.#grpc, this.#adminSocket)
     await this.workloadApi.stop()
     this.ca.close()
     this.store.close()

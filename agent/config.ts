@@ -14,6 +14,10 @@ export interface AgentConfigFile {
   adminSocket: string
   /** Group (name or gid) allowed to use the admin socket; without one the socket is 0600, owner only. */
   adminSocketGroup?: string
+  /** SPIRE's server API socket (Entry service, health), for SPIRE's tools and orchestrators written for SPIRE. */
+  serverSocket: string
+  /** Group (name or gid) given the server socket (0770); without one, the agent's own group. */
+  serverSocketGroup?: string
   /** The Docker Engine API socket, for docker:* selectors; without it only unix:* selectors (and the container ID) are attested. */
   dockerSocket?: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -35,6 +39,7 @@ export interface AgentConfigFile {
 }
 
 const PATH = { type: 'string', minLength: 1 } as const
+const GROUP = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' } as const
 
 export const AGENT_CONFIG_SCHEMA = {
   $id: 'https://chaperone.invalid/schemas/agent-config.json',
@@ -46,7 +51,9 @@ export const AGENT_CONFIG_SCHEMA = {
     dataDir: { ...PATH, default: '/var/lib/chaperone/agent', description: 'Registration store, CA keys and state (0700)' },
     socket: { ...PATH, default: '/run/chaperone/workload.sock', description: 'The SPIFFE Workload API socket (world-connectable)' },
     adminSocket: { ...PATH, default: '/run/chaperone/admin.sock', description: 'The admin API socket (0600, or 0660 with adminSocketGroup)' },
-    adminSocketGroup: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
+    adminSocketGroup: { ...GROUP },
+    serverSocket: { ...PATH, default: '/tmp/spire-server/private/api.sock', description: 'SPIRE\'s server API socket, where SPIRE\'s default is (0770; its directory 0750)' },
+    serverSocketGroup: { ...GROUP },
     dockerSocket: { ...PATH, description: 'The Docker Engine API socket (e.g. /var/run/docker.sock), for docker:* selectors' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
     ca: {
@@ -97,6 +104,8 @@ export interface AgentConfig {
   readonly socket: string
   readonly adminSocket: string
   readonly adminSocketGroup?: string
+  readonly serverSocket: string
+  readonly serverSocketGroup?: string
   readonly dockerSocket?: string
   readonly logLevel: AgentConfigFile['logLevel']
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
@@ -105,7 +114,7 @@ export interface AgentConfig {
 }
 
 /** Flag values that override the file's (undefined = not given). */
-export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'dockerSocket' | 'logLevel'>>
+export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'serverSocket' | 'serverSocketGroup' | 'dockerSocket' | 'logLevel'>>
 
 /** Reads the optional file, applies the flags over it, validates everything; throws ConfigError naming each problem. */
 export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {}): AgentConfig {
@@ -139,6 +148,8 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     socket: raw.socket,
     adminSocket: raw.adminSocket,
     ...(raw.adminSocketGroup === undefined ? {} : { adminSocketGroup: raw.adminSocketGroup }),
+    serverSocket: raw.serverSocket,
+    ...(raw.serverSocketGroup === undefined ? {} : { serverSocketGroup: raw.serverSocketGroup }),
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),

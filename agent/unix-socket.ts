@@ -3,8 +3,8 @@
  * handing the connection to gRPC). The socket gets its mode before anyone can connect: it is created under a
  * umask that leaves it 0600, then given to its group, then opened up to the final mode.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs'
+import { dirname, relative, sep } from 'node:path'
 import { connect, createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { AgentError } from './errors'
@@ -17,12 +17,19 @@ export interface UnixSocketOptions {
   readonly group?: string
   /** The listen queue's length (Node's default is 511; the kernel caps it at net.core.somaxconn). */
   readonly backlog?: number
+  /**
+   * The socket's directory: the mode of the folders created for it (0755 by default; given to `group` too) and
+   * whether it must be private, i.e. owned by this user or root and not writable by every user, so that no other
+   * user can have put it there, or can swap the socket in it (a directory under /tmp, like SPIRE's default).
+   */
+  readonly directory?: { readonly mode: number, readonly private?: boolean }
 }
 
 /** Listens on `options.path`; resolves once listening with the final mode and group in place. */
 export async function listenUnixSocket (options: UnixSocketOptions, onConnection: (socket: Socket) => void): Promise<Server> {
   const gid = options.group === undefined ? undefined : groupId(options.group)
-  mkdirSync(dirname(options.path), { recursive: true, mode: 0o755 })
+  makeDirectory(dirname(options.path), options.directory?.mode ?? 0o755, gid)
+  if (options.directory?.private === true) checkPrivate(dirname(options.path))
   await removeStaleSocket(options.path)
   const server = createServer(onConnection)
   const previous = process.umask(0o177)
@@ -40,6 +47,27 @@ export async function listenUnixSocket (options: UnixSocketOptions, onConnection
   chmodSync(options.path, options.mode)
   server.on('close', () => { try { unlinkSync(options.path) } catch { /* already gone */ } })
   return server
+}
+
+/** Creates the directory and its missing parents with `mode` (exactly: the umask does not apply), given to `gid`. */
+function makeDirectory (dir: string, mode: number, gid: number | undefined): void {
+  const first = mkdirSync(dir, { recursive: true, mode })
+  if (first === undefined) return
+  const created = [first, ...relative(first, dir).split(sep).filter(part => part !== '').map((_, i, parts) => [first, ...parts.slice(0, i + 1)].join(sep))]
+  for (const path of created) {
+    if (gid !== undefined) chownSync(path, -1, gid)
+    chmodSync(path, mode)
+  }
+}
+
+/** Refuses a directory another user owns, or that every user may write. */
+function checkPrivate (dir: string): void {
+  const { uid, mode } = statSync(dir)
+  const self = process.getuid?.() ?? 0
+  if ((uid !== self && uid !== 0) || (mode & 0o002) !== 0) {
+    throw new AgentError('ERR_SOCKET_UNAVAILABLE', `${dir} is ${uid !== self && uid !== 0 ? `owned by uid ${uid}` : 'writable by every user'}: ` +
+      'another user could replace the socket in it; remove it, or choose another socket path')
+  }
 }
 
 /** A socket file left by a process that died is removed; one that still answers belongs to a live agent. */

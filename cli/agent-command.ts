@@ -1,16 +1,20 @@
 /** `chaperone agent run`: the agent process, configured by a YAML file and flags. */
 import type { Command } from 'commander'
 import type { AgentConfig, AgentFlags } from '../agent/config'
+import type { Agent } from '../agent/agent'
 import type { WorkloadApiStatusMessage } from '../agent/admin/workload-api-message'
 import { print, withAdmin, withAdminOptions } from './admin-options'
 import type { AdminOptions } from './admin-options'
 
-function describeRunning (config: AgentConfig): string {
+function describeRunning (config: AgentConfig, agent: Agent): string {
   const mode = config.adminSocketGroup === undefined ? '0600, owner only' : `0660, group ${config.adminSocketGroup}`
+  const serverMode = config.serverSocketGroup === undefined ? '0770, owner and the agent\'s group' : `0770, group ${config.serverSocketGroup}`
   return [
     `chaperone agent running for trust domain ${config.trustDomain.name}`,
     `  admin API     : ${config.adminSocket} (${mode})`,
+    `  SPIRE API     : ${config.serverSocket} (${serverMode}; spire-server -socketPath)`,
     `  Workload API  : ${config.socket} (any local process; identified by the kernel)`,
+    `  agent ID      : ${agent.store.agentId} (the parent ID of entries this agent serves)`,
     `  data directory: ${config.dataDir}`,
     ''
   ].join('\n')
@@ -34,13 +38,15 @@ export function addAgentCommand (program: Command): void {
       print(options, status, () => describeWorkloadApi(status))
     })
   agent.command('run')
-    .description('run the agent: CA, registration store, Workload API and admin API (logs JSON lines to stderr)')
+    .description('run the agent: CA, registration store, Workload API, admin API and SPIRE\'s server API (logs JSON lines to stderr)')
     .option('-c, --config <file>', 'YAML (or JSON) configuration file; flags override it')
     .option('--trust-domain <name>', 'the trust domain, e.g. plant.example')
     .option('--data-dir <dir>', 'registration store, CA keys and state')
     .option('--socket <path>', 'the Workload API socket')
     .option('--admin-socket <path>', 'the admin API socket')
     .option('--admin-socket-group <group>', 'let this group use the admin socket (mode 0660)')
+    .option('--server-socket <path>', 'the SPIRE-compatible server API socket (spire-server -socketPath)')
+    .option('--server-socket-group <group>', 'give the server API socket to this group (mode 0770)')
     .option('--docker-socket <path>', 'the Docker Engine API socket, for docker:* selectors')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .action(async (options: AgentFlags & { config?: string }) => {
@@ -49,7 +55,7 @@ export function addAgentCommand (program: Command): void {
       const config = loadAgentConfig(file, flags)
       const logger = pino({ level: config.logLevel }, pino.destination(2))
       const agent = await Agent.start(config, logger)
-      process.stdout.write(describeRunning(config))
+      process.stdout.write(describeRunning(config, agent))
       await new Promise<void>(resolve => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'stopping')

@@ -76,7 +76,7 @@ export async function startDemoMesh (cliMain: string): Promise<DemoMesh> {
   const adminSocket = join(dir, 'admin.sock')
   const policyFile = join(dir, 'policy.yaml')
   writeFileSync(policyFile, DEMO_POLICY, { mode: 0o644 })
-  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'agent'), socket, adminSocket, logLevel: 'warn' }), pino({ level: 'silent' }))
+  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'agent'), socket, adminSocket, serverSocket: join(dir, 'server.sock'), logLevel: 'warn' }), pino({ level: 'silent' }))
   const children: ChildProcess[] = []
   let lastCaller: string | undefined
   const app = createServer((req, res) => {

@@ -19,6 +19,7 @@ interface EntryRow {
   hint: string
   admin: number
   downstream: number
+  store_svid: number
   federates_with: string
   expires_at: number | null
   revision: number
@@ -27,7 +28,7 @@ interface EntryRow {
 
 const COLUMNS: ReadonlyArray<keyof EntryRow> = [
   'id', 'spiffe_id', 'parent_id', 'selectors', 'x509_svid_ttl', 'jwt_svid_ttl', 'dns_names', 'hint', 'admin',
-  'downstream', 'federates_with', 'expires_at', 'revision', 'created_at'
+  'downstream', 'store_svid', 'federates_with', 'expires_at', 'revision', 'created_at'
 ]
 
 /** Exported for the tests that check the query plans. */
@@ -44,6 +45,9 @@ export const ENTRY_SQL = {
       AND (@type IS NULL OR EXISTS (
         SELECT 1 FROM entry_selectors AS s WHERE s.entry_id = e.id AND s.type = @type AND s.value = @value))
     ORDER BY e.spiffe_id, e.id`,
+  byCreation: 'SELECT * FROM entries ORDER BY creation_order',
+  // An entry's possible parents: the parent IDs of the entries that have a given SPIFFE ID (entries_identity's prefix).
+  parentsOf: 'SELECT DISTINCT parent_id FROM entries WHERE spiffe_id = ?',
   // Counts, per entry, how many of the workload's selectors it has (an indexed lookup per workload selector); an
   // entry matches when that count is its whole selector set, i.e. all its selectors are among the workload's.
   matching: `
@@ -54,7 +58,7 @@ export const ENTRY_SQL = {
       GROUP BY s.entry_id
     ) AS m
     JOIN entries AS e ON e.id = m.entry_id
-    WHERE m.matched = json_array_length(e.selectors) AND (e.expires_at IS NULL OR e.expires_at > @now)
+    WHERE m.matched = json_array_length(e.selectors) AND (e.expires_at IS NULL OR e.expires_at > @now) AND e.store_svid = 0
     ORDER BY e.creation_order`,
   // The same expression as the unique index entries_identity, so this is an indexed lookup.
   duplicate: `
@@ -62,6 +66,12 @@ export const ENTRY_SQL = {
     WHERE spiffe_id = @spiffeId AND ifnull(parent_id, '') = @parentId AND selectors = @selectors AND id IS NOT @exceptId
     LIMIT 1`
 } as const
+
+/** An entry and the rank of its creation among all entries (SPIRE pages by its row ID, which is the same order). */
+export interface CreatedEntry {
+  readonly entry: RegistrationEntry
+  readonly creationOrder: number
+}
 
 type Statements = { readonly [K in keyof typeof ENTRY_SQL]: Database.Statement }
 
@@ -103,7 +113,18 @@ export class EntryTable {
     return rows.map(fromRow)
   }
 
-  /** Entries, not expired at `now`, whose selectors are all among the given (de-duplicated) selectors. */
+  /** Every entry with the rank of its creation (a number that only grows), in creation order. */
+  byCreation (): CreatedEntry[] {
+    return (this.#statements.byCreation.all() as Array<EntryRow & { creation_order: number }>)
+      .map(row => Object.freeze({ entry: fromRow(row), creationOrder: row.creation_order }))
+  }
+
+  /** The parent IDs (null for none) of the entries whose SPIFFE ID is `spiffeId`. */
+  parentsOf (spiffeId: string): Array<string | null> {
+    return (this.#statements.parentsOf.all(spiffeId) as Array<{ parent_id: string | null }>).map(row => row.parent_id)
+  }
+
+  /** Entries, not expired at `now` and not for an SVIDStore, whose selectors are all among the given (de-duplicated) selectors. */
   matching (selectors: readonly Selector[], now: number): RegistrationEntry[] {
     const pairs = JSON.stringify(selectors.map(selector => [selector.type, selector.value]))
     return (this.#statements.matching.all({ selectors: pairs, now }) as EntryRow[]).map(fromRow)
@@ -141,6 +162,7 @@ function toRow (entry: RegistrationEntry): EntryRow {
     hint: entry.hint,
     admin: entry.admin ? 1 : 0,
     downstream: entry.downstream ? 1 : 0,
+    store_svid: entry.storeSvid ? 1 : 0,
     federates_with: JSON.stringify(entry.federatesWith),
     expires_at: entry.expiresAt,
     revision: entry.revision,
@@ -164,6 +186,7 @@ function fromRow (row: EntryRow): RegistrationEntry {
     hint: row.hint,
     admin: row.admin === 1,
     downstream: row.downstream === 1,
+    storeSvid: row.store_svid === 1,
     federatesWith: JSON.parse(row.federates_with) as string[],
     expiresAt: row.expires_at,
     revision: row.revision,

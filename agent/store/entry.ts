@@ -27,6 +27,8 @@ export interface RegistrationEntry {
   readonly hint: string
   readonly admin: boolean
   readonly downstream: boolean
+  /** SPIRE's store_svid: the SVID is for an SVIDStore plugin, never issued over the Workload API. */
+  readonly storeSvid: boolean
   /** Trust domain names, sorted. */
   readonly federatesWith: readonly string[]
   /** Unix seconds; null = never. */
@@ -47,8 +49,26 @@ export interface EntryInput {
   hint?: string
   admin?: boolean
   downstream?: boolean
+  storeSvid?: boolean
   federatesWith?: string[]
   expiresAt?: number | null
+}
+
+/**
+ * How selectors are checked: `attested` (the default) accepts only the forms our workload attestors produce, each in
+ * its one canonical spelling; `spire` accepts any `type:value` with a type and a value, as SPIRE's server does (a
+ * selector of a type this agent does not attest is stored and never matches, as on a SPIRE agent without that
+ * attestor).
+ */
+export type SelectorSyntax = 'attested' | 'spire'
+
+export interface EntryWriteOptions {
+  readonly selectorSyntax?: SelectorSyntax
+}
+
+export interface EntryCreateOptions extends EntryWriteOptions {
+  /** The entry's ID (SPIRE's rule: 1–255 of `A–Z a–z 0–9 . _ -`); a random UUID when left out. */
+  readonly id?: string
 }
 
 /** Fields given replace the old values; absent (or undefined) fields keep them. */
@@ -71,20 +91,21 @@ export const MAX_HINT_LENGTH = 1024
 const MAX_UNIX_SECONDS = 253_402_300_799
 
 type FieldValidators = {
-  readonly [K in keyof EntryFields]: (value: unknown, trustDomain: TrustDomain) => EntryFields[K]
+  readonly [K in keyof EntryFields]: (value: unknown, trustDomain: TrustDomain, syntax: SelectorSyntax) => EntryFields[K]
 }
 
 /** One validator per field, in the order errors are reported. */
 const FIELDS: FieldValidators = {
   spiffeId: workloadId,
   parentId: value => value === undefined || value === null ? null : spiffeIdField(value, 'parentId').toString(),
-  selectors,
+  selectors: (value, _trustDomain, syntax) => selectors(value, syntax),
   x509SvidTtl: value => ttl(value, 'x509SvidTtl'),
   jwtSvidTtl: value => ttl(value, 'jwtSvidTtl'),
   dnsNames: value => [...new Set(listField(value, 'dnsNames', dnsName))],
   hint,
   admin: value => flag(value, 'admin'),
   downstream: value => flag(value, 'downstream'),
+  storeSvid: value => flag(value, 'storeSvid'),
   federatesWith: (value, trustDomain) =>
     [...new Set(listField(value, 'federatesWith', name => federatedDomain(name, trustDomain)))].sort(),
   expiresAt
@@ -92,19 +113,38 @@ const FIELDS: FieldValidators = {
 const FIELD_NAMES = Object.keys(FIELDS) as Array<keyof EntryFields>
 
 /** Validates an entry as sent by an operator (possibly as JSON, so every type is checked at run time). */
-export function validateEntryInput (input: EntryInput, trustDomain: TrustDomain): EntryFields {
+export function validateEntryInput (input: EntryInput, trustDomain: TrustDomain, syntax: SelectorSyntax = 'attested'): EntryFields {
   const given = fieldsOf(input, 'an entry')
   const fields: Partial<Record<keyof EntryFields, unknown>> = {}
-  for (const name of FIELD_NAMES) fields[name] = FIELDS[name](given[name], trustDomain)
-  return fields as EntryFields
+  for (const name of FIELD_NAMES) fields[name] = FIELDS[name](given[name], trustDomain, syntax)
+  return checkStoreSvid(fields as EntryFields)
 }
 
 /** The entry's fields with a patch applied: each field the patch gives (not undefined) is validated and replaces the old. */
 export function validatePatch (entry: EntryFields, patch: EntryPatch, trustDomain: TrustDomain): EntryFields {
   const given = fieldsOf(patch, 'a patch')
   const fields: Partial<Record<keyof EntryFields, unknown>> = {}
-  for (const name of FIELD_NAMES) fields[name] = given[name] === undefined ? entry[name] : FIELDS[name](given[name], trustDomain)
-  return fields as EntryFields
+  for (const name of FIELD_NAMES) fields[name] = given[name] === undefined ? entry[name] : FIELDS[name](given[name], trustDomain, 'attested')
+  return checkStoreSvid(fields as EntryFields)
+}
+
+/** SPIRE's entry IDs: what its datastore accepts (sqlstore.go validEntryIDChars, at most 255). */
+const ENTRY_ID = /^[A-Za-z0-9._-]{1,255}$/
+
+/** An entry ID given by the caller; throws ERR_ENTRY_INVALID naming SPIRE's rule. */
+export function validateEntryId (id: unknown): string {
+  if (typeof id !== 'string' || !ENTRY_ID.test(id)) {
+    throw invalid(`an entry ID must be 1 to 255 letters, digits, ".", "_" or "-"; got ${typeof id === 'string' ? JSON.stringify(id.slice(0, 300)) : shown(id)}`)
+  }
+  return id
+}
+
+/** SPIRE's rule: an SVID for an SVIDStore is selected by one platform, so its selectors all have one type. */
+function checkStoreSvid (fields: EntryFields): EntryFields {
+  if (fields.storeSvid && new Set(fields.selectors.map(selector => selector.type)).size > 1) {
+    throw invalid(`storeSvid needs selectors all of one type; got ${[...new Set(fields.selectors.map(selector => selector.type))].join(', ')}`)
+  }
+  return fields
 }
 
 /** Entries are shared with every listener and caller, so they are frozen, lists included. */
@@ -141,9 +181,9 @@ function spiffeIdField (value: unknown, field: string): SpiffeId {
   }
 }
 
-function selectors (value: unknown): readonly Selector[] {
+function selectors (value: unknown, syntax: SelectorSyntax): readonly Selector[] {
   if (!Array.isArray(value) || value.length === 0) throw invalid('selectors must list at least one selector, e.g. "unix:uid:1001"')
-  return normalizeSelectors(value as Array<string | Selector>)
+  return normalizeSelectors(value as Array<string | Selector>, syntax)
 }
 
 /** Absent means the agent's default (0); a TTL that is given must be a real duration. */

@@ -10,6 +10,7 @@ export type EntryErrorCode =
   | 'ERR_SELECTOR_INVALID'
   | 'ERR_ENTRY_DUPLICATE'
   | 'ERR_ENTRY_NOT_FOUND'
+  | 'ERR_ENTRY_ID_IN_USE'
 
 export class EntryError extends ChaperoneError<EntryErrorCode> {}
 

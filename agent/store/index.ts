@@ -8,7 +8,8 @@
  */
 export { RegistrationStore } from './registration-store'
 export type { RegistrationStoreOptions, EntryFilter } from './registration-store'
-export type { RegistrationEntry, EntryInput, EntryPatch, EntryChange } from './entry'
+export type { RegistrationEntry, EntryInput, EntryPatch, EntryChange, EntryCreateOptions, EntryWriteOptions, SelectorSyntax } from './entry'
+export type { CreatedEntry } from './entry-table'
 export type { StoreChange, ChangeListener } from './change-feed'
 export { isFederatedBundleChange } from './federated-bundle'
 export type { FederatedBundle, FederatedBundleChange, FederatedBundleFormat, FederatedBundleInput } from './federated-bundle'

@@ -11,9 +11,10 @@ import { BundleError } from '../../spiffe/errors'
 import type { TrustDomain } from '../../spiffe/id'
 import { ChangeFeed } from './change-feed'
 import type { ChangeListener, StoreChange } from './change-feed'
-import { freezeEntry, validateEntryInput, validatePatch } from './entry'
-import type { EntryChange, EntryFields, EntryInput, EntryPatch, RegistrationEntry } from './entry'
+import { freezeEntry, validateEntryId, validateEntryInput, validatePatch } from './entry'
+import type { EntryChange, EntryCreateOptions, EntryFields, EntryInput, EntryPatch, EntryWriteOptions, RegistrationEntry } from './entry'
 import { EntryTable } from './entry-table'
+import type { CreatedEntry } from './entry-table'
 import { EntryError } from './errors'
 import { federatedTrustDomain, isFederatedBundleChange, validateFederatedBundle } from './federated-bundle'
 import type { FederatedBundle, FederatedBundleInput } from './federated-bundle'
@@ -40,10 +41,20 @@ export interface EntryFilter {
 
 /** The meta key holding the store-wide revision; written only by the store itself. */
 const STORE_REVISION_KEY = 'store_revision'
+/** The meta key holding the unique part of this node's agent ID (schema v3). */
+const AGENT_NODE_ID_KEY = 'agent_node_id'
 
 export class RegistrationStore {
   /** `<dataDir>/registrations.sqlite3` */
   readonly path: string
+  /**
+   * This node's agent SPIFFE ID, `spiffe://<td>/spire/agent/chaperone/<node id>`: the parent of the entries this
+   * agent serves (see isServed). SPIRE names an agent `/spire/agent/<node attestor>/<what it attested>`; a
+   * Chaperone agent is attested by no server, so "chaperone" stands for the attestor and a random node ID made
+   * once with the store for what was attested: unique among the nodes of a trust domain, and as lasting as the
+   * entries parented on it (a host name would change with a container's, a machine ID is missing in many).
+   */
+  readonly agentId: string
   readonly #file: StoreFile
   readonly #entries: EntryTable
   readonly #federatedBundles: FederatedBundleTable
@@ -81,6 +92,7 @@ export class RegistrationStore {
     this.#getMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
     this.#setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
     this.#revision = Number(this.#getMeta.get(STORE_REVISION_KEY)?.value ?? 0)
+    this.agentId = options.trustDomain.id(`/spire/agent/chaperone/${this.#getMeta.get(AGENT_NODE_ID_KEY)?.value ?? ''}`).toString()
     // Writes are serialised by the store's exclusive lock, so the next revision is this write's.
     this.#commit = db.transaction((write: (storeRevision: number) => StoreChange): StoreChange => {
       const change = write(this.#revision + 1)
@@ -94,15 +106,41 @@ export class RegistrationStore {
     return this.#revision
   }
 
-  /** Validates and stores a new entry; throws EntryError (ERR_ENTRY_INVALID, ERR_SELECTOR_INVALID, ERR_ENTRY_DUPLICATE). */
-  createEntry (input: EntryInput): RegistrationEntry {
-    const fields = validateEntryInput(input, this.#trustDomain)
+  /**
+   * Validates and stores a new entry, with the ID given or a random UUID; throws EntryError (ERR_ENTRY_INVALID,
+   * ERR_SELECTOR_INVALID, ERR_ENTRY_DUPLICATE, ERR_ENTRY_ID_IN_USE).
+   */
+  createEntry (input: EntryInput, options: EntryCreateOptions = {}): RegistrationEntry {
+    const id = options.id === undefined ? randomUUID() : validateEntryId(options.id)
+    const fields = validateEntryInput(input, this.#trustDomain, options.selectorSyntax)
     return this.#writeEntry('created', storeRevision => {
       this.#refuseDuplicate(fields, null)
-      const entry = freezeEntry({ id: randomUUID(), ...fields, revision: 0, createdAt: unixSeconds(this.#clock()) })
+      if (this.#entries.get(id) !== undefined) throw new EntryError('ERR_ENTRY_ID_IN_USE', `another entry has the ID ${JSON.stringify(id)}`)
+      const entry = freezeEntry({ id, ...fields, revision: 0, createdAt: unixSeconds(this.#clock()) })
       this.#entries.insert(entry, storeRevision)
       return entry
     })
+  }
+
+  /**
+   * Replaces every field of an entry with the input's, as a create would read them (a field left out takes its
+   * default); the revision goes up by one. Throws like createEntry, or ERR_ENTRY_NOT_FOUND.
+   */
+  replaceEntry (id: string, input: EntryInput, options: EntryWriteOptions = {}): RegistrationEntry {
+    const fields = validateEntryInput(input, this.#trustDomain, options.selectorSyntax)
+    return this.#writeEntry('updated', () => {
+      const old = this.#existing(id)
+      this.#refuseDuplicate(fields, id)
+      const entry = freezeEntry({ id, ...fields, revision: old.revision + 1, createdAt: old.createdAt })
+      this.#entries.update(entry)
+      return entry
+    })
+  }
+
+  /** The entry with the same SPIFFE ID, parent ID and selector set as the input (which is validated), if there is one. */
+  findSimilarEntry (input: EntryInput, options: EntryWriteOptions = {}): RegistrationEntry | undefined {
+    const id = this.#entries.duplicateOf(validateEntryInput(input, this.#trustDomain, options.selectorSyntax), null)
+    return id === undefined ? undefined : this.#entries.get(id)
   }
 
   /** Replaces the fields the patch gives; the entry's revision goes up by one. Throws like createEntry, or ERR_ENTRY_NOT_FOUND. */
@@ -136,13 +174,38 @@ export class RegistrationStore {
     return this.#entries.list(filter.spiffeId, selector)
   }
 
+  /** Every entry, expired ones too, in creation order, each with the rank of its creation (what SPIRE's paging counts). */
+  entriesInCreationOrder (): CreatedEntry[] {
+    return this.#entries.byCreation()
+  }
+
   /**
-   * Every unexpired entry whose selectors are all among the workload's (SPIRE's rule), in creation order (SQLite's
-   * rowid, exact even within one second), so the first is stable: the Workload API's default SVID.
+   * Every unexpired entry this agent serves (isServed) whose selectors are all among the workload's (SPIRE's
+   * rule), in creation order (exact even within one second), so the first is stable: the Workload API's default
+   * SVID. Entries for an SVIDStore (storeSvid) are never issued here, as SPIRE's agent hands them to its store.
    */
   entriesForSelectors (selectors: readonly Selector[]): RegistrationEntry[] {
     const unique = [...new Map(selectors.map(selector => [formatSelector(selector), selector])).values()]
-    return this.#entries.matching(unique, unixSeconds(this.#clock()))
+    return this.#entries.matching(unique, unixSeconds(this.#clock())).filter(entry => this.isServed(entry))
+  }
+
+  /**
+   * Whether this agent issues the entry, by SPIRE's rule for one agent (its server's authorizedentries cache): an
+   * entry parented on the agent's ID (or on none: entries registered through the admin API without a parent), or
+   * on the SPIFFE ID of an entry it serves, recursively. Other entries are stored, never issued here.
+   */
+  isServed (entry: Pick<RegistrationEntry, 'parentId'>): boolean {
+    // Walks up from the parent, one indexed lookup per ID, each ID once (parents may form a cycle), without
+    // recursion (a chain may be long).
+    const seen = new Set<string>()
+    const pending: Array<string | null> = [entry.parentId]
+    for (let parentId = pending.pop(); parentId !== undefined; parentId = pending.pop()) {
+      if (parentId === null || parentId === this.agentId) return true
+      if (seen.has(parentId)) continue
+      seen.add(parentId)
+      pending.push(...this.#entries.parentsOf(parentId))
+    }
+    return false
   }
 
   /**

@@ -77,6 +77,17 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at   INTEGER NOT NULL
       ) WITHOUT ROWID;
     `
+  },
+  {
+    version: 3,
+    description: 'SPIRE\'s store_svid entry field, and this node\'s agent ID',
+    sql: `
+      -- SPIRE's store_svid: the SVID goes to an SVIDStore plugin, so the Workload API never issues such an entry
+      ALTER TABLE entries ADD COLUMN store_svid INTEGER NOT NULL DEFAULT 0;
+      -- the unique part of this node's agent SPIFFE ID (spiffe://<td>/spire/agent/chaperone/<node id>), made once
+      -- with the store, so it survives restarts and host name changes exactly as long as the entries parented on it
+      INSERT INTO meta (key, value) VALUES ('agent_node_id', lower(hex(randomblob(16))));
+    `
   }
 ]
 

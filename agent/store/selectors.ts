@@ -80,21 +80,35 @@ export function formatSelector (selector: Selector): string {
   return `${selector.type}:${selector.value}`
 }
 
-/** Validates selectors given as text or objects; returns them de-duplicated and sorted by type, then value. */
-export function normalizeSelectors (selectors: ReadonlyArray<string | Selector>): Selector[] {
+/**
+ * Validates selectors given as text or objects, by our attestors' forms (`attested`) or by SPIRE's rule (`spire`:
+ * any type without ":", any value, neither empty); returns them de-duplicated and sorted by type, then value.
+ */
+export function normalizeSelectors (selectors: ReadonlyArray<string | Selector>, syntax: 'attested' | 'spire' = 'attested'): Selector[] {
+  const parse = syntax === 'spire' ? parseAnySelector : parseSelector
   const byText = new Map<string, Selector>()
   for (const given of selectors) {
-    const selector = typeof given === 'object' && given !== null ? parseSelectorObject(given) : parseSelector(given)
+    const selector = typeof given === 'object' && given !== null ? parse(formatSelector(selectorObject(given))) : parse(given)
     byText.set(formatSelector(selector), selector)
   }
   return [...byText.values()].sort(compareSelectors)
 }
 
-function parseSelectorObject (selector: Selector): Selector {
+function selectorObject (selector: Selector): Selector {
   if (typeof selector.type !== 'string' || typeof selector.value !== 'string') {
     throw invalid('a selector object must have string "type" and "value" fields')
   }
-  return parseSelector(formatSelector(selector))
+  // Its text is parsed again: a ":" in the type would move the split.
+  if (selector.type.includes(':')) throw invalidSelector(formatSelector(selector), 'the type must not contain ":"')
+  return selector
+}
+
+/** SPIRE's rule (its server's api/selector.go): `type:value`, split at the first ":", neither part empty. */
+function parseAnySelector (text: string): Selector {
+  if (typeof text !== 'string') throw invalid('a selector must be a string like "unix:uid:1001"')
+  const colon = text.indexOf(':')
+  if (colon <= 0 || colon === text.length - 1) throw invalidSelector(text, 'a selector needs a type and a value, as type:value')
+  return Object.freeze({ type: text.slice(0, colon), value: text.slice(colon + 1) })
 }
 
 /** Orders by type, then value, by code unit (not locale), so the order is the same on every machine. */

@@ -12,6 +12,7 @@ import type { RegistrationStore } from '../store'
 import { WorkloadAttestor } from '../attestation'
 import type { AttestorOptions } from '../attestation'
 import { listenUnixSocket } from '../unix-socket'
+import { stopGrpcOnSocket } from '../grpc-shutdown'
 import { workloadApiService, workloadProtoPath } from '../../spiffe/workload-proto'
 import { WorkloadAdmission } from './admission'
 import type { WorkloadApiLimits } from './admission'
@@ -86,10 +87,6 @@ export class WorkloadApiServer {
   async stop (): Promise<void> {
     this.hub.close()
     this.cache.close()
-    const socketClosed = new Promise<void>(resolve => { this.#socket.close(() => resolve()) })
-    const force = setTimeout(() => { this.#grpc.forceShutdown() }, 5_000)
-    await new Promise<void>(resolve => { this.#grpc.tryShutdown(() => resolve()) })
-    clearTimeout(force)
-    await socketClosed
+    await stopGrpcOnSocket(this.#grpc, this.#socket)
   }
 }

@@ -10,6 +10,8 @@ void t.test('agent config – defaults come from the schema, SPIRE-like', async 
   t.equal(config.dataDir, '/var/lib/chaperone/agent')
   t.equal(config.socket, '/run/chaperone/workload.sock')
   t.equal(config.adminSocket, '/run/chaperone/admin.sock')
+  t.equal(config.serverSocket, '/tmp/spire-server/private/api.sock', 'SPIRE server\'s own default')
+  t.equal(config.serverSocketGroup, undefined)
   t.equal(config.logLevel, 'info')
   t.same(config.ca, { keyType: 'ec-p256', ttlSeconds: 86400 })
   t.same(config.svid, { x509TtlSeconds: 3600, jwtTtlSeconds: 300, jwtKeyType: 'ec-p256' })
@@ -21,6 +23,8 @@ void t.test('agent config – a YAML file, with flags overriding it', async t =>
     'agent.yaml': [
       'trustDomain: plant.example',
       'dataDir: /srv/agent',
+      'serverSocket: /run/spire/api.sock',
+      'serverSocketGroup: orchestrator',
       'ca:',
       '  keyType: rsa-2048',
       '  ttl: 48h',
@@ -34,6 +38,8 @@ void t.test('agent config – a YAML file, with flags overriding it', async t =>
   const config = loadAgentConfig(join(dir, 'agent.yaml'), { dataDir: '/override', adminSocketGroup: 'edge' })
   t.equal(config.dataDir, '/override')
   t.equal(config.adminSocketGroup, 'edge')
+  t.equal(config.serverSocket, '/run/spire/api.sock')
+  t.equal(config.serverSocketGroup, 'orchestrator')
   t.same(config.ca, { keyType: 'rsa-2048', ttlSeconds: 172800, upstream: { certFile: '/etc/up.pem', keyFile: '/etc/up.key' } })
   t.equal(config.svid.x509TtlSeconds, 5400)
   t.equal(config.svid.jwtTtlSeconds, 120)
@@ -50,6 +56,8 @@ void t.test('agent config – every problem is named with file:line:column or th
     ['trustDomain: Plant.Example\n', {}, [/agent\.yaml:1:14: trustDomain: invalid trust domain "Plant\.Example".*lowercase/]],
     ['trustDomain: plant.example\n', { trustDomain: 'bad td' }, [/--trust-domain: trustDomain: invalid trust domain/]],
     ['trustDomain: plant.example\n', { logLevel: 'loud' }, [/--log-level: logLevel: must be one of/]],
+    ['trustDomain: plant.example\n', { serverSocketGroup: 'a b' }, [/--server-socket-group: serverSocketGroup: must match pattern/]],
+    ['trustDomain: plant.example\nserverSocket: ""\n', {}, [/agent\.yaml:2:15: serverSocket: must NOT have fewer than 1 characters/]],
     ['trustDomain: plant.example\nca: { ttl: 1h }\nsvid: { x509Ttl: 2h }\n', {}, [/svid\.x509Ttl: must be shorter than ca\.ttl/]],
     ['trustDomain: [unclosed\n', {}, [/agent\.yaml:2:1:/]],
     ['trustDomain: a\ntrustDomain: b\n', {}, [/agent\.yaml:2:1: .*[Mm]ap keys must be unique/]],

@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import { spawn } from 'node:child_process'
 import type { Server } from 'node:net'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { listenUnixSocket } from '../../agent/unix-socket'
@@ -71,4 +71,30 @@ void t.test('unix socket – a stale socket is replaced, a live one or a plain f
   writeFileSync(file, 'keep me')
   t.equal(await codeOf(listenUnixSocket({ path: file, mode: 0o600 }, () => {})), 'ERR_SOCKET_UNAVAILABLE')
   t.equal(readFileSync(file, 'utf8'), 'keep me', 'a plain file is left alone')
+})
+
+void t.test('unix socket – a directory option: folders made with its mode and group; a private one refuses others\' folders', async t => {
+  const gid = process.getgid?.() ?? 0
+  const path = join(dir, 'made', 'private', 'api.sock')
+  const server = await listenUnixSocket({ path, mode: 0o770, group: String(gid), directory: { mode: 0o750, private: true } }, socket => socket.end())
+  for (const folder of [join(dir, 'made'), join(dir, 'made', 'private')]) {
+    t.equal(statSync(folder).mode & 0o777, 0o750, `${folder}: the mode exactly, whatever the umask`)
+    t.equal(statSync(folder).gid, gid)
+  }
+  await closed(server)
+  const open = join(dir, 'open')
+  mkdirSync(open)
+  chmodSync(open, 0o777)
+  t.equal(await codeOf(listenUnixSocket({ path: join(open, 'api.sock'), mode: 0o770, directory: { mode: 0o750, private: true } }, () => {})), 'ERR_SOCKET_UNAVAILABLE', 'writable by everyone')
+  t.ok(existsSync(open) && !existsSync(join(open, 'api.sock')), 'and nothing made in it')
+  const server2 = await listenUnixSocket({ path: join(open, 'api.sock'), mode: 0o770 }, () => {})
+  t.pass('a directory that need not be private is used as it is')
+  await closed(server2)
+  if (process.getuid?.() === 0) {
+    const theirs = join(dir, 'theirs')
+    mkdirSync(theirs, { mode: 0o755 })
+    chownSync(theirs, 4243, 4243)
+    await t.rejects(listenUnixSocket({ path: join(theirs, 'api.sock'), mode: 0o770, directory: { mode: 0o750, private: true } }, () => {}),
+      { code: 'ERR_SOCKET_UNAVAILABLE', message: /theirs is owned by uid 4243: another user could replace the socket in it/ })
+  }
 })

@@ -13,7 +13,7 @@ const skip = existsSync(bin) ? false : 'not built: run `npm run build` (npm test
 const dir = mkdtempSync(join(tmpdir(), 'chaperone-cli-'))
 const dataDir = join(dir, 'data')
 const adminSocket = join(dir, 'run', 'admin.sock')
-const agentArgs = ['agent', 'run', '--trust-domain', 'plant.example', '--data-dir', dataDir, '--admin-socket', adminSocket, '--socket', join(dir, 'run', 'workload.sock')]
+const agentArgs = ['agent', 'run', '--trust-domain', 'plant.example', '--data-dir', dataDir, '--admin-socket', adminSocket, '--socket', join(dir, 'run', 'workload.sock'), '--server-socket', join(dir, 'run', 'server.sock')]
 let agent: ChildProcess | undefined
 t.teardown(() => {
   agent?.kill('SIGKILL')
@@ -32,15 +32,19 @@ function json<T> (run: Run): T {
   return JSON.parse(run.stdout) as T
 }
 
+/** What the last agent started printed. */
+let started = ''
+
 async function startAgent (): Promise<ChildProcess> {
   const child = spawn(process.execPath, [bin, ...agentArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const deadline = Date.now() + 20_000
-  while (!out.includes('chaperone agent running')) {
+  while (!out.includes('data directory')) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`agent did not start: ${out}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
+  started = out
   return child
 }
 
@@ -50,7 +54,10 @@ interface CaStatus { authorities: Array<{ kind: string, state: string, fingerpri
 void t.test('cli – the agent serves the admin API; entries, bundle and CA survive kill -9', { skip }, async t => {
   agent = await startAgent()
   t.equal(statSync(adminSocket).mode & 0o777, 0o600, 'the admin socket is owner-only')
+  t.equal(statSync(join(dir, 'run', 'server.sock')).mode & 0o777, 0o770, 'the SPIRE server API socket is owner and group, as SPIRE\'s')
   t.equal(statSync(dataDir).mode & 0o777, 0o700, 'the data directory is owner-only')
+  t.match(started, `  SPIRE API     : ${join(dir, 'run', 'server.sock')} (0770, owner and the agent's group; spire-server -socketPath)\n`, 'it says where SPIRE\'s tools find it')
+  t.match(started, /\n {2}agent ID {6}: spiffe:\/\/plant\.example\/spire\/agent\/chaperone\/[0-9a-f]{32} \(the parent ID of entries this agent serves\)\n/)
 
   const created = json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/app-a', '--selector', 'unix:uid:1001', '--x509-ttl', '600', '--json'))
   t.match(created, { spiffe_id: 'spiffe://plant.example/app-a', selectors: ['unix:uid:1001'], x509_svid_ttl: 600, revision: 0 })

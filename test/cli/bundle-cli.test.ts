@@ -18,7 +18,7 @@ const adminSocket = join(dir, 'admin.sock')
 let agent: Agent | undefined
 t.before(async () => {
   if (CLI_SKIP !== false) return
-  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket: join(dir, 'workload.sock'), adminSocket }), pino({ level: 'silent' }))
+  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket: join(dir, 'workload.sock'), adminSocket, serverSocket: join(dir, 'server.sock') }), pino({ level: 'silent' }))
 })
 t.teardown(async () => {
   await agent?.stop()

@@ -140,7 +140,7 @@ void t.test('policy cli – matrix of given IDs: who can talk to whom, with cond
 
 void t.test('policy cli – matrix without --ids uses the IDs registered with the agent', { skip }, async t => {
   const adminSocket = join(dir, 'admin.sock')
-  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket: join(dir, 'workload.sock'), adminSocket }), pino({ level: 'silent' }))
+  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket: join(dir, 'workload.sock'), adminSocket, serverSocket: join(dir, 'server.sock') }), pino({ level: 'silent' }))
   const admin = new AdminClient(adminSocket)
   t.teardown(async () => {
     admin.close()

@@ -239,7 +239,7 @@ void t.test('deploy – a proxy that exits is started again in the same containe
 void t.test('deploy – register-entries.sh registers against a real agent, and again without error', { skip }, async t => {
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-register-'))
   const agent = await Agent.start(loadAgentConfig(undefined, {
-    trustDomain: agentConfig.trustDomain.name, dataDir: join(dir, 'data'), socket: join(dir, 'w.sock'), adminSocket: join(dir, 'a.sock')
+    trustDomain: agentConfig.trustDomain.name, dataDir: join(dir, 'data'), socket: join(dir, 'w.sock'), adminSocket: join(dir, 'a.sock'), serverSocket: join(dir, 's.sock')
   }), pino({ level: 'silent' }))
   const admin = new AdminClient(join(dir, 'a.sock'))
   const bin = standIns({ chaperone: `exec "${process.execPath}" "${CLI_BIN}" "$@"` })

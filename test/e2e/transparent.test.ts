@@ -64,7 +64,7 @@ t.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chaperone-e2e-'))
   chmodSync(dir, 0o755)
   const socket = join(dir, 'workload.sock')
-  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'agent'), socket, adminSocket: join(dir, 'admin.sock') }), pino({ level: 'silent' }))
+  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'agent'), socket, adminSocket: join(dir, 'admin.sock'), serverSocket: join(dir, 'server.sock') }), pino({ level: 'silent' }))
   const admin = new AdminClient(join(dir, 'admin.sock'))
   // 4 s SVIDs: the sidecars rotate every ~2 s throughout, so every test here also runs across rotations.
   for (const [name, uid] of Object.entries(SIDECAR_UID)) await admin.createEntry({ spiffe_id: `${TD}/app-${name}`, parent_id: '', selectors: [`unix:uid:${uid}`], x509_svid_ttl: 4 })

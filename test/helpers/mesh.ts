@@ -65,7 +65,7 @@ export async function startMesh (policy: string): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-mesh-'))
   const socket = join(dir, 'workload.sock')
   const adminSocket = join(dir, 'admin.sock')
-  const agentConfig = loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket })
+  const agentConfig = loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket, serverSocket: join(dir, 'server.sock') })
   let agent: Agent | undefined = await Agent.start(agentConfig, pino({ level: 'silent' }))
   // The admin connection is closed while the agent is stopped: an open one would hold its shutdown for 5 s.
   let admin: AdminClient | undefined

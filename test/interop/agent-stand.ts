@@ -30,7 +30,7 @@ export async function startAgentStand (t: Test, id: string): Promise<AgentStand>
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-interop-'))
   chmodSync(dir, 0o755)
   const socket = join(dir, 'workload.sock')
-  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock') }), pino({ level: 'silent' }))
+  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock'), serverSocket: join(dir, 'server.sock') }), pino({ level: 'silent' }))
   t.teardown(async () => {
     await agent.stop()
     rmSync(dir, { recursive: true, force: true })

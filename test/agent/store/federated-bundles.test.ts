@@ -6,9 +6,8 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { STORE_FILE_NAME } from '../../../agent/store'
 import type { FederatedBundleInput, StoreChange } from '../../../agent/store'
-import { EntryTable } from '../../../agent/store/entry-table'
 import { freezeEntry } from '../../../agent/store/entry'
-import { MIGRATIONS, applyMigrations, schemaVersion } from '../../../agent/store/schema'
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, applyMigrations, schemaVersion } from '../../../agent/store/schema'
 import type { X509Bundle } from '../../../spiffe/x509-bundle'
 import { thrown } from '../../helpers/errors'
 import { foreignTrustDomain } from './fixtures/foreign-trust-domain'
@@ -158,10 +157,14 @@ void t.test('federated bundles – a version-1 store upgrades in place: its entr
   applyMigrations(v1, MIGRATIONS.slice(0, 1), 1_800_000_000)
   const entry = freezeEntry({
     id: 'entry-from-v1', spiffeId: 'spiffe://example.org/old', parentId: null, selectors: [{ type: 'unix', value: 'uid:7' }],
-    x509SvidTtl: 0, jwtSvidTtl: 0, dnsNames: [], hint: '', admin: false, downstream: false, federatesWith: ['other.example'],
+    x509SvidTtl: 0, jwtSvidTtl: 0, dnsNames: [], hint: '', admin: false, downstream: false, storeSvid: false, federatesWith: ['other.example'],
     expiresAt: null, revision: 3, createdAt: 1_800_000_000
   })
-  new EntryTable(v1).insert(entry, 1)
+  // Written with version 1's columns (today's EntryTable knows later ones).
+  v1.prepare(`INSERT INTO entries (id, spiffe_id, parent_id, selectors, x509_svid_ttl, jwt_svid_ttl, dns_names, hint, admin,
+    downstream, federates_with, expires_at, revision, created_at, creation_order)
+    VALUES ('entry-from-v1', 'spiffe://example.org/old', NULL, '["unix:uid:7"]', 0, 0, '[]', '', 0, 0, '["other.example"]', NULL, 3, 1800000000, 1)`).run()
+  v1.prepare("INSERT INTO entry_selectors (entry_id, type, value) VALUES ('entry-from-v1', 'unix', 'uid:7')").run()
   v1.prepare("UPDATE meta SET value = '4' WHERE key = 'store_revision'").run()
   t.equal(schemaVersion(v1), 1)
   v1.close()
@@ -178,9 +181,10 @@ void t.test('federated bundles – a version-1 store upgrades in place: its entr
 
   const db = new Database(join(dataDir, STORE_FILE_NAME), { readonly: true })
   t.teardown(() => db.close())
-  t.equal(schemaVersion(db), 2)
+  t.equal(schemaVersion(db), LATEST_SCHEMA_VERSION)
+  const upgradedAt = Date.parse('2030-06-01T00:00:00Z') / 1000
   t.same(db.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all(),
-    [{ version: 1, applied_at: 1_800_000_000 }, { version: 2, applied_at: Date.parse('2030-06-01T00:00:00Z') / 1000 }], 'version 2 applied once, at the upgrade')
+    [{ version: 1, applied_at: 1_800_000_000 }, ...MIGRATIONS.slice(1).map(m => ({ version: m.version, applied_at: upgradedAt }))], 'the later versions applied once each, at the upgrade')
   t.same(db.prepare('SELECT trust_domain FROM federated_bundles').all(), [{ trust_domain: 'other.example' }])
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok')
 })

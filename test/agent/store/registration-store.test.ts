@@ -17,6 +17,7 @@ const FULL: EntryInput = {
   hint: 'internal',
   admin: true,
   downstream: true,
+  storeSvid: false,
   federatesWith: ['partner.org'],
   expiresAt: 2_000_000_000
 }
@@ -42,7 +43,7 @@ void t.test('registration store – create, get, update and delete round-trip ev
   const defaults = store.createEntry({ spiffeId: 'spiffe://example.org/minimal', selectors: ['unix:gid:50'] })
   t.match(defaults, {
     parentId: null, x509SvidTtl: 0, jwtSvidTtl: 0, dnsNames: [], hint: '', admin: false, downstream: false,
-    federatesWith: [], expiresAt: null, revision: 0
+    storeSvid: false, federatesWith: [], expiresAt: null, revision: 0
   }, 'absent fields take their defaults')
 
   clock.set('2030-06-01T00:00:00Z')

@@ -21,7 +21,7 @@ function mount (dir: string, options: string): void {
 
 async function start (dir: string, logs: Array<Record<string, unknown>>): Promise<Agent> {
   const logger = pino({ level: 'warn' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } })
-  return await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket: join(dir, 'w.sock'), adminSocket: join(dir, 'a.sock') }), logger)
+  return await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket: join(dir, 'w.sock'), adminSocket: join(dir, 'a.sock'), serverSocket: join(dir, 's.sock') }), logger)
 }
 
 /** Writes zeros into `file` until the file system refuses (ENOSPC). */

@@ -26,7 +26,7 @@ chmodSync(dir, 0o755)
 const socket = join(dir, 'workload.sock')
 let agent: Agent
 t.before(async () => {
-  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock') }), pino({ level: 'silent' }))
+  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock'), serverSocket: join(dir, 'server.sock') }), pino({ level: 'silent' }))
 })
 t.teardown(async () => {
   await agent.stop()

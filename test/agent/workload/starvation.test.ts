@@ -31,7 +31,7 @@ async function startAgent (test: Test, name: string, workloadApi: string): Promi
   const configFile = join(dir, `${name}.yaml`)
   writeFileSync(configFile, `trustDomain: plant.example\nworkloadApi: ${workloadApi}\n`)
   const socket = join(dir, `${name}.sock`)
-  const agent = await Agent.start(loadAgentConfig(configFile, { dataDir: join(dir, name), socket, adminSocket: join(dir, `${name}-admin.sock`) }), logger)
+  const agent = await Agent.start(loadAgentConfig(configFile, { dataDir: join(dir, name), socket, adminSocket: join(dir, `${name}-admin.sock`), serverSocket: join(dir, `${name}-server.sock`) }), logger)
   test.teardown(async () => { await agent.stop() })
   agent.store.createEntry({ spiffeId: 'spiffe://plant.example/registered', selectors: [`unix:uid:${uid}`] })
   return { agent, socket, logs }

@@ -15,7 +15,7 @@ const logger = pino({ level: 'silent' })
 function entry (revision: number, extra: Partial<RegistrationEntry> = {}): RegistrationEntry {
   return {
     id: 'e1', spiffeId: 'spiffe://plant.example/api', parentId: null, selectors: [{ type: 'unix', value: 'uid:1' }], x509SvidTtl: 0, jwtSvidTtl: 0,
-    dnsNames: [], hint: '', admin: false, downstream: false, federatesWith: [], expiresAt: null, revision, createdAt: 0, ...extra
+    dnsNames: [], hint: '', admin: false, downstream: false, storeSvid: false, federatesWith: [], expiresAt: null, revision, createdAt: 0, ...extra
   }
 }
 

@@ -32,7 +32,7 @@ const address = `unix://${socket}`
 const logger = pino({ level: 'silent' })
 let agent: Agent
 t.before(async () => {
-  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock') }), logger)
+  agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: 'plant.example', dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock'), serverSocket: join(dir, 'server.sock') }), logger)
 })
 t.teardown(async () => {
   await agent.stop()

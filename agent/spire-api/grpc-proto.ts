@@ -1,0 +1,7 @@
+/** The SPIRE server API's service definitions, from the .proto files shipped with the package (proto/). */
+import type { ServiceClientConstructor } from '@grpc/grpc-js'
+import { packageFile } from '../../config/package-files'
+import { loadProtoService } from '../../spiffe/grpc-proto'
+
+export const EntryService = (): ServiceClientConstructor =>
+  loadProtoService(packageFile('agent/spire-api/proto/entry.proto'), 'spire.api.server.entry.v1.Entry')

@@ -1,0 +1,101 @@
+/**
+ * The SPIRE server API's messages (proto/types.proto, proto/entry.proto) as grpc-js hands them over and takes them
+ * back: field names as in the .proto, int64s as numbers, enums as their names, an unset message field as null.
+ */
+
+export interface SpiffeIdMessage {
+  trust_domain: string
+  path: string
+}
+
+export interface SelectorMessage {
+  type: string
+  value: string
+}
+
+export type MatchBehavior = 'MATCH_EXACT' | 'MATCH_SUBSET' | 'MATCH_SUPERSET' | 'MATCH_ANY'
+
+export interface SelectorMatchMessage {
+  selectors: SelectorMessage[]
+  match: MatchBehavior
+}
+
+export interface FederatesWithMatchMessage {
+  trust_domains: string[]
+  match: MatchBehavior
+}
+
+export interface StatusMessage {
+  code: number
+  message: string
+}
+
+export interface EntryMessage {
+  id: string
+  spiffe_id: SpiffeIdMessage | null
+  parent_id: SpiffeIdMessage | null
+  selectors: SelectorMessage[]
+  x509_svid_ttl: number
+  federates_with: string[]
+  admin: boolean
+  downstream: boolean
+  expires_at: number
+  dns_names: string[]
+  revision_number: number
+  store_svid: boolean
+  jwt_svid_ttl: number
+  hint: string
+  created_at: number
+}
+
+/** The Entry fields a mask names: every field but id. */
+export type MaskableField = Exclude<keyof EntryMessage, 'id'>
+
+export type EntryMaskMessage = Record<MaskableField, boolean>
+
+export interface EntryFilterMessage {
+  by_spiffe_id: SpiffeIdMessage | null
+  by_parent_id: SpiffeIdMessage | null
+  by_selectors: SelectorMatchMessage | null
+  by_federates_with: FederatesWithMatchMessage | null
+  by_hint: { value: string } | null
+  by_downstream: { value: boolean } | null
+}
+
+export interface ListEntriesRequest {
+  filter: EntryFilterMessage | null
+  output_mask: EntryMaskMessage | null
+  page_size: number
+  page_token: string
+}
+
+export interface GetEntryRequest {
+  id: string
+  output_mask: EntryMaskMessage | null
+}
+
+export interface BatchCreateEntryRequest {
+  entries: EntryMessage[]
+  output_mask: EntryMaskMessage | null
+}
+
+export interface BatchUpdateEntryRequest {
+  entries: EntryMessage[]
+  input_mask: EntryMaskMessage | null
+  output_mask: EntryMaskMessage | null
+}
+
+export interface BatchDeleteEntryRequest {
+  ids: string[]
+}
+
+/** One result of a batch: its status, and the entry (create, update) or the ID (delete) it concerns. */
+export interface EntryResult {
+  status: StatusMessage
+  entry?: EntryMessage
+}
+
+export interface DeleteResult {
+  status: StatusMessage
+  id: string
+}

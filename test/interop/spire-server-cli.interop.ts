@@ -1,0 +1,153 @@
+/**
+ * SPIRE's own server CLI, `spire-server entry …` and `spire-server healthcheck` at SPIRE_VERSION, pointed at the
+ * Chaperone agent's SPIRE-compatible server socket, and the same commands against a real SPIRE server in the same
+ * test: their outputs must be the same (entry IDs SPIRE makes up, and created_at, are masked on both sides). Then a
+ * workload registered through SPIRE's API gets its SVID from our Workload API (`spire-agent api fetch x509`), and
+ * deleting the entry ends it. Part of `npm run test:interop`.
+ */
+import t from 'tap'
+import type { Test } from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { run } from '../helpers/command'
+import type { CommandResult } from '../helpers/command'
+import { startAgentStand, TRUST_DOMAIN } from './agent-stand'
+import { interopSkip, spireAgent, spireServer, SPIRE_VERSION } from './peers'
+import { startSpireStand } from './spire-stand'
+
+const skip = interopSkip()
+const TD = TRUST_DOMAIN
+const uid = process.getuid?.() ?? 0
+
+/** Masks what differs between any two servers: the entry IDs they generate (UUIDv4) and the creation times. */
+function masked (text: string): string {
+  return text
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g, '<uuid>')
+    .replace(/"created_at":\s*"?\d+"?/g, '"created_at": <time>')
+}
+
+void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's server socket, compared with a real SPIRE server`, { skip, timeout: 1_800_000 }, async t => {
+  // Both in the same trust domain, so their outputs can be compared as they are.
+  const spire = await startSpireStand(t, { trustDomain: TD })
+  const stand = await startAgentStand(t, `spiffe://${TD}/interop`)
+  const ourSocket = stand.agent.config.serverSocket
+  const ours = async (args: readonly string[]): Promise<CommandResult> => await run(spire.serverBinary, [...args, '-socketPath', ourSocket], { timeoutMs: 30_000 })
+  const theirs = async (args: readonly string[]): Promise<CommandResult> => await spire.serverCommand(args)
+
+  // SPIRE's stand registered its node alias; both servers start from no entries.
+  const existing = [...(await spire.server('entry', 'show')).matchAll(/^Entry ID\s*:\s*(\S+)/gm)].map(m => m[1])
+  for (const id of existing) await spire.server('entry', 'delete', '-entryID', id)
+  for (const id of stand.agent.store.listEntries().map(e => e.id)) stand.agent.store.deleteEntry(id)
+  // A bundle for other.example on both, so entries may federate with it.
+  const otherPem = join(stand.dir, 'other.pem')
+  writeFileSync(otherPem, stand.agent.ca.bundle().x509.toPem())
+  await spire.server('bundle', 'set', '-format', 'pem', '-id', 'spiffe://other.example', '-path', otherPem)
+  stand.agent.store.setFederatedBundle({ trustDomain: 'other.example', format: 'pem', bundle: stand.agent.ca.bundle().x509.toPem() })
+
+  /** Runs the same command against both and expects the same exit status, stdout and stderr (masked). */
+  const same = async (t: Test, args: readonly string[], what: string): Promise<CommandResult> => {
+    const [a, b] = [await theirs(args), await ours(args)]
+    t.equal(b.status, a.status, `${what}: exit status (SPIRE: ${a.status})`)
+    t.equal(masked(b.stdout), masked(a.stdout), `${what}: stdout`)
+    t.equal(masked(b.stderr), masked(a.stderr), `${what}: stderr`)
+    if (masked(b.stdout) !== masked(a.stdout) || masked(b.stderr) !== masked(a.stderr)) t.comment(`SPIRE:\n${a.stdout}${a.stderr}\nChaperone:\n${b.stdout}${b.stderr}`)
+    return b
+  }
+
+  const parent = ['-parentID', `spiffe://${TD}/node`]
+  await t.test('healthcheck', async t => {
+    const healthy = await same(t, ['healthcheck'], 'healthcheck')
+    t.equal(healthy.stdout, 'Server is healthy.\n')
+  })
+
+  await t.test('entry create with flags: every field', async t => {
+    const created = await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/web`, '-entryID', 'web-entry',
+      '-selector', 'unix:gid:1000', '-selector', 'unix:uid:1000', '-x509SVIDTTL', '3600', '-jwtSVIDTTL', '300', '-dns', 'web.plant.example',
+      '-federatesWith', 'spiffe://other.example', '-hint', 'web', '-admin', '-downstream', '-entryExpiry', '2000000000'], 'create with every flag')
+    t.match(created.stdout, /^Entry ID {9}: web-entry\nSPIFFE ID {8}: spiffe:\/\/plant\.example\/web\n/)
+    await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/store`, '-selector', 'k8s:ns:default', '-storeSVID', '-output', 'json'], 'create with -storeSVID, -output json')
+    await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/plain`, '-selector', 'unix:uid:1001'], 'create with the needed flags only')
+    await same(t, ['entry', 'create', '-node', '-spiffeID', `spiffe://${TD}/node-alias`, '-selector', 'x509pop:subject:cn:device-1'], 'a node alias (-node: parent /spire/server)')
+  })
+
+  await t.test('entry create with selectors out of order: both answer them sorted', async t => {
+    const created = await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/unsorted`, '-selector', 'unix:uid:3000', '-selector', 'unix:gid:3000'], 'unsorted selectors')
+    t.match(created.stdout, /Selector {9}: unix:gid:3000\nSelector {9}: unix:uid:3000\n/)
+  })
+
+  await t.test('entry create with -data JSON', async t => {
+    const data = join(stand.dir, 'entries.json')
+    writeFileSync(data, JSON.stringify({
+      entries: [
+        { spiffe_id: `spiffe://${TD}/data/a`, parent_id: `spiffe://${TD}/node`, selectors: [{ type: 'unix', value: 'uid:1111' }], x509_svid_ttl: 200, jwt_svid_ttl: 30, admin: true, hint: 'internal' },
+        { spiffe_id: `spiffe://${TD}/data/b`, parent_id: `spiffe://${TD}/node`, selectors: [{ type: 'unix', value: 'uid:1112' }], federates_with: ['spiffe://other.example'], dns_names: ['b.plant.example'] }
+      ]
+    }))
+    await same(t, ['entry', 'create', '-data', data], 'create -data')
+  })
+
+  await t.test('entry create refused: a similar entry, a reserved SPIFFE ID, a trust domain without a bundle', async t => {
+    const similar = await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/plain`, '-selector', 'unix:uid:1001'], 'similar entry')
+    t.match(similar.stderr, 'Failed to create the following entry (code: AlreadyExists, msg: "similar entry already exists"):')
+    await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/spire/x`, '-selector', 'unix:uid:1'], 'reserved namespace')
+    await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/lonely`, '-selector', 'unix:uid:1', '-federatesWith', 'spiffe://nowhere.example'], 'no bundle')
+    await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/dup-id`, '-selector', 'unix:uid:2', '-entryID', 'web-entry'], 'an entry ID taken')
+  })
+
+  await t.test('entry show, with each filter, and entry count', async t => {
+    const shows: Array<[string, string[]]> = [
+      ['all', []],
+      ['by entry ID', ['-entryID', 'web-entry']],
+      ['by unknown entry ID', ['-entryID', 'no-such-entry']],
+      ['by SPIFFE ID', ['-spiffeID', `spiffe://${TD}/web`]],
+      ['by parent ID', parent],
+      ['by selector (superset)', ['-selector', 'unix:uid:1000']],
+      ['by selectors, exact', ['-selector', 'unix:uid:1000', '-selector', 'unix:gid:1000', '-matchSelectorsOn', 'exact']],
+      ['by selectors, subset', ['-selector', 'unix:uid:1000', '-selector', 'unix:gid:1000', '-selector', 'unix:uid:1001', '-matchSelectorsOn', 'subset']],
+      ['by selectors, any', ['-selector', 'unix:uid:1111', '-selector', 'unix:uid:1001', '-matchSelectorsOn', 'any']],
+      ['by federates with', ['-federatesWith', 'spiffe://other.example']],
+      ['by federates with, exact', ['-federatesWith', 'spiffe://other.example', '-matchFederatesWithOn', 'exact']],
+      ['by hint', ['-hint', 'internal']],
+      ['downstream', ['-downstream']],
+      ['as JSON', ['-output', 'json']]
+    ]
+    for (const [what, args] of shows) await same(t, ['entry', 'show', ...args], `show ${what}`)
+    for (const [what, args] of shows.filter(([what]) => !what.includes('entry ID') && what !== 'as JSON')) await same(t, ['entry', 'count', ...args], `count ${what}`)
+  })
+
+  await t.test('entry update replaces the entry; entry delete removes it, then cannot find it', async t => {
+    const updated = await same(t, ['entry', 'update', '-entryID', 'web-entry', ...parent, '-spiffeID', `spiffe://${TD}/web2`, '-selector', 'unix:uid:2000', '-hint', 'renamed'], 'update')
+    t.match(updated.stdout, /Revision {9}: 1\n/, 'the revision went up')
+    await same(t, ['entry', 'show', '-entryID', 'web-entry'], 'show after update')
+    await same(t, ['entry', 'update', '-entryID', 'no-such-entry', ...parent, '-spiffeID', `spiffe://${TD}/x`, '-selector', 'unix:uid:1'], 'update an unknown entry')
+    await same(t, ['entry', 'delete', '-entryID', 'web-entry'], 'delete')
+    await same(t, ['entry', 'delete', '-entryID', 'web-entry'], 'delete again')
+    await same(t, ['entry', 'count'], 'count after delete')
+  })
+})
+
+void t.test(`a workload registered with spire-server ${SPIRE_VERSION} gets its SVID from Chaperone's Workload API; deleting the entry ends it`, { skip, timeout: 1_800_000 }, async t => {
+  const stand = await startAgentStand(t, `spiffe://${TD}/interop-stand`)
+  const server = stand.placePeer(await spireServer(), 'spire-server')
+  const agentCli = stand.placePeer(await spireAgent(), 'spire-agent')
+  const serverCli = async (...args: string[]): Promise<{ status: number | null, out: string }> => await stand.runPeer(server, [...args, '-socketPath', stand.agent.config.serverSocket])
+  const fetched = async (): Promise<string> => (await stand.runPeer(agentCli, ['api', 'fetch', 'x509', '-socketPath', stand.socket])).out
+
+  const agentId = stand.agent.store.agentId
+  const created = await serverCli('entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://${TD}/registered-with-spire`, '-selector', `unix:uid:${uid}`)
+  t.equal(created.status, 0, created.out)
+  const entryId = /^Entry ID\s*:\s*(\S+)/m.exec(created.out)?.[1] ?? ''
+  t.match(created.out, `Parent ID        : ${agentId}`, 'parented on this agent\'s ID')
+  const elsewhere = await serverCli('entry', 'create', '-parentID', `spiffe://${TD}/spire/agent/x509pop/another-device`, '-spiffeID', `spiffe://${TD}/for-another-agent`, '-selector', `unix:uid:${uid}`)
+  t.equal(elsewhere.status, 0, elsewhere.out)
+
+  const before = await fetched()
+  t.match(before, `SPIFFE ID:\t\tspiffe://${TD}/registered-with-spire`, 'spire-agent api fetch x509 gets it from our Workload API')
+  t.notMatch(before, 'for-another-agent', 'an entry parented on another agent is stored, never issued here')
+
+  const deleted = await serverCli('entry', 'delete', '-entryID', entryId)
+  t.equal(deleted.status, 0, deleted.out)
+  const after = await fetched()
+  t.notMatch(after, 'registered-with-spire', 'deleted: no longer issued')
+  t.match(after, `spiffe://${TD}/interop-stand`, 'the workload\'s other entry is still served')
+})
