@@ -92,11 +92,11 @@ function writePolicy (d: Deployment, text: string): void {
 
 /** The capture holds app-a's connections to app-b, and every stream in it is TLS records from its first byte. */
 async function expectOnlyTls (t: Test, capture: BridgeCapture): Promise<void> {
-  const { pcap, stoppedEarly } = await capture.stop()
+  const { pcap, log, stoppedEarly } = await capture.stop()
   t.equal(stoppedEarly, undefined, 'tcpdump captured from before `up` until now')
   const streams = tcpStreams(pcap).filter(s => s.bytes.length > 0)
   const toApps = streams.filter(s => s.dstPort === 8080 && !s.bytes.includes(ROGUE_PATH))
-  t.ok(toApps.length >= 1, `the capture saw app-a's connections to app-b: ${streams.map(s => `${s.key} (${s.bytes.length} bytes)`).join(', ')}`)
+  t.ok(toApps.length >= 1, `the capture saw app-a's connections to app-b: ${streams.map(s => `${s.key} (${s.bytes.length} bytes)`).join(', ') || `none (tcpdump: ${log.replace(/\s+/g, ' ')})`}`)
   for (const stream of streams) {
     if (stream.bytes.includes(ROGUE_PATH)) continue // the container with no sidecar sent plain text itself
     const problem = notTls(stream.bytes)
