@@ -76,6 +76,7 @@ export class Agent {
         ...(config.serverSocketGroup === undefined ? {} : { group: config.serverSocketGroup }),
         trustDomain: config.trustDomain,
         store,
+        ca,
         logger
       })
       return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket)

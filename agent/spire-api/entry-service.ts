@@ -5,7 +5,7 @@
  * serves its entries itself.
  */
 import { status } from '@grpc/grpc-js'
-import type { ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js'
+import type { ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
 import { SpireApiError } from './api-error'
 import type { CallerRegistry } from './callers'
 import { entryQuery } from './entry-filter'
@@ -17,6 +17,8 @@ import type {
   BatchCreateEntryRequest, BatchDeleteEntryRequest, BatchUpdateEntryRequest, DeleteResult, EntryFilterMessage, EntryResult,
   GetEntryRequest, ListEntriesRequest
 } from './messages'
+import { serviceCalls, unimplemented } from './service-calls'
+import type { ChangedItem } from './service-calls'
 
 export interface EntryServiceDeps extends EntryWriteDeps {
   readonly callers: CallerRegistry
@@ -24,29 +26,10 @@ export interface EntryServiceDeps extends EntryWriteDeps {
 
 const SERVICE = 'spire.api.server.entry.v1.Entry'
 
-type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void
-
 export function entryHandlers (deps: EntryServiceDeps): UntypedServiceImplementation {
   const { store, ctx, logger } = deps
-  /** Answers with `work`'s result, or its SpireApiError as the call's status (anything else: INTERNAL, logged). */
-  const unary = <Req, Res>(method: string, work: (request: Req, call: ServerUnaryCall<Req, Res>) => Res): Unary<Req, Res> => (call, callback) => {
-    try {
-      callback(null, work(call.request, call))
-    } catch (err) {
-      if (err instanceof SpireApiError) {
-        logger.info({ method, code: status[err.grpcCode], reason: err.message }, 'SPIRE server API: request refused')
-        callback(err.toServiceError())
-        return
-      }
-      logger.error({ err, method }, 'SPIRE server API: request failed')
-      callback(new SpireApiError(status.INTERNAL, `${method} failed; see the agent's log`).toServiceError())
-    }
-  }
-  /** Logs a batch's changes: which method, which entries with which outcome, and who asked. */
-  const logChanges = (method: string, call: ServerUnaryCall<unknown, unknown>, results: Array<{ id: string, code: number }>): void => {
-    logger.info({ method, caller: deps.callers.of(call.getPeer()), entries: results.map(r => ({ id: r.id, code: status[r.code] })) },
-      `SPIRE server API: ${method}`)
-  }
+  const { unary, logChanges: logged } = serviceCalls(logger, deps.callers)
+  const logChanges = (method: string, call: ServerUnaryCall<unknown, unknown>, results: ChangedItem[]): void => { logged(method, call, 'entries', results) }
   const count = (filter: EntryFilterMessage | null): number => entryCount(store.entriesInCreationOrder(), entryQuery(filter, ctx))
 
   return {
@@ -83,5 +66,5 @@ export function entryHandlers (deps: EntryServiceDeps): UntypedServiceImplementa
 }
 
 function agentOnly (method: string): SpireApiError {
-  return new SpireApiError(status.UNIMPLEMENTED, `/${SERVICE}/${method} is not implemented: it is for SPIRE agents, and this agent serves its own entries`)
+  return unimplemented(SERVICE, method, 'it is for SPIRE agents, and this agent serves its own entries')
 }

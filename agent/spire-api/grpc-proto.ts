@@ -5,3 +5,9 @@ import { loadProtoService } from '../../spiffe/grpc-proto'
 
 export const EntryService = (): ServiceClientConstructor =>
   loadProtoService(packageFile('agent/spire-api/proto/entry.proto'), 'spire.api.server.entry.v1.Entry')
+
+export const BundleService = (): ServiceClientConstructor =>
+  loadProtoService(packageFile('agent/spire-api/proto/bundle.proto'), 'spire.api.server.bundle.v1.Bundle')
+
+export const AgentService = (): ServiceClientConstructor =>
+  loadProtoService(packageFile('agent/spire-api/proto/agent.proto'), 'spire.api.server.agent.v1.Agent')

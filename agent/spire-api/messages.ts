@@ -99,3 +99,59 @@ export interface DeleteResult {
   status: StatusMessage
   id: string
 }
+
+export interface X509CertificateMessage {
+  asn1: Buffer
+  tainted: boolean
+}
+
+export interface JwtKeyMessage {
+  public_key: Buffer
+  key_id: string
+  expires_at: number
+  tainted: boolean
+}
+
+export interface BundleMessage {
+  trust_domain: string
+  x509_authorities: X509CertificateMessage[]
+  jwt_authorities: JwtKeyMessage[]
+  refresh_hint: number
+  sequence_number: number
+}
+
+/** The Bundle fields a mask names: every field but trust_domain. */
+export type BundleMaskMessage = Record<Exclude<keyof BundleMessage, 'trust_domain'>, boolean>
+
+export type BundleDeleteMode = 'RESTRICT' | 'DELETE' | 'DISSOCIATE'
+
+/** One result of a federated bundle batch: its status, and the bundle (create, update, set) it concerns. */
+export interface BundleResult {
+  status: StatusMessage
+  bundle?: BundleMessage
+}
+
+export interface BundleDeleteResult {
+  status: StatusMessage
+  trust_domain: string
+}
+
+export interface AgentMessage {
+  id: SpiffeIdMessage | null
+  attestation_type: string
+  x509svid_serial_number: string
+  x509svid_expires_at: number
+  selectors: SelectorMessage[]
+  banned: boolean
+  can_reattest: boolean
+}
+
+export type AgentMaskMessage = Record<Exclude<keyof AgentMessage, 'id'>, boolean>
+
+export interface AgentFilterMessage {
+  by_attestation_type: string
+  by_selector_match: SelectorMatchMessage | null
+  by_banned: { value: boolean } | null
+  by_can_reattest: { value: boolean } | null
+  by_expires_before: string
+}

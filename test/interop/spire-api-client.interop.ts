@@ -17,7 +17,6 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { Agent } from '../../agent/agent'
 import { loadAgentConfig } from '../../agent/config'
-import { createTestCa } from '../../certs-test'
 import { buildGoProgram } from '../../bench/peers/go-tool'
 import { run } from '../helpers/command'
 import { TRUST_DOMAIN } from './agent-stand'
@@ -27,8 +26,6 @@ import { startSpireStand } from './spire-stand'
 const skip = interopSkip()
 /** Workload entries the client creates, lists, updates and deletes: three pages of 200 with what is there already. */
 const ENTRIES = 450
-/** The trust domains the client's entries federate with (its -federated default). */
-const FEDERATED = ['fed-a.example', 'fed-b.example']
 
 /** The client's steps, in the order it runs them; each prints one line, the last `done`. */
 const STEPS = [
@@ -41,9 +38,9 @@ const STEPS = [
 interface StepLine { step: string, ok: boolean, detail: string }
 
 /** Runs the client against `socket` and checks every step it printed; the steps seen, in order. */
-async function runClient (t: Test, client: string, socket: string, trustDomain: string, parentId: string, extra: string[] = []): Promise<string[]> {
+async function runClient (t: Test, client: string, socket: string, trustDomain: string, parentId: string): Promise<string[]> {
   const startedAt = Date.now()
-  const result = await run(client, ['-socket', socket, '-trust-domain', trustDomain, '-parent-id', parentId, '-entries', String(ENTRIES), ...extra], { timeoutMs: 600_000 })
+  const result = await run(client, ['-socket', socket, '-trust-domain', trustDomain, '-parent-id', parentId, '-entries', String(ENTRIES)], { timeoutMs: 600_000 })
   t.comment(`the client ran ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)
   const steps: string[] = []
   for (const text of result.stdout.split('\n').filter(l => l.trim() !== '')) {
@@ -80,10 +77,9 @@ void t.test('an orchestrator\'s SPIRE server API client (spire-api-sdk, grpc-go)
     const serverSocket = join(dir, 'server', 'api.sock')
     const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'data'), socket: join(dir, 'workload.sock'), adminSocket: join(dir, 'admin.sock'), serverSocket }), pino({ level: 'silent' }))
     t.teardown(async () => { await agent.stop() })
-    // SPIRE's Bundle API is not served yet: the bundles the client's entries federate with are set through
-    // Chaperone's own API, and the client told to find them there (-set-bundles=false).
-    for (const trustDomain of FEDERATED) agent.store.setFederatedBundle({ trustDomain, format: 'pem', bundle: createTestCa(trustDomain).certPem })
-    // Entries parented on the agent's own ID are the ones it serves, as on a single SPIRE node.
-    await runClient(t, client, serverSocket, TRUST_DOMAIN, agent.store.agentId, ['-federated', FEDERATED.join(','), '-set-bundles=false'])
+    // Run exactly as against SPIRE: it sets the bundles its entries federate with through the Bundle API, and
+    // deletes them at the end. Entries parented on the agent's own ID are the ones it serves, as on a single SPIRE node.
+    await runClient(t, client, serverSocket, TRUST_DOMAIN, agent.store.agentId)
+    t.same(agent.store.listFederatedBundles(), [], 'the bundles it set are deleted again')
   })
 })

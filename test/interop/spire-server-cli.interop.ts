@@ -12,8 +12,10 @@ import { join } from 'node:path'
 import { run } from '../helpers/command'
 import type { CommandResult } from '../helpers/command'
 import { startAgentStand, TRUST_DOMAIN } from './agent-stand'
+import type { AgentStand } from './agent-stand'
 import { interopSkip, spireAgent, spireServer, SPIRE_VERSION } from './peers'
 import { startSpireStand } from './spire-stand'
+import type { SpireStand } from './spire-stand'
 
 const skip = interopSkip()
 const TD = TRUST_DOMAIN
@@ -26,13 +28,34 @@ function masked (text: string): string {
     .replace(/"created_at":\s*"?\d+"?/g, '"created_at": <time>')
 }
 
-void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's server socket, compared with a real SPIRE server`, { skip, timeout: 1_800_000 }, async t => {
-  // Both in the same trust domain, so their outputs can be compared as they are.
+type Runner = (args: readonly string[]) => Promise<CommandResult>
+
+/**
+ * A real SPIRE server and a Chaperone agent in the same trust domain, so that their outputs can be compared as they
+ * are, and `same`: runs one command against both and expects the same exit status, stdout and stderr (masked).
+ */
+async function startBoth (t: Test): Promise<{
+  spire: SpireStand, stand: AgentStand, ours: Runner, theirs: Runner,
+  same: (t: Test, args: readonly string[], what: string, mask?: (text: string) => string) => Promise<CommandResult>
+}> {
   const spire = await startSpireStand(t, { trustDomain: TD })
   const stand = await startAgentStand(t, `spiffe://${TD}/interop`)
   const ourSocket = stand.agent.config.serverSocket
-  const ours = async (args: readonly string[]): Promise<CommandResult> => await run(spire.serverBinary, [...args, '-socketPath', ourSocket], { timeoutMs: 30_000 })
-  const theirs = async (args: readonly string[]): Promise<CommandResult> => await spire.serverCommand(args)
+  const ours: Runner = async args => await run(spire.serverBinary, [...args, '-socketPath', ourSocket], { timeoutMs: 30_000 })
+  const theirs: Runner = async args => await spire.serverCommand(args)
+  const same = async (t: Test, args: readonly string[], what: string, mask: (text: string) => string = masked): Promise<CommandResult> => {
+    const [a, b] = [await theirs(args), await ours(args)]
+    t.equal(b.status, a.status, `${what}: exit status (SPIRE: ${a.status})`)
+    t.equal(mask(b.stdout), mask(a.stdout), `${what}: stdout`)
+    t.equal(mask(b.stderr), mask(a.stderr), `${what}: stderr`)
+    if (mask(b.stdout) !== mask(a.stdout) || mask(b.stderr) !== mask(a.stderr)) t.comment(`SPIRE:\n${a.stdout}${a.stderr}\nChaperone:\n${b.stdout}${b.stderr}`)
+    return b
+  }
+  return { spire, stand, ours, theirs, same }
+}
+
+void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's server socket, compared with a real SPIRE server`, { skip, timeout: 1_800_000 }, async t => {
+  const { spire, stand, same } = await startBoth(t)
 
   // SPIRE's stand registered its node alias; both servers start from no entries.
   const existing = [...(await spire.server('entry', 'show')).matchAll(/^Entry ID\s*:\s*(\S+)/gm)].map(m => m[1])
@@ -43,16 +66,6 @@ void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's se
   writeFileSync(otherPem, stand.agent.ca.bundle().x509.toPem())
   await spire.server('bundle', 'set', '-format', 'pem', '-id', 'spiffe://other.example', '-path', otherPem)
   stand.agent.store.setFederatedBundle({ trustDomain: 'other.example', format: 'pem', bundle: stand.agent.ca.bundle().x509.toPem() })
-
-  /** Runs the same command against both and expects the same exit status, stdout and stderr (masked). */
-  const same = async (t: Test, args: readonly string[], what: string): Promise<CommandResult> => {
-    const [a, b] = [await theirs(args), await ours(args)]
-    t.equal(b.status, a.status, `${what}: exit status (SPIRE: ${a.status})`)
-    t.equal(masked(b.stdout), masked(a.stdout), `${what}: stdout`)
-    t.equal(masked(b.stderr), masked(a.stderr), `${what}: stderr`)
-    if (masked(b.stdout) !== masked(a.stdout) || masked(b.stderr) !== masked(a.stderr)) t.comment(`SPIRE:\n${a.stdout}${a.stderr}\nChaperone:\n${b.stdout}${b.stderr}`)
-    return b
-  }
 
   const parent = ['-parentID', `spiffe://${TD}/node`]
   await t.test('healthcheck', async t => {
@@ -123,6 +136,75 @@ void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's se
     await same(t, ['entry', 'delete', '-entryID', 'web-entry'], 'delete')
     await same(t, ['entry', 'delete', '-entryID', 'web-entry'], 'delete again')
     await same(t, ['entry', 'count'], 'count after delete')
+  })
+})
+
+/** The agent's lines of `agent list`/`agent show`: what differs between a join-token SPIRE agent and ours. */
+function maskedAgent (text: string): string {
+  return text
+    .replace(/spiffe:\/\/[^/\s]+\/spire\/agent\/\S+/g, '<agent ID>')
+    .replace(/^(Attestation type\s*:).*$/gm, '$1 <type>')
+    .replace(/^(Expiration time\s*:).*$/gm, '$1 <time>')
+    .replace(/^(Serial number\s*:).*$/gm, '$1 <serial>')
+    .replace(/^(Selectors\s*:.*\n)((?:\s+\S+:\S.*\n)*)/gm, '$1')
+    .replace(/^Selectors\s*:.*\n/gm, '')
+    .replace(/^(Can re-attest\s*:).*$/gm, '$1 <bool>')
+}
+
+/**
+ * Our own trust domain's bundle: each server's CA made its own certificates and keys, and its own sequence; our CA
+ * publishes a refresh hint, where SPIRE's stored bundle has none (SPIRE's bundle endpoint adds its hint when serving).
+ */
+function maskedBundle (text: string): string {
+  return text
+    .replace(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g, '<certificate>\n')
+    .replace(/"keys":\s*\[[\s\S]*?\n {4}\]/g, '"keys": <keys>')
+    .replace(/"spiffe_sequence":\s*\d+/g, '"spiffe_sequence": <n>')
+    .replace(/,\n\s*"spiffe_refresh_hint":\s*\d+/g, '')
+    .replace(/(<certificate>\n)+/g, '<certificate>\n')
+}
+
+void t.test(`spire-server ${SPIRE_VERSION} bundle and agent commands against Chaperone's server socket, compared with a real SPIRE server`, { skip, timeout: 1_800_000 }, async t => {
+  const { stand, ours, theirs, same } = await startBoth(t)
+  const otherPem = join(stand.dir, 'other.pem')
+  writeFileSync(otherPem, stand.agent.ca.bundle().x509.toPem())
+  const otherDoc = join(stand.dir, 'other.json')
+  writeFileSync(otherDoc, stand.agent.ca.bundle().marshal())
+
+  await t.test('bundle show: our own trust domain\'s (each server\'s CA made its own certificates and keys: masked)', async t => {
+    const shown = await same(t, ['bundle', 'show'], 'bundle show', maskedBundle)
+    t.match(shown.stdout, '-----BEGIN CERTIFICATE-----')
+    await same(t, ['bundle', 'show', '-format', 'spiffe'], 'bundle show -format spiffe', maskedBundle)
+    await same(t, ['bundle', 'count'], 'bundle count before any is set')
+  })
+
+  await t.test('bundle set, list, count, delete for federated bundles: identical', async t => {
+    await same(t, ['bundle', 'set', '-format', 'pem', '-id', 'spiffe://other.example', '-path', otherPem], 'bundle set -format pem')
+    await same(t, ['bundle', 'set', '-format', 'spiffe', '-id', 'spiffe://other2.example', '-path', otherDoc], 'bundle set -format spiffe')
+    await same(t, ['bundle', 'set', '-format', 'pem', '-id', `spiffe://${TD}`, '-path', otherPem], 'bundle set for our own trust domain')
+    await same(t, ['bundle', 'list'], 'bundle list')
+    await same(t, ['bundle', 'list', '-format', 'spiffe'], 'bundle list -format spiffe')
+    await same(t, ['bundle', 'list', '-id', 'spiffe://other.example'], 'bundle list -id')
+    await same(t, ['bundle', 'list', '-id', 'spiffe://nowhere.example'], 'bundle list -id of no bundle')
+    await same(t, ['bundle', 'count'], 'bundle count')
+    await same(t, ['entry', 'create', '-parentID', `spiffe://${TD}/node`, '-spiffeID', `spiffe://${TD}/fed`, '-selector', 'unix:uid:4242', '-federatesWith', 'spiffe://other.example'], 'an entry federating with it')
+    await same(t, ['bundle', 'delete', '-id', 'spiffe://other.example'], 'bundle delete while an entry federates (restrict)')
+    await same(t, ['bundle', 'delete', '-id', 'spiffe://other.example', '-mode', 'dissociate'], 'bundle delete -mode dissociate')
+    await same(t, ['bundle', 'delete', '-id', 'spiffe://other2.example'], 'bundle delete')
+    await same(t, ['bundle', 'delete', '-id', 'spiffe://other2.example'], 'bundle delete again')
+    await same(t, ['bundle', 'list'], 'bundle list after delete')
+    await same(t, ['bundle', 'count'], 'bundle count after delete')
+  })
+
+  await t.test('agent list, show, count: one agent each (its ID, attestation type, serial, expiry, selectors masked)', async t => {
+    await same(t, ['agent', 'count'], 'agent count')
+    const listed = await same(t, ['agent', 'list'], 'agent list', maskedAgent)
+    t.match(listed.stdout, stand.agent.store.agentId, 'ours lists this node\'s agent ID, the parent ID of the entries it serves')
+    const theirId = /spiffe:\/\/\S+\/spire\/agent\/\S+/.exec((await theirs(['agent', 'list'])).stdout)?.[0] ?? ''
+    const [a, b] = [await theirs(['agent', 'show', '-spiffeID', theirId]), await ours(['agent', 'show', '-spiffeID', stand.agent.store.agentId])]
+    t.equal(b.status, a.status, 'agent show: exit status')
+    t.equal(maskedAgent(b.stdout), maskedAgent(a.stdout), 'agent show: stdout')
+    await same(t, ['agent', 'show', '-spiffeID', `spiffe://${TD}/spire/agent/x509pop/nobody`], 'agent show of no agent')
   })
 })
 

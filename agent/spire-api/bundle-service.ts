@@ -1,0 +1,83 @@
+/**
+ * SPIRE's server Bundle service (spire.api.server.bundle.v1.Bundle): our own trust domain's bundle is the CA's
+ * (GetBundle), the federated ones are the registration store's (Count, List, Get, and the Batch calls, one item at
+ * a time in bundle-writes.ts, each change logged with its caller). Federated bundles set here reach the workloads
+ * whose entries federate with them, through the Workload API, as those set with `chaperone bundle set` do.
+ * AppendBundle and PublishJWTAuthority answer UNIMPLEMENTED: our own bundle is the CA's alone.
+ */
+import { status } from '@grpc/grpc-js'
+import type { UntypedServiceImplementation } from '@grpc/grpc-js'
+import type { AgentCa } from '../ca'
+import { SpireApiError } from './api-error'
+import type { CallerRegistry } from './callers'
+import { bundleToMessage, maskBundle } from './bundle-mapping'
+import { createFederatedBundle, deleteFederatedBundle, setFederatedBundle, updateFederatedBundle } from './bundle-writes'
+import type { BundleWriteDeps } from './bundle-writes'
+import { keyedPage } from './keyed-paging'
+import type { BundleDeleteMode, BundleMaskMessage, BundleMessage, BundleResult } from './messages'
+import { serviceCalls, unimplemented } from './service-calls'
+import { trustDomainName } from './spire-id'
+
+export interface BundleServiceDeps extends BundleWriteDeps {
+  readonly ca: AgentCa
+  readonly callers: CallerRegistry
+}
+
+const SERVICE = 'spire.api.server.bundle.v1.Bundle'
+const DELETE_MODES: readonly BundleDeleteMode[] = ['RESTRICT', 'DELETE', 'DISSOCIATE']
+
+interface ListRequest { output_mask: BundleMaskMessage | null, page_size: number, page_token: string }
+interface BatchRequest { bundle: BundleMessage[], output_mask: BundleMaskMessage | null }
+
+/** One bundle of the walk ListFederatedBundles pages: ours first, as SPIRE's is its datastore's first row, then by name. */
+interface Listed { readonly name: string, readonly own: boolean }
+
+export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplementation {
+  const { store, ctx, ca } = deps
+  const { unary, logChanges } = serviceCalls(deps.logger, deps.callers)
+  const federated = (name: string): BundleMessage => bundleToMessage((store.findFederatedBundle(name) ?? notFound()).bundle)
+  const batch = (method: string, write: (bundle: BundleMessage, request: BatchRequest) => BundleResult) =>
+    unary(method, (request: BatchRequest, call) => {
+      const results = request.bundle.map(bundle => write(bundle, request))
+      logChanges(method, call, 'bundles', results.map((r, i) => ({ id: request.bundle[i].trust_domain, code: r.status.code })))
+      return { results }
+    })
+
+  return {
+    CountBundles: unary('CountBundles', () => ({ count: 1 + store.listFederatedBundles().length })),
+    GetBundle: unary('GetBundle', (request: { output_mask: BundleMaskMessage | null }) => {
+      const expiries = new Map(ca.status().jwt.map(key => [key.kid, Math.floor(key.notAfter.getTime() / 1000)]))
+      return maskBundle(bundleToMessage(ca.bundle(), kid => expiries.get(kid) ?? 0), request.output_mask)
+    }),
+    AppendBundle: unary('AppendBundle', () => { throw unimplemented(SERVICE, 'AppendBundle', 'this trust domain\'s bundle is its CA\'s alone') }),
+    PublishJWTAuthority: unary('PublishJWTAuthority', () => { throw unimplemented(SERVICE, 'PublishJWTAuthority', 'it is for downstream SPIRE servers') }),
+    ListFederatedBundles: unary('ListFederatedBundles', (request: ListRequest) => {
+      const walk: Listed[] = [{ name: ctx.trustDomain, own: true }, ...store.listFederatedBundles().map(held => ({ name: held.trustDomain.name, own: false }))]
+      const page = keyedPage(walk, request.page_size, request.page_token, {
+        keyOf: item => item.name,
+        // A token names our own trust domain (everything federated follows) or a federated one (those after it).
+        follows: (item, token) => !item.own && (token === ctx.trustDomain || item.name > token)
+      })
+      return { bundles: page.items.filter(item => !item.own).map(item => maskBundle(federated(item.name), request.output_mask)), next_page_token: page.nextPageToken }
+    }),
+    GetFederatedBundle: unary('GetFederatedBundle', (request: { trust_domain: string, output_mask: BundleMaskMessage | null }) => {
+      const name = SpireApiError.within('trust domain argument is not valid', () => trustDomainName(request.trust_domain))
+      if (name === ctx.trustDomain) throw SpireApiError.invalid('getting a federated bundle for the server\'s own trust domain is not allowed')
+      return maskBundle(federated(name), request.output_mask)
+    }),
+    BatchCreateFederatedBundle: batch('BatchCreateFederatedBundle', (bundle, request) => createFederatedBundle(deps, bundle, request.output_mask)),
+    BatchUpdateFederatedBundle: batch('BatchUpdateFederatedBundle', (bundle, request) =>
+      updateFederatedBundle(deps, bundle, (request as BatchRequest & { input_mask: BundleMaskMessage | null }).input_mask, request.output_mask)),
+    BatchSetFederatedBundle: batch('BatchSetFederatedBundle', (bundle, request) => setFederatedBundle(deps, bundle, request.output_mask)),
+    BatchDeleteFederatedBundle: unary('BatchDeleteFederatedBundle', (request: { trust_domains: string[], mode: BundleDeleteMode | number }, call) => {
+      if (!DELETE_MODES.includes(request.mode as BundleDeleteMode)) throw SpireApiError.invalid(`failed to parse deletion mode: unhandled delete mode "${String(request.mode)}"`)
+      const results = request.trust_domains.map(td => deleteFederatedBundle(deps, td, request.mode as BundleDeleteMode))
+      logChanges('BatchDeleteFederatedBundle', call, 'bundles', results.map(r => ({ id: r.trust_domain, code: r.status.code })))
+      return { results }
+    })
+  }
+}
+
+function notFound (): never {
+  throw new SpireApiError(status.NOT_FOUND, 'bundle not found')
+}
