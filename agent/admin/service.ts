@@ -19,6 +19,7 @@ import { caStatusMessage } from './ca-message'
 import { bundleToMessage, federatedBundleToMessage } from './bundle-message'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
+import { statusDetails } from '../status-details'
 import { isWriteFailure, unwritableReason } from '../unwritable'
 import { EntryError } from '../store'
 
@@ -58,7 +59,7 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
         if (grpcStatus !== undefined && code !== undefined) {
           logger.info({ call: what, code, err: (err as Error).message }, 'admin request refused')
           metadata.set(ERROR_CODE_METADATA, code)
-          callback({ code: grpcStatus, details: (err as Error).message, metadata })
+          callback({ code: grpcStatus, details: statusDetails((err as Error).message), metadata })
           return
         }
         // The disk, not the request: say which (read-only, full, permissions), here and in the log.

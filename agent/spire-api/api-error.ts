@@ -6,6 +6,7 @@
 import { Metadata, status } from '@grpc/grpc-js'
 import type { ServiceError } from '@grpc/grpc-js'
 import type { StatusMessage } from './messages'
+import { statusDetails } from '../status-details'
 
 export class SpireApiError extends Error {
   readonly grpcCode: status
@@ -41,9 +42,10 @@ export class SpireApiError extends Error {
     return { code: this.grpcCode, message: this.message }
   }
 
-  /** As the status of the whole call. */
+  /** As the status of the whole call (a message echoing a huge input is cut: statusDetails). */
   toServiceError (): ServiceError {
-    return Object.assign(new Error(this.message), { code: this.grpcCode, details: this.message, metadata: new Metadata() })
+    const details = statusDetails(this.message)
+    return Object.assign(new Error(details), { code: this.grpcCode, details, metadata: new Metadata() })
   }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Client, Metadata, credentials, loadPackageDefinition } from '@grpc/grpc-js'
+import { credentials, loadPackageDefinition } from '@grpc/grpc-js'
 import type { GrpcObject, ServiceClientConstructor, ServiceError } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { protoPath as healthProtoPath } from 'grpc-health-check'
@@ -10,27 +10,12 @@ import pino from 'pino'
 import { Agent } from '../../../agent/agent'
 import { loadAgentConfig } from '../../../agent/config'
 import { EntryService } from '../../../agent/spire-api/grpc-proto'
-import { CODE, entry, startSpireApiStand } from './fixtures/spire-api-stand'
+import { CODE, entry, rawCall, startSpireApiStand } from './fixtures/spire-api-stand'
 
 // The SPIRE-compatible server socket: where SPIRE's tools find an API like SPIRE server's, with its modes, the
 // health service, UNIMPLEMENTED for anything else, and a log line naming who changed which entries.
 
 const gid = process.getgid?.() ?? 0
-
-/** A call to any method, bytes in and out, to see exactly what the server answers. */
-async function rawCall (socket: string, method: string, request = Buffer.alloc(0)): Promise<{ code: number, details: string, response?: Buffer }> {
-  const client = new Client(`unix:${socket}`, credentials.createInsecure())
-  const identity = (value: unknown): Buffer => Buffer.isBuffer(value) ? value : Buffer.alloc(0)
-  try {
-    return await new Promise(resolve => {
-      client.makeUnaryRequest(method, identity, identity, request, new Metadata(), (err: ServiceError | null, response?: Buffer) => {
-        resolve(err === null ? { code: 0, details: '', response } : { code: err.code, details: err.details })
-      })
-    })
-  } finally {
-    client.close()
-  }
-}
 
 void t.test('server socket – made as SPIRE server makes it: directories 0750, socket 0770, the agent\'s group', async t => {
   const stand = await startSpireApiStand(t)
