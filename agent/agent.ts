@@ -40,6 +40,7 @@ export class Agent {
     // The data directory holds the CA's keys: owner only.
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
     const store = RegistrationStore.open({ dataDir: config.dataDir, trustDomain: config.trustDomain, logger })
+    const attestorOptions = config.dockerSocket === undefined ? {} : { docker: { socketPath: config.dockerSocket } }
     let ca: AgentCa | undefined
     let workloadApi: WorkloadApiServer | undefined
     let adminGrpc: Server | undefined
@@ -62,7 +63,7 @@ export class Agent {
         ca,
         logger,
         limits: config.workloadApi,
-        attestor: config.dockerSocket === undefined ? {} : { docker: { socketPath: config.dockerSocket } }
+        attestor: attestorOptions
       })
       adminGrpc = new Server()
       adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, logger }))
@@ -74,6 +75,9 @@ export class Agent {
       const spireServerApi = await SpireServerApi.start({
         socketPath: config.serverSocket,
         ...(config.serverSocketGroup === undefined ? {} : { group: config.serverSocketGroup }),
+        adminWorkloads: config.serverSocketAdminWorkloads,
+        attestor: attestorOptions,
+        limits: config.workloadApi,
         trustDomain: config.trustDomain,
         store,
         ca,

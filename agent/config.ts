@@ -18,6 +18,12 @@ export interface AgentConfigFile {
   serverSocket: string
   /** Group (name or gid) given the server socket (0770); without one, the agent's own group. */
   serverSocketGroup?: string
+  /**
+   * Let workloads attested to an entry with `admin: true` call the server socket too (SPIRE's admin callers): the
+   * socket opens to every local user (0777, its directory 0755) and each call is authorized by the caller's kernel
+   * credentials. Off: only the socket's owner, its group and root can connect (0770, directory 0750).
+   */
+  serverSocketAdminWorkloads: boolean
   /** The Docker Engine API socket, for docker:* selectors; without it only unix:* selectors (and the container ID) are attested. */
   dockerSocket?: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -54,6 +60,7 @@ export const AGENT_CONFIG_SCHEMA = {
     adminSocketGroup: { ...GROUP },
     serverSocket: { ...PATH, default: '/tmp/spire-server/private/api.sock', description: 'SPIRE\'s server API socket, where SPIRE\'s default is (0770; its directory 0750)' },
     serverSocketGroup: { ...GROUP },
+    serverSocketAdminWorkloads: { type: 'boolean', default: false, description: 'Workloads attested to an entry with admin: true may call the server socket too (it opens to every local user; each call is authorized)' },
     dockerSocket: { ...PATH, description: 'The Docker Engine API socket (e.g. /var/run/docker.sock), for docker:* selectors' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
     ca: {
@@ -106,6 +113,7 @@ export interface AgentConfig {
   readonly adminSocketGroup?: string
   readonly serverSocket: string
   readonly serverSocketGroup?: string
+  readonly serverSocketAdminWorkloads: boolean
   readonly dockerSocket?: string
   readonly logLevel: AgentConfigFile['logLevel']
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
@@ -114,7 +122,7 @@ export interface AgentConfig {
 }
 
 /** Flag values that override the file's (undefined = not given). */
-export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'serverSocket' | 'serverSocketGroup' | 'dockerSocket' | 'logLevel'>>
+export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'serverSocket' | 'serverSocketGroup' | 'serverSocketAdminWorkloads' | 'dockerSocket' | 'logLevel'>>
 
 /** Reads the optional file, applies the flags over it, validates everything; throws ConfigError naming each problem. */
 export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {}): AgentConfig {
@@ -150,6 +158,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     ...(raw.adminSocketGroup === undefined ? {} : { adminSocketGroup: raw.adminSocketGroup }),
     serverSocket: raw.serverSocket,
     ...(raw.serverSocketGroup === undefined ? {} : { serverSocketGroup: raw.serverSocketGroup }),
+    serverSocketAdminWorkloads: raw.serverSocketAdminWorkloads,
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),

@@ -20,9 +20,12 @@ export interface UnixSocketOptions {
   /**
    * The socket's directory: the mode of the folders created for it (0755 by default; given to `group` too) and
    * whether it must be private, i.e. owned by this user or root and not writable by every user, so that no other
-   * user can have put it there, or can swap the socket in it (a directory under /tmp, like SPIRE's default).
+   * user can have put it there, or can swap the socket in it (a directory under /tmp, like SPIRE's default);
+   * `widen`: an existing directory this user owns gains `mode`'s permissions too (so a socket opened to other users
+   * can be reached in a directory an earlier run made closed; nothing is ever taken away from a directory that
+   * may hold other sockets).
    */
-  readonly directory?: { readonly mode: number, readonly private?: boolean }
+  readonly directory?: { readonly mode: number, readonly private?: boolean, readonly widen?: boolean }
 }
 
 /** Listens on `options.path`; resolves once listening with the final mode and group in place. */
@@ -30,6 +33,7 @@ export async function listenUnixSocket (options: UnixSocketOptions, onConnection
   const gid = options.group === undefined ? undefined : groupId(options.group)
   makeDirectory(dirname(options.path), options.directory?.mode ?? 0o755, gid)
   if (options.directory?.private === true) checkPrivate(dirname(options.path))
+  if (options.directory?.widen === true) widenOwnDirectory(dirname(options.path), options.directory.mode)
   await removeStaleSocket(options.path)
   const server = createServer(onConnection)
   const previous = process.umask(0o177)
@@ -58,6 +62,12 @@ function makeDirectory (dir: string, mode: number, gid: number | undefined): voi
     if (gid !== undefined) chownSync(path, -1, gid)
     chmodSync(path, mode)
   }
+}
+
+/** Adds `mode`'s permissions to the directory when this user owns it (one owned by root, the agent not root, is left as it is). */
+function widenOwnDirectory (dir: string, mode: number): void {
+  const { uid, mode: current } = statSync(dir)
+  if (uid === (process.getuid?.() ?? 0) && (current & mode) !== mode) chmodSync(dir, (current & 0o7777) | mode)
 }
 
 /** Refuses a directory another user owns, or that every user may write. */

@@ -8,7 +8,8 @@ import type { AdminOptions } from './admin-options'
 
 function describeRunning (config: AgentConfig, agent: Agent): string {
   const mode = config.adminSocketGroup === undefined ? '0600, owner only' : `0660, group ${config.adminSocketGroup}`
-  const serverMode = config.serverSocketGroup === undefined ? '0770, owner and the agent\'s group' : `0770, group ${config.serverSocketGroup}`
+  const serverGroup = config.serverSocketGroup === undefined ? 'owner and the agent\'s group' : `group ${config.serverSocketGroup}`
+  const serverMode = config.serverSocketAdminWorkloads ? `0777: ${serverGroup}, and workloads with an admin entry` : `0770, ${serverGroup}`
   return [
     `chaperone agent running for trust domain ${config.trustDomain.name}`,
     `  admin API     : ${config.adminSocket} (${mode})`,
@@ -47,6 +48,7 @@ export function addAgentCommand (program: Command): void {
     .option('--admin-socket-group <group>', 'let this group use the admin socket (mode 0660)')
     .option('--server-socket <path>', 'the SPIRE-compatible server API socket (spire-server -socketPath)')
     .option('--server-socket-group <group>', 'give the server API socket to this group (mode 0770)')
+    .option('--server-socket-admin-workloads', 'let workloads attested to an entry with admin: true call the server API socket too (it opens to every local user; each call is authorized)')
     .option('--docker-socket <path>', 'the Docker Engine API socket, for docker:* selectors')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .action(async (options: AgentFlags & { config?: string }) => {

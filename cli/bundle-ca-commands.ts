@@ -1,12 +1,14 @@
 /**
- * `chaperone bundle show|set|list|delete` and `chaperone ca show`: the trust domain's bundle, the federated bundles
- * of other trust domains (flags as `spire-server bundle …`: --id, --path, --format), and the CA's authorities.
+ * `chaperone bundle show|set|list|delete|append|remove-authority` and `chaperone ca show`: the trust domain's bundle
+ * (and the authorities appended to it beside the CA's), the federated bundles of other trust domains (flags as
+ * `spire-server bundle …`: --id, --path, --format), and the CA's authorities.
  */
 import { readFileSync } from 'node:fs'
 import { Option } from 'commander'
 import type { Command } from 'commander'
 import type { AuthorityMessage } from '../agent/admin/ca-message'
 import type { BundleMessage } from '../agent/admin/bundle-message'
+import type { AppendedAuthoritiesMessage, AppendedAuthorityMessage } from '../agent/admin/appended-authority-message'
 import { print, withAdmin, withAdminOptions } from './admin-options'
 import type { AdminOptions } from './admin-options'
 
@@ -30,6 +32,25 @@ function describeFederated (b: BundleMessage): string {
     `Updated           : ${new Date(b.updated_at * 1000).toISOString()}`,
     ''
   ].join('\n')
+}
+
+const isoTime = (unixSeconds: number): string => new Date(unixSeconds * 1000).toISOString()
+
+/** "1 X.509 authority, 2 JWT keys" */
+function countAuthorities (authorities: readonly AppendedAuthorityMessage[]): string {
+  const x509 = authorities.filter(a => a.kind === 'x509').length
+  return `${count(x509, 'X.509 authority', 'X.509 authorities')}, ${count(authorities.length - x509, 'JWT key')}`
+}
+
+function nameAppended (a: AppendedAuthorityMessage): string {
+  return a.kind === 'x509' ? `X.509 ${a.subject} (sha256 ${a.sha256})` : `JWT key ${a.key_id}`
+}
+
+/** What an append or a removal did (`headline`), then the bundle's sequence and every appended authority held. */
+function describeAppended (headline: string, result: AppendedAuthoritiesMessage): string {
+  const held = result.authorities.map(a =>
+    `  ${(a.expired ? 'expired' : 'served').padEnd(8)} ${nameAppended(a)}\n           appended ${isoTime(a.appended_at)}${a.expires_at === 0 ? '' : `, until ${isoTime(a.expires_at)}`}\n`)
+  return [`${headline}\n`, `Bundle sequence      : ${result.bundle.sequence}\n`, `Appended authorities : ${held.length === 0 ? 'none' : ''}\n`, ...held].join('')
 }
 
 function formatOption (what: string): Option {
@@ -82,6 +103,26 @@ export function addBundleAndCaCommands (program: Command): void {
     .action(async (options: IdOptions) => {
       const deleted = await withAdmin(options, client => client.deleteFederatedBundle(options.id))
       print(options, deleted, () => `deleted the federated bundle of spiffe://${deleted.trust_domain}\n`)
+    })
+
+  withAdminOptions(bundle.command('append').description('append authorities to our own trust domain\'s bundle, beside the CA\'s (e.g. a second root during a CA migration, an upstream root); workloads get them'))
+    .option('--path <file>', 'the authorities\' file; standard input when left out or "-"')
+    .addOption(formatOption('pem: CERTIFICATE blocks (CA certificates); spiffe: the SPIFFE bundle format (X.509 and JWT authorities)'))
+    .action(async (options: AdminOptions & { path?: string, format: Format }, command: Command) => {
+      const text = readBundle(options.path, command)
+      const result = await withAdmin(options, client => client.appendAuthorities(options.format, text))
+      const already = result.present.length === 0 ? '' : ` (already there: ${countAuthorities(result.present)})`
+      print(options, result, () => describeAppended(`appended to the bundle of spiffe://${result.bundle.trust_domain}: ${countAuthorities(result.added)}${already}`, result))
+    })
+
+  withAdminOptions(bundle.command('remove-authority').description('remove an appended authority from our own trust domain\'s bundle (the CA\'s own cannot be removed)'))
+    .option('--sha256 <hex>', 'an X.509 authority, by the SHA-256 fingerprint of its DER (colons allowed)')
+    .option('--key-id <kid>', 'a JWT authority, by its key ID')
+    .action(async (options: AdminOptions & { sha256?: string, keyId?: string }, command: Command) => {
+      const { sha256, keyId } = options
+      if ((sha256 === undefined) === (keyId === undefined)) command.error('error: name the authority to remove: --sha256 HEX or --key-id KID', { exitCode: 2 })
+      const result = await withAdmin(options, client => client.removeAppendedAuthority(sha256 === undefined ? { keyId: keyId as string } : { sha256 }))
+      print(options, result, () => describeAppended(`removed ${result.removed === null ? 'nothing' : nameAppended(result.removed)} from the bundle of spiffe://${result.bundle.trust_domain}`, result))
     })
 
   withAdminOptions(program.command('ca').description('the agent\'s certificate authority').command('show').description('the active, prepared and retired authorities with their lifetimes'))

@@ -1,4 +1,5 @@
 /** `chaperone entry create|list|show|update|delete`: registration entries through the agent's admin API. */
+import { InvalidArgumentError } from 'commander'
 import type { Command } from 'commander'
 import type { EntryMessage } from '../agent/admin/entry-message'
 import { collect, parseTtl, print, withAdmin, withAdminOptions } from './admin-options'
@@ -13,12 +14,24 @@ interface EntryOptions extends AdminOptions {
   dnsName?: string[]
   hint?: string
   federatesWith?: string[]
+  admin?: boolean
+  downstream?: boolean
+  storeSvid?: boolean
+  expiresAt?: number
 }
 
 /** Option name → the Entry field it sets (the names UpdateEntry takes). */
 const FIELD_OF: Record<string, keyof EntryMessage> = {
   spiffeId: 'spiffe_id', parentId: 'parent_id', selector: 'selectors', x509Ttl: 'x509_svid_ttl', jwtTtl: 'jwt_svid_ttl', dnsName: 'dns_names', hint: 'hint',
-  federatesWith: 'federates_with'
+  federatesWith: 'federates_with', admin: 'admin', downstream: 'downstream', storeSvid: 'store_svid', expiresAt: 'expires_at'
+}
+
+/** Commander parser for --expires-at: an ISO 8601 time or unix seconds; `never` (or 0) clears it. */
+function parseExpiry (value: string): number {
+  if (value === 'never' || value === '0') return 0
+  const seconds = /^\d+$/.test(value) ? Number(value) : Math.floor(Date.parse(value) / 1000)
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new InvalidArgumentError('an expiry is an ISO 8601 time (2027-01-31T12:00:00Z), unix seconds, or never.')
+  return seconds
 }
 
 function entryOptions (command: Command, create: boolean): Command {
@@ -31,6 +44,13 @@ function entryOptions (command: Command, create: boolean): Command {
     .option('--dns-name <name>', 'a DNS SAN for the X509-SVID (repeatable)', collect)
     .option('--hint <hint>', 'a hint for workloads with several identities')
     .option('--federates-with <trust-domain>', 'another trust domain whose bundle the workload gets (repeatable), e.g. spiffe://other.example', collect)
+    .option('--admin', 'the workload may call the agent\'s SPIRE server API socket (SPIRE\'s admin entries)')
+    .option('--no-admin', 'it may not (the default)')
+    .option('--downstream', 'mark the entry downstream (stored and shown as SPIRE does; Chaperone signs no downstream CA)')
+    .option('--no-downstream', 'not downstream (the default)')
+    .option('--store-svid', 'the SVID is for an SVIDStore: stored, never issued by this agent')
+    .option('--no-store-svid', 'issued over the Workload API (the default)')
+    .option('--expires-at <time>', 'when the entry stops being served: ISO 8601 time or unix seconds; never clears it', parseExpiry)
 }
 
 /** The Entry fields the options set, and their names. */
@@ -56,7 +76,12 @@ function describeEntry (e: EntryMessage): string {
     ...e.dns_names.map(d => `DNS name      : ${d}`),
     ...(e.hint === '' ? [] : [`Hint          : ${e.hint}`]),
     ...e.federates_with.map(td => `Federates with: spiffe://${td}`),
+    ...(e.admin ? ['Admin         : true'] : []),
+    ...(e.downstream ? ['Downstream    : true'] : []),
+    ...(e.store_svid ? ['Store SVID    : true'] : []),
+    ...(e.expires_at === 0 ? [] : [`Expires       : ${new Date(e.expires_at * 1000).toISOString()}`]),
     `Created       : ${new Date(e.created_at * 1000).toISOString()}`,
+    `Served        : ${e.served ? 'yes, by this agent' : `no: ${e.not_served_reason}`}`,
     ''
   ].join('\n')
 }
@@ -88,7 +113,7 @@ export function addEntryCommands (program: Command): void {
   entryOptions(entry.command('update').argument('<entry-id>').description('change an entry: the given options replace its values (selectors as a whole)'), false)
     .action(async (id: string, options: EntryOptions, command: Command) => {
       const { entry: fields, fields: names } = fieldsOf(options)
-      if (names.length === 0) command.error('error: nothing to update: give at least one of --spiffe-id, --selector, --parent-id, --x509-ttl, --jwt-ttl, --dns-name, --hint, --federates-with', { exitCode: 2 })
+      if (names.length === 0) command.error('error: nothing to update: give at least one of --spiffe-id, --selector, --parent-id, --x509-ttl, --jwt-ttl, --dns-name, --hint, --federates-with, --[no-]admin, --[no-]downstream, --[no-]store-svid, --expires-at', { exitCode: 2 })
       const updated = await withAdmin(options, client => client.updateEntry({ ...fields, id }, names))
       print(options, updated, () => describeEntry(updated))
     })

@@ -12,9 +12,11 @@ import type { EntryMessage } from './entry-message'
 import type { CaStatusMessage } from './ca-message'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import type { BundleMessage } from './bundle-message'
+import type { AppendedAuthoritiesMessage } from './appended-authority-message'
 import type { FederatedBundleFormat } from '../store'
 
 export type { BundleMessage } from './bundle-message'
+export type { AppendedAuthoritiesMessage, AppendedAuthorityMessage } from './appended-authority-message'
 
 type Callback<T> = (err: ServiceError | null, value?: T) => void
 type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: Date }, callback: Callback<unknown>) => void
@@ -70,6 +72,16 @@ export class AdminClient {
 
   deleteFederatedBundle (trustDomain: string): Promise<BundleMessage> {
     return this.#call('DeleteFederatedBundle', { trust_domain: trustDomain })
+  }
+
+  /** Appends the authorities of a document in `format` to our own trust domain's bundle; those it holds are not added again. */
+  appendAuthorities (format: FederatedBundleFormat, bundle: string): Promise<AppendedAuthoritiesMessage> {
+    return this.#call('AppendAuthorities', { format, bundle })
+  }
+
+  /** Removes an appended authority: an X.509 one by the SHA-256 fingerprint of its DER, a JWT one by its key ID. */
+  removeAppendedAuthority (ref: { sha256: string } | { keyId: string }): Promise<AppendedAuthoritiesMessage> {
+    return this.#call('RemoveAppendedAuthority', 'sha256' in ref ? { sha256: ref.sha256 } : { key_id: ref.keyId })
   }
 
   getCaStatus (): Promise<CaStatusMessage> {

@@ -18,9 +18,14 @@ export interface EntryMessage {
   expires_at: number
   revision: number
   created_at: number
+  store_svid: boolean
+  /** Output only: whether this agent issues the entry, and if not why (entry-served.ts). */
+  served: boolean
+  not_served_reason: string
 }
 
-export function entryToMessage (entry: RegistrationEntry): EntryMessage {
+/** The entry as a message; `notServedReason` is why this agent does not issue it (null: it does). */
+export function entryToMessage (entry: RegistrationEntry, notServedReason: string | null): EntryMessage {
   return {
     id: entry.id,
     spiffe_id: entry.spiffeId,
@@ -35,7 +40,10 @@ export function entryToMessage (entry: RegistrationEntry): EntryMessage {
     federates_with: [...entry.federatesWith],
     expires_at: entry.expiresAt ?? 0,
     revision: entry.revision,
-    created_at: entry.createdAt
+    created_at: entry.createdAt,
+    store_svid: entry.storeSvid,
+    served: notServedReason === null,
+    not_served_reason: notServedReason ?? ''
   }
 }
 
@@ -50,6 +58,7 @@ const FIELDS: { [K in keyof EntryMessage]?: (m: EntryMessage) => Partial<EntryIn
   hint: m => ({ hint: m.hint }),
   admin: m => ({ admin: m.admin }),
   downstream: m => ({ downstream: m.downstream }),
+  store_svid: m => ({ storeSvid: m.store_svid }),
   federates_with: m => ({ federatesWith: m.federates_with }),
   expires_at: m => ({ expiresAt: m.expires_at === 0 ? null : m.expires_at })
 }

@@ -1,6 +1,6 @@
 /**
- * The admin API's handlers: thin translations between admin.proto messages and the registration store (entries and
- * federated bundles) and CA.
+ * The admin API's handlers: thin translations between admin.proto messages and the registration store (entries,
+ * federated bundles, the authorities appended to our bundle) and CA.
  * Every failure answers with a gRPC status and our stable error code in the trailing metadata; input errors are
  * logged at info, anything unexpected at error (and answered INTERNAL without internals).
  */
@@ -9,14 +9,16 @@ import { Metadata, status } from '@grpc/grpc-js'
 import type { ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import { ChaperoneError } from '../../spiffe/errors'
-import type { FederatedBundleFormat, RegistrationStore } from '../store'
+import type { FederatedBundleFormat, RegistrationEntry, RegistrationStore } from '../store'
 import type { AgentCa } from '../ca'
 import type { WorkloadAdmission } from '../workload/admission'
 import { ERROR_CODE_METADATA } from './grpc-proto'
 import { UPDATABLE_FIELDS, entryToMessage, messageToInput, messageToPatch } from './entry-message'
+import { notServedReason } from './entry-served'
 import type { EntryMessage } from './entry-message'
 import { caStatusMessage } from './ca-message'
 import { bundleToMessage, federatedBundleToMessage } from './bundle-message'
+import { appendedAuthorityCalls } from './appended-authority-calls'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
 import { statusDetails } from '../status-details'
@@ -34,7 +36,11 @@ const INPUT_ERRORS: Record<string, status> = {
   ERR_ENTRY_NOT_FOUND: status.NOT_FOUND,
   ERR_BUNDLE_INVALID: status.INVALID_ARGUMENT,
   ERR_BUNDLE_OWN_TRUST_DOMAIN: status.INVALID_ARGUMENT,
-  ERR_BUNDLE_NOT_FOUND: status.NOT_FOUND
+  ERR_BUNDLE_NOT_FOUND: status.NOT_FOUND,
+  ERR_AUTHORITY_INVALID: status.INVALID_ARGUMENT,
+  ERR_AUTHORITY_KEY_ID_IN_USE: status.ALREADY_EXISTS,
+  ERR_AUTHORITY_NOT_FOUND: status.NOT_FOUND,
+  ERR_AUTHORITY_OF_CA: status.FAILED_PRECONDITION
 }
 
 export interface AdminDeps {
@@ -76,8 +82,11 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
     }
   }
 
+  const appended = appendedAuthorityCalls(store, ca, logger)
+  const message = (entry: RegistrationEntry): EntryMessage => entryToMessage(entry, notServedReason(store, entry, Math.floor(Date.now() / 1000)))
+
   return {
-    CreateEntry: unary('create an entry', (m: EntryMessage) => entryToMessage(store.createEntry(messageToInput(m)))),
+    CreateEntry: unary('create an entry', (m: EntryMessage) => message(store.createEntry(messageToInput(m)))),
     UpdateEntry: unary('update an entry', (r: { entry: EntryMessage | null, fields: string[] }) => {
       const unknown = r.fields.filter(name => !UPDATABLE_FIELDS.includes(name))
       if (r.entry === null || r.fields.length === 0 || unknown.length > 0) {
@@ -85,27 +94,30 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
           ? `cannot update ${unknown.join(', ')}; updatable fields are ${UPDATABLE_FIELDS.join(', ')}`
           : 'an update needs the entry id and at least one field to change')
       }
-      return entryToMessage(store.updateEntry(r.entry.id, messageToPatch(r.entry, r.fields)))
+      return message(store.updateEntry(r.entry.id, messageToPatch(r.entry, r.fields)))
     }),
-    DeleteEntry: unary('delete an entry', (r: { id: string }) => entryToMessage(store.deleteEntry(r.id))),
+    DeleteEntry: unary('delete an entry', (r: { id: string }) => message(store.deleteEntry(r.id))),
     GetEntry: unary('get an entry', (r: { id: string }) => {
       const entry = store.getEntry(r.id)
       if (entry === undefined) throw new EntryError('ERR_ENTRY_NOT_FOUND', `no entry with id ${JSON.stringify(r.id)}`)
-      return entryToMessage(entry)
+      return message(entry)
     }),
     ListEntries: unary('list entries', (r: { spiffe_id: string, selector: string }) => ({
       entries: store.listEntries({
         ...(r.spiffe_id === '' ? {} : { spiffeId: r.spiffe_id }),
         ...(r.selector === '' ? {} : { selector: r.selector })
-      }).map(entryToMessage)
+      }).map(message)
     })),
-    GetBundle: unary('show the bundle', () => bundleToMessage(ca.bundle())),
+    GetBundle: unary('show the bundle', () => bundleToMessage(store.ownBundle(ca.bundle()))),
+    AppendAuthorities: unary('append authorities to the bundle', appended.append),
+    RemoveAppendedAuthority: unary('remove an appended authority', appended.remove),
     SetFederatedBundle: unary('set a federated bundle', (r: { trust_domain: string, format: string, bundle: string }) =>
       federatedBundleToMessage(store.setFederatedBundle({ trustDomain: r.trust_domain, format: r.format as FederatedBundleFormat, bundle: r.bundle }))),
     GetFederatedBundle: unary('show a federated bundle', (r: { trust_domain: string }) => federatedBundleToMessage(store.getFederatedBundle(r.trust_domain))),
     ListFederatedBundles: unary('list federated bundles', () => ({ bundles: store.listFederatedBundles().map(federatedBundleToMessage) })),
     DeleteFederatedBundle: unary('delete a federated bundle', (r: { trust_domain: string }) => federatedBundleToMessage(store.deleteFederatedBundle(r.trust_domain))),
-    GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, ca.status())),
+    // The bundle's sequence number as served: the CA's, plus the appended authorities' changes.
+    GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, { ...ca.status(), bundleSequence: store.ownBundle(ca.bundle()).sequence ?? 0 })),
     GetWorkloadApiStatus: unary('show the Workload API', (): WorkloadApiStatusMessage => {
       const { open, refused, openFiles } = workloadApi.status()
       const { idleTimeoutMs, maxConnectionsPerUid, reservedDescriptors } = workloadApi.limits

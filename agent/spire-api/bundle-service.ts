@@ -1,20 +1,23 @@
 /**
- * SPIRE's server Bundle service (spire.api.server.bundle.v1.Bundle): our own trust domain's bundle is the CA's
- * (GetBundle), the federated ones are the registration store's (Count, List, Get, and the Batch calls, one item at
- * a time in bundle-writes.ts, each change logged with its caller). Federated bundles set here reach the workloads
- * whose entries federate with them, through the Workload API, as those set with `chaperone bundle set` do.
- * AppendBundle and PublishJWTAuthority answer UNIMPLEMENTED: our own bundle is the CA's alone.
+ * SPIRE's server Bundle service (spire.api.server.bundle.v1.Bundle): our own trust domain's bundle is the CA's with
+ * the authorities appended to it (GetBundle, AppendBundle: the store keeps those, merged as SPIRE's datastore merges
+ * them), the federated ones are the registration store's (Count, List, Get, and the Batch calls, one item at a time
+ * in bundle-writes.ts); each change is logged with its caller. Federated bundles set here reach the workloads whose
+ * entries federate with them, and appended authorities every workload, through the Workload API, as those set with
+ * `chaperone bundle set` or `append` do. PublishJWTAuthority answers UNIMPLEMENTED: it is for downstream servers.
  */
 import { status } from '@grpc/grpc-js'
 import type { UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { AgentCa } from '../ca'
+import { AuthorityError, authorityName } from '../store'
+import type { AppendResult } from '../store'
 import { SpireApiError } from './api-error'
 import type { CallerRegistry } from './callers'
 import { bundleToMessage, maskBundle } from './bundle-mapping'
 import { createFederatedBundle, deleteFederatedBundle, setFederatedBundle, updateFederatedBundle } from './bundle-writes'
 import type { BundleWriteDeps } from './bundle-writes'
 import { keyedPage } from './keyed-paging'
-import type { BundleDeleteMode, BundleMaskMessage, BundleMessage, BundleResult } from './messages'
+import type { AppendBundleRequest, BundleDeleteMode, BundleMaskMessage, BundleMessage, BundleResult } from './messages'
 import { serviceCalls, unimplemented } from './service-calls'
 import { trustDomainName } from './spire-id'
 
@@ -36,6 +39,14 @@ export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplemen
   const { store, ctx, ca } = deps
   const { unary, logChanges } = serviceCalls(deps.logger, deps.callers)
   const federated = (name: string): BundleMessage => bundleToMessage((store.findFederatedBundle(name) ?? notFound()).bundle)
+  const own = (mask: BundleMaskMessage | null): BundleMessage => {
+    // A key ID names one key of the bundle; the CA's keys win over appended ones, as they do in the bundle.
+    const expiries = new Map([
+      ...store.appendedAuthorities().authorities.flatMap(a => a.kind === 'jwt' ? [[a.keyId, a.expiresAt] as const] : []),
+      ...ca.status().jwt.map(key => [key.kid, Math.floor(key.notAfter.getTime() / 1000)] as const)
+    ])
+    return maskBundle(bundleToMessage(store.ownBundle(ca.bundle()), kid => expiries.get(kid) ?? 0), mask)
+  }
   const batch = (method: string, write: (bundle: BundleMessage, request: BatchRequest) => BundleResult) =>
     unary(method, (request: BatchRequest, call) => {
       const results = request.bundle.map(bundle => write(bundle, request))
@@ -45,11 +56,18 @@ export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplemen
 
   return {
     CountBundles: unary('CountBundles', () => ({ count: 1 + store.listFederatedBundles().length })),
-    GetBundle: unary('GetBundle', (request: { output_mask: BundleMaskMessage | null }) => {
-      const expiries = new Map(ca.status().jwt.map(key => [key.kid, Math.floor(key.notAfter.getTime() / 1000)]))
-      return maskBundle(bundleToMessage(ca.bundle(), kid => expiries.get(kid) ?? 0), request.output_mask)
+    GetBundle: unary('GetBundle', (request: { output_mask: BundleMaskMessage | null }) => own(request.output_mask)),
+    AppendBundle: unary('AppendBundle', (request: AppendBundleRequest, call) => {
+      const result = appending(() => store.appendAuthorities({
+        x509: request.x509_authorities.map(authority => authority.asn1),
+        jwt: request.jwt_authorities.map(key => ({ keyId: key.key_id, publicKey: key.public_key, expiresAt: key.expires_at }))
+      }, ca.bundle()))
+      logChanges('AppendBundle', call, 'authorities', [
+        ...result.added.map(a => ({ id: authorityName(a), code: status.OK })),
+        ...result.present.map(a => ({ id: authorityName(a), code: status.ALREADY_EXISTS }))
+      ])
+      return own(request.output_mask)
     }),
-    AppendBundle: unary('AppendBundle', () => { throw unimplemented(SERVICE, 'AppendBundle', 'this trust domain\'s bundle is its CA\'s alone') }),
     PublishJWTAuthority: unary('PublishJWTAuthority', () => { throw unimplemented(SERVICE, 'PublishJWTAuthority', 'it is for downstream SPIRE servers') }),
     ListFederatedBundles: unary('ListFederatedBundles', (request: ListRequest) => {
       const walk: Listed[] = [{ name: ctx.trustDomain, own: true }, ...store.listFederatedBundles().map(held => ({ name: held.trustDomain.name, own: false }))]
@@ -75,6 +93,16 @@ export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplemen
       logChanges('BatchDeleteFederatedBundle', call, 'bundles', results.map(r => ({ id: r.trust_domain, code: r.status.code })))
       return { results }
     })
+  }
+}
+
+/** An append's work; the store's refusal of what was sent becomes INVALID_ARGUMENT with its message (SPIRE's words). */
+function appending (work: () => AppendResult): AppendResult {
+  try {
+    return work()
+  } catch (err) {
+    if (err instanceof AuthorityError) throw SpireApiError.invalid(err.message)
+    throw err
   }
 }
 

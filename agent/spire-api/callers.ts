@@ -1,36 +1,29 @@
 /**
- * Who is on each connection of the SPIRE server API socket, from the kernel (SO_PEERCRED at accept): the caller's
- * uid and pid for the log of every change. As on the Workload API socket, a call finds its connection through a
- * token the agent writes as the socket's remoteAddress, which grpc-js reports as the call's peer.
+ * Who is on each connection of the SPIRE server API socket. The socket admits connections as the Workload API's
+ * does (agent/workload/connections.ts: SO_PEERCRED at accept, the uid's connection limits, the caller's process
+ * pinned against PID reuse, a deadline for the first call); this gives the services and authorization.ts what they
+ * need of it: a call's connection, found through the peer grpc-js reports for it, and its uid and pid for the log.
  */
-import type { Socket } from 'node:net'
-import { peerCredentials } from '../attestation'
-import type { PeerCredentials } from '../attestation'
+import type { CallerConnection, ConnectionRegistry } from '../workload/connections'
 
-/** What the log says of a caller whose credentials could not be read. */
+/** What the log says of a call whose connection is not known (it closed meanwhile). */
 export const UNKNOWN_CALLER = Object.freeze({ uid: -1, pid: -1 })
 
 export class CallerRegistry {
-  readonly #callers = new Map<string, Pick<PeerCredentials, 'uid' | 'pid'>>()
-  #next = 0
+  readonly #connections: ConnectionRegistry
 
-  /** Records the connection's caller until it closes. */
-  accept (socket: Socket): void {
-    let caller: Pick<PeerCredentials, 'uid' | 'pid'> = UNKNOWN_CALLER
-    try {
-      const { uid, pid } = peerCredentials(socket)
-      caller = Object.freeze({ uid, pid })
-    } catch {
-      // Only the log loses: access to the socket is decided by its mode and group.
-    }
-    const token = `spire-server-api-connection-${++this.#next}`
-    Object.defineProperty(socket, 'remoteAddress', { value: token, configurable: false, enumerable: true })
-    this.#callers.set(token, caller)
-    socket.once('close', () => { this.#callers.delete(token) })
+  constructor (connections: ConnectionRegistry) {
+    this.#connections = connections
   }
 
-  /** The caller on the connection a call reports as its peer. */
-  of (peer: string): Pick<PeerCredentials, 'uid' | 'pid'> {
-    return this.#callers.get(peer) ?? UNKNOWN_CALLER
+  /** The connection (kernel credentials, process pin) a call reports as its peer. */
+  connection (peer: string): CallerConnection | undefined {
+    return this.#connections.get(peer)
+  }
+
+  /** The caller's uid and pid, for the log. */
+  of (peer: string): { uid: number, pid: number } {
+    const credentials = this.#connections.get(peer)?.credentials
+    return credentials === undefined ? UNKNOWN_CALLER : { uid: credentials.uid, pid: credentials.pid }
   }
 }

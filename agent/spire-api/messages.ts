@@ -123,6 +123,12 @@ export interface BundleMessage {
 /** The Bundle fields a mask names: every field but trust_domain. */
 export type BundleMaskMessage = Record<Exclude<keyof BundleMessage, 'trust_domain'>, boolean>
 
+export interface AppendBundleRequest {
+  x509_authorities: X509CertificateMessage[]
+  jwt_authorities: JwtKeyMessage[]
+  output_mask: BundleMaskMessage | null
+}
+
 export type BundleDeleteMode = 'RESTRICT' | 'DELETE' | 'DISSOCIATE'
 
 /** One result of a federated bundle batch: its status, and the bundle (create, update, set) it concerns. */

@@ -1,8 +1,9 @@
 /**
  * The SPIRE-compatible server API socket: a Unix socket like SPIRE server's (default /tmp/spire-server/private/
  * api.sock, its directory 0750, the socket 0770, optionally given to a group), where SPIRE's tools and
- * orchestrators written for SPIRE reach the agent's registration store. Who may connect is decided by the
- * socket's mode and group, as for SPIRE's local callers. Serves the Entry, Bundle and Agent services and the
+ * orchestrators written for SPIRE reach the agent's registration store. Who may call is decided by the socket's
+ * mode and group, as for SPIRE's local callers, and, when admin workloads are let in (the socket then 0777 in a
+ * 0755 directory), by the caller's entries: authorization.ts checks every call. Serves the Entry, Bundle and Agent services and the
  * standard health service (`spire-server healthcheck`); any other method answers UNIMPLEMENTED, naming it.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js'
@@ -13,10 +14,16 @@ import type { TrustDomain } from '../../spiffe/id'
 import { stopGrpcOnSocket } from '../grpc-shutdown'
 import type { RegistrationStore } from '../store'
 import { listenUnixSocket } from '../unix-socket'
+import { WorkloadAttestor } from '../attestation'
+import type { AttestorOptions } from '../attestation'
 import type { AgentCa } from '../ca'
 import { agentHandlers } from './agent-service'
+import { CallerAuthorization } from './authorization'
 import { bundleHandlers } from './bundle-service'
 import { CallerRegistry } from './callers'
+import { WorkloadAdmission } from '../workload/admission'
+import type { WorkloadApiLimits } from '../workload/admission'
+import { ConnectionRegistry } from '../workload/connections'
 import { entryHandlers } from './entry-service'
 import { AgentService, BundleService, EntryService } from './grpc-proto'
 
@@ -24,6 +31,12 @@ export interface SpireServerApiOptions {
   readonly socketPath: string
   /** Group (name or gid) given the socket (and the folders made for it); without one, the agent's own group. */
   readonly group?: string
+  /** Let workloads attested to an entry with `admin: true` call too: the socket opens to every local user. */
+  readonly adminWorkloads?: boolean
+  /** How callers are attested (the Workload API's settings: the Docker socket). */
+  readonly attestor?: AttestorOptions
+  /** Connection limits: the Workload API's (per uid, reserved descriptors, first-call deadline and idle timeout). */
+  readonly limits: WorkloadApiLimits
   readonly trustDomain: TrustDomain
   readonly store: RegistrationStore
   /** Our own trust domain's bundle (GetBundle). */
@@ -31,9 +44,8 @@ export interface SpireServerApiOptions {
   readonly logger: Logger
 }
 
-/** SPIRE server's modes (pkg/server/endpoints): its own user and group only. */
-const DIRECTORY_MODE = 0o750
-const SOCKET_MODE = 0o770
+/** SPIRE server's modes (pkg/server/endpoints): its own user and group only; with admin workloads, every user. */
+const MODES = { local: { directory: 0o750, socket: 0o770 }, adminWorkloads: { directory: 0o755, socket: 0o777 } }
 /** The services served, by their full names (each with its health status). */
 const SERVICES = ['spire.api.server.entry.v1.Entry', 'spire.api.server.bundle.v1.Bundle', 'spire.api.server.agent.v1.Agent']
 
@@ -51,8 +63,18 @@ export class SpireServerApi {
   static async start (options: SpireServerApiOptions): Promise<SpireServerApi> {
     const { store } = options
     const logger = options.logger.child({ component: 'spire-server-api' })
-    const callers = new CallerRegistry()
-    const grpc = new Server()
+    // Connections are admitted as on the Workload API socket, with its limits: per uid, descriptors kept in reserve, a
+    // deadline for the first call, idle ones closed (DESIGN.md invariant 10; the socket may be open to every user).
+    const admission = new WorkloadAdmission(options.limits, logger, undefined, 'SPIRE server API')
+    const connections = new ConnectionRegistry(admission)
+    const callers = new CallerRegistry(connections)
+    const attestor = new WorkloadAttestor({ ...options.attestor, logger })
+    const authorization = new CallerAuthorization({ socketPath: options.socketPath, callers, admission, attestor, store, logger })
+    const grpc = new Server({
+      interceptors: [authorization.interceptor(peer => { connections.called(peer) })],
+      'grpc.max_connection_idle_ms': options.limits.idleTimeoutMs
+    })
+    const modes = options.adminWorkloads === true ? MODES.adminWorkloads : MODES.local
     const ctx = { trustDomain: options.trustDomain.name, agentId: store.agentId }
     grpc.addService(EntryService().service, entryHandlers({ store, ctx, logger, callers }))
     grpc.addService(BundleService().service, bundleHandlers({ store, ctx, ca: options.ca, logger, callers }))
@@ -61,14 +83,13 @@ export class SpireServerApi {
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
     const socket = await listenUnixSocket({
       path: options.socketPath,
-      mode: SOCKET_MODE,
+      mode: modes.socket,
       ...(options.group === undefined ? {} : { group: options.group }),
-      directory: { mode: DIRECTORY_MODE, private: true }
+      directory: { mode: modes.directory, private: true, widen: options.adminWorkloads === true }
     }, connection => {
-      callers.accept(connection)
-      injector.injectConnection(connection)
+      if (connections.accept(connection)) injector.injectConnection(connection)
     })
-    logger.info({ socket: options.socketPath, agentId: store.agentId }, 'SPIRE server API listening')
+    logger.info({ socket: options.socketPath, agentId: store.agentId, adminWorkloads: options.adminWorkloads === true }, 'SPIRE server API listening')
     return new SpireServerApi(options.socketPath, grpc, socket)
   }
 

@@ -1,15 +1,20 @@
 /**
- * The store's change feed: listeners hear every committed change (of a registration entry or a federated bundle),
+ * The store's change feed: listeners hear every committed change (of a registration entry, a federated bundle, or
+ * the authorities appended to our own trust domain's bundle),
  * synchronously and in commit order. A listener
  * that writes to the store from its callback queues that change behind the current one instead of overtaking it,
  * and a listener that throws is logged and skipped, never allowed to break the store or the other listeners.
  */
 import type { Logger } from 'pino'
+import type { AppendedAuthoritiesChange } from './appended-authority'
 import type { EntryChange } from './entry'
 import type { FederatedBundleChange } from './federated-bundle'
 
-/** What one committed write changed: an entry (created, updated, deleted) or a federated bundle (set, deleted). */
-export type StoreChange = EntryChange | FederatedBundleChange
+/**
+ * What one committed write changed: an entry (created, updated, deleted), a federated bundle (set, deleted), or the
+ * appended authorities of our own bundle. Every change but an entry's names the trust domain of its `bundle`.
+ */
+export type StoreChange = EntryChange | FederatedBundleChange | AppendedAuthoritiesChange
 
 export type ChangeListener = (change: StoreChange) => void
 

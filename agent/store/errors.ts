@@ -1,6 +1,7 @@
 /**
  * Errors of the registration store: one class for bad entries, one for a store file that cannot be used, one for a
- * federated bundle given for the agent's own trust domain (malformed or unknown bundles are spiffe/'s BundleError).
+ * federated bundle given for the agent's own trust domain (malformed or unknown bundles are spiffe/'s BundleError),
+ * one for the authorities appended to the agent's own trust domain's bundle.
  */
 import { ChaperoneError } from '../../spiffe/errors'
 
@@ -29,3 +30,16 @@ export class StoreError extends ChaperoneError<StoreErrorCode> {}
 export type FederatedBundleErrorCode = 'ERR_BUNDLE_OWN_TRUST_DOMAIN'
 
 export class FederatedBundleError extends ChaperoneError<FederatedBundleErrorCode> {}
+
+/** An authority that cannot be appended to our own trust domain's bundle, or removed from it. */
+export type AuthorityErrorCode =
+  /** Nothing to append, or an authority that does not parse, is not a CA certificate, or has expired. */
+  | 'ERR_AUTHORITY_INVALID'
+  /** A JWT authority whose key ID the bundle already holds with another key. */
+  | 'ERR_AUTHORITY_KEY_ID_IN_USE'
+  /** No appended authority has that SHA-256 fingerprint or key ID. */
+  | 'ERR_AUTHORITY_NOT_FOUND'
+  /** The authority is the CA's own: it leaves the bundle only when the CA drops it. */
+  | 'ERR_AUTHORITY_OF_CA'
+
+export class AuthorityError extends ChaperoneError<AuthorityErrorCode> {}

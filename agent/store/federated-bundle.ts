@@ -51,18 +51,22 @@ export function isFederatedBundleChange (change: { readonly kind: string }): cha
 export function validateFederatedBundle (input: FederatedBundleInput, own: TrustDomain): SpiffeBundle {
   if (typeof input !== 'object' || input === null) throw invalid('a federated bundle must be an object with trustDomain, format and bundle')
   const trustDomain = federatedTrustDomain(input.trustDomain, own)
-  const { format, bundle: text } = input
-  if (!FEDERATED_BUNDLE_FORMATS.includes(format)) {
-    throw invalid(`the bundle's format must be ${FEDERATED_BUNDLE_FORMATS.map(f => `"${f}"`).join(' or ')}; got ${JSON.stringify(format) ?? typeof format}`)
-  }
-  if (typeof text !== 'string' || text.trim() === '') throw invalid(`the bundle for ${trustDomain.name} is empty`)
-  const bundle = format === 'pem'
-    ? new SpiffeBundle(trustDomain, { x509: X509Bundle.fromPem(trustDomain, text) })
-    : SpiffeBundle.parse(trustDomain, text)
+  const bundle = parseBundleDocument(trustDomain, input.format, input.bundle)
   if (bundle.x509.size === 0 && bundle.jwt.size === 0) {
     throw invalid(`the bundle for ${trustDomain.name} holds no X.509 authority and no JWT key (keys of another "use" are ignored): it would trust nothing`)
   }
   return bundle
+}
+
+/** A bundle document an operator sent for a trust domain, in `format`, parsed by the SPIFFE bundle code; throws ERR_BUNDLE_INVALID. */
+export function parseBundleDocument (trustDomain: TrustDomain, format: FederatedBundleFormat, text: string): SpiffeBundle {
+  if (!FEDERATED_BUNDLE_FORMATS.includes(format)) {
+    throw invalid(`the bundle's format must be ${FEDERATED_BUNDLE_FORMATS.map(f => `"${f}"`).join(' or ')}; got ${JSON.stringify(format) ?? typeof format}`)
+  }
+  if (typeof text !== 'string' || text.trim() === '') throw invalid(`the bundle for ${trustDomain.name} is empty`)
+  return format === 'pem'
+    ? new SpiffeBundle(trustDomain, { x509: X509Bundle.fromPem(trustDomain, text) })
+    : SpiffeBundle.parse(trustDomain, text)
 }
 
 /** A trust domain a federated bundle may be held for: valid, and not the agent's own (whose bundle is the CA's). */

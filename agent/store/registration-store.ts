@@ -1,5 +1,6 @@
 /**
- * The agent's registration store: registration entries and federated bundles in SQLite, validated on the way in,
+ * The agent's registration store: registration entries, federated bundles and the authorities appended to our own
+ * trust domain's bundle in SQLite, validated on the way in,
  * every change one durable transaction that also bumps the store-wide revision, and a change feed the Workload API
  * follows.
  */
@@ -9,6 +10,12 @@ import type { Logger } from 'pino'
 import type Database from 'better-sqlite3'
 import { BundleError } from '../../spiffe/errors'
 import type { TrustDomain } from '../../spiffe/id'
+import type { SpiffeBundle } from '../../spiffe/spiffe-bundle'
+import { isAppendedAuthoritiesChange, parseAuthorities } from './appended-authority'
+import type { AppendedAuthorities, AppendedAuthoritiesChange, AuthoritiesInput, AuthorityRef } from './appended-authority'
+import { AppendedAuthorityTable } from './appended-authority-table'
+import { appendedAuthorityFor, planAppend } from './authority-merge'
+import type { AppendResult, RemoveResult } from './authority-merge'
 import { ChangeFeed } from './change-feed'
 import type { ChangeListener, StoreChange } from './change-feed'
 import { freezeEntry, validateEntryId, validateEntryInput, validatePatch } from './entry'
@@ -21,6 +28,7 @@ import type { FederatedBundle, FederatedBundleInput } from './federated-bundle'
 import { FederatedBundleTable } from './federated-bundle-table'
 import { formatSelector, parseSelector } from './selectors'
 import type { Selector } from './selectors'
+import { OwnBundleCache } from './own-bundle'
 import { openStoreFile } from './store-file'
 import type { StoreFile } from './store-file'
 
@@ -58,6 +66,8 @@ export class RegistrationStore {
   readonly #file: StoreFile
   readonly #entries: EntryTable
   readonly #federatedBundles: FederatedBundleTable
+  readonly #appendedAuthorities: AppendedAuthorityTable
+  readonly #ownBundle = new OwnBundleCache()
   readonly #feed: ChangeFeed
   readonly #trustDomain: TrustDomain
   readonly #clock: () => Date
@@ -86,6 +96,7 @@ export class RegistrationStore {
     const logger = (options.logger ?? pino()).child({ component: 'registration-store' })
     this.#entries = new EntryTable(db)
     this.#federatedBundles = new FederatedBundleTable(db, logger)
+    this.#appendedAuthorities = new AppendedAuthorityTable(db, options.trustDomain, logger)
     this.#feed = new ChangeFeed(logger)
     this.#trustDomain = options.trustDomain
     this.#clock = clock
@@ -247,6 +258,45 @@ export class RegistrationStore {
     return this.#federatedBundles.list()
   }
 
+  /**
+   * Appends X.509 and JWT authorities to our own trust domain's bundle (SPIRE's AppendBundle): those it holds already,
+   * the CA's (in `caBundle`) or appended before, are not added again; when anything is added, the appended
+   * authorities' revision, and so the bundle's sequence number, goes up. Throws AuthorityError (ERR_AUTHORITY_INVALID,
+   * ERR_AUTHORITY_KEY_ID_IN_USE).
+   */
+  appendAuthorities (input: AuthoritiesInput, caBundle: SpiffeBundle): AppendResult {
+    const candidates = parseAuthorities(input, this.#trustDomain, unixSeconds(this.#clock()))
+    const plan = planAppend(candidates, this.#appendedAuthorities.current.authorities, caBundle)
+    if (plan.added.length === 0) return { ...plan, appended: this.#appendedAuthorities.current }
+    const change = this.#write((storeRevision): AppendedAuthoritiesChange =>
+      ({ kind: 'appended-authorities-changed', bundle: this.#appendedAuthorities.append(plan.added), storeRevision }))
+    return { ...plan, appended: change.bundle }
+  }
+
+  /**
+   * Removes one appended authority from our own trust domain's bundle; throws AuthorityError (ERR_AUTHORITY_NOT_FOUND,
+   * ERR_AUTHORITY_OF_CA for one of the CA's, in `caBundle`, ERR_AUTHORITY_INVALID for a malformed fingerprint).
+   */
+  removeAppendedAuthority (ref: AuthorityRef, caBundle: SpiffeBundle): RemoveResult {
+    const removed = appendedAuthorityFor(ref, this.#appendedAuthorities.current.authorities, caBundle)
+    const change = this.#write((storeRevision): AppendedAuthoritiesChange =>
+      ({ kind: 'appended-authorities-changed', bundle: this.#appendedAuthorities.remove(removed), storeRevision }))
+    return { removed, appended: change.bundle }
+  }
+
+  /** The authorities appended to our own trust domain's bundle, expired ones too. */
+  appendedAuthorities (): AppendedAuthorities {
+    return this.#appendedAuthorities.current
+  }
+
+  /**
+   * Our own trust domain's bundle as it is served: the CA's (`caBundle`) with the appended authorities that have not
+   * expired; its sequence number goes up with either's.
+   */
+  ownBundle (caBundle: SpiffeBundle): SpiffeBundle {
+    return this.#ownBundle.get(caBundle, this.#appendedAuthorities.current, unixSeconds(this.#clock()))
+  }
+
   /** Calls `listener` synchronously after each committed change, in commit order; returns the unsubscribe function. */
   onChange (listener: ChangeListener): () => void {
     return this.#feed.subscribe(listener)
@@ -276,6 +326,7 @@ export class RegistrationStore {
     const change = this.#commit(write) as C
     this.#revision = change.storeRevision
     if (isFederatedBundleChange(change)) this.#federatedBundles.committed(change)
+    if (isAppendedAuthoritiesChange(change)) this.#appendedAuthorities.committed(change)
     this.#feed.publish(change)
     return change
   }

@@ -88,6 +88,26 @@ export const MIGRATIONS: readonly Migration[] = [
       -- with the store, so it survives restarts and host name changes exactly as long as the entries parented on it
       INSERT INTO meta (key, value) VALUES ('agent_node_id', lower(hex(randomblob(16))));
     `
+  },
+  {
+    version: 4,
+    description: 'authorities appended to this trust domain\'s own bundle (SPIRE\'s AppendBundle)',
+    sql: `
+      -- X.509 roots and JWT keys served in our own bundle beside the CA's; a rowid table, so rowid is append order
+      CREATE TABLE appended_authorities (
+        kind        TEXT NOT NULL CHECK (kind IN ('x509', 'jwt')),
+        -- x509: the lowercase hex SHA-256 of the certificate's DER; jwt: the key ID
+        id          TEXT NOT NULL,
+        -- x509: the certificate; jwt: the public key (PKIX SubjectPublicKeyInfo), both DER
+        der         BLOB NOT NULL,
+        -- unix seconds from which it is no longer served: x509, its notAfter; jwt, its expiry, 0 for none
+        expires_at  INTEGER NOT NULL,
+        appended_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, id)
+      );
+      -- bumped by every change of the table; added to the CA's bundle sequence number
+      INSERT INTO meta (key, value) VALUES ('appended_authorities_revision', '0');
+    `
   }
 ]
 

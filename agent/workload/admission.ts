@@ -53,10 +53,17 @@ export class WorkloadAdmission {
   readonly #lastLog = new Map<WorkloadRefusal, { at: number, total: number }>()
   #open = 0
 
-  constructor (limits: WorkloadApiLimits, logger: Logger, openFiles = openFilesLimit()) {
+  readonly #socketName: string
+
+  /**
+   * `socketName` names the socket in refusal log lines: the Workload API's, or the SPIRE server API's (which applies
+   * the same limits, counted on its own).
+   */
+  constructor (limits: WorkloadApiLimits, logger: Logger, openFiles = openFilesLimit(), socketName = 'workload API') {
     this.limits = limits
     this.#logger = logger
     this.#openFiles = openFiles
+    this.#socketName = socketName
   }
 
   /** Admits a connection from `uid` (counted until `release`), or says why not. */
@@ -97,7 +104,7 @@ export class WorkloadAdmission {
     if (last !== undefined && now - last.at < LOG_INTERVAL_MS) return
     this.#lastLog.set(reason, { at: now, total })
     const since = last === undefined ? 0 : total - last.total - 1
-    this.#logger.warn({ event: 'workload_connection_refused', reason, ...fields, refused_total: total, ...(since > 0 ? { suppressed: since } : {}) }, `workload API: refused a connection: ${WHY[reason]}`)
+    this.#logger.warn({ event: 'workload_connection_refused', reason, ...fields, refused_total: total, ...(since > 0 ? { suppressed: since } : {}) }, `${this.#socketName}: refused a connection: ${WHY[reason]}`)
   }
 
   /** Refusals since start, by reason; the connections open now; the open-file limit the reserve is taken from. */

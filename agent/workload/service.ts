@@ -68,15 +68,16 @@ export function workloadHandlers (deps: WorkloadServiceDeps): UntypedServiceImpl
     }),
 
     // Any local process may validate a token of our trust domain; it needs no identity of its own. As SPIRE's agent
-    // does, it validates against the bundles the caller would be given: ours, plus the federated bundles of the
-    // trust domains its entries federate with (so a token of another trust domain needs such an entry).
+    // does, it validates against the bundles the caller would be given: ours (the CA's keys and the appended ones),
+    // plus the federated bundles of the trust domains its entries federate with (so a token of another trust domain
+    // needs such an entry).
     ValidateJWTSVID: unary(async (call: ServerUnaryCall<{ audience: string, svid: string }, unknown>) => {
       checkSecurityHeader(call.metadata)
       const { audience, svid } = call.request
       if (audience === '') throw statusError(status.INVALID_ARGUMENT, 'audience must be specified')
       if (svid === '') throw statusError(status.INVALID_ARGUMENT, 'svid must be specified')
       const caller = await identifyCaller(deps, call.getPeer(), call.metadata)
-      const bundles = new BundleSet([deps.ca.bundle(), ...federatedBundlesOf(deps.store, deps.store.entriesForSelectors(caller.selectors))])
+      const bundles = new BundleSet([deps.store.ownBundle(deps.ca.bundle()), ...federatedBundlesOf(deps.store, deps.store.entriesForSelectors(caller.selectors))])
       try {
         const validated = await validateJwtSvid(svid, bundles, audience)
         return { spiffe_id: validated.id.toString(), claims: toStruct(validated.claims) }

@@ -1,20 +1,21 @@
 /**
  * The Workload API's open streams, and what moves them: each stream gets its full state at once and again after
- * every change that concerns it (an entry created, updated or deleted, an SVID renewed, the bundle changed, a
- * federated bundle its entries federate with set or deleted). Updates to one stream are coalesced: a burst of
- * changes sends one message with the latest state.
+ * every change that concerns it (an entry created, updated or deleted, an SVID renewed, our own bundle changed by
+ * the CA or by appended authorities, a federated bundle its entries federate with set or deleted). Updates to one
+ * stream are coalesced: a burst of changes sends one message with the latest state.
  */
 import { status } from '@grpc/grpc-js'
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import type { AgentCa } from '../ca'
-import { isFederatedBundleChange } from '../store'
+import { isAppendedAuthoritiesChange, isFederatedBundleChange } from '../store'
 import type { RegistrationEntry, RegistrationStore, StoreChange } from '../store'
 import type { Caller } from './caller'
 import type { X509SvidCache } from './svid-cache'
 import { federatedBundlesOf, federatedTrustDomains } from './federation'
 import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './messages'
 import { NO_IDENTITY } from './status-error'
+import { watchOwnBundle } from './own-bundle-watch'
 
 type Kind = 'x509-svid' | 'x509-bundles' | 'jwt-bundles'
 
@@ -54,7 +55,7 @@ export class StreamHub {
       deps.cache.onRenew(entryId => {
         for (const stream of this.#streams) if (stream.entries.some(entry => entry.id === entryId)) this.#push(stream)
       }),
-      deps.ca.onBundleChange(() => { for (const stream of this.#streams) this.#push(stream) })
+      watchOwnBundle(deps.ca, deps.store, () => { for (const stream of this.#streams) this.#push(stream) })
     ]
   }
 
@@ -82,6 +83,8 @@ export class StreamHub {
   }
 
   #storeChanged (change: StoreChange): void {
+    // Our own bundle's changes reach every stream through watchOwnBundle.
+    if (isAppendedAuthoritiesChange(change)) return
     if (isFederatedBundleChange(change)) {
       const name = change.bundle.trustDomain.name
       for (const stream of this.#streams) if (federatedTrustDomains(stream.entries).includes(name)) this.#push(stream)
@@ -126,7 +129,7 @@ export class StreamHub {
   }
 
   async #send (stream: Stream): Promise<void> {
-    const bundle = this.#deps.ca.bundle()
+    const bundle = this.#deps.store.ownBundle(this.#deps.ca.bundle())
     const entries = stream.entries
     const federated = federatedBundlesOf(this.#deps.store, entries)
     // A bundle stream whose caller lost its last entry goes on with our own bundle (no federated ones): verifying

@@ -12,6 +12,7 @@ void t.test('agent config – defaults come from the schema, SPIRE-like', async 
   t.equal(config.adminSocket, '/run/chaperone/admin.sock')
   t.equal(config.serverSocket, '/tmp/spire-server/private/api.sock', 'SPIRE server\'s own default')
   t.equal(config.serverSocketGroup, undefined)
+  t.equal(config.serverSocketAdminWorkloads, false, 'admin workloads are not let in unless asked')
   t.equal(config.logLevel, 'info')
   t.same(config.ca, { keyType: 'ec-p256', ttlSeconds: 86400 })
   t.same(config.svid, { x509TtlSeconds: 3600, jwtTtlSeconds: 300, jwtKeyType: 'ec-p256' })
@@ -25,6 +26,7 @@ void t.test('agent config – a YAML file, with flags overriding it', async t =>
       'dataDir: /srv/agent',
       'serverSocket: /run/spire/api.sock',
       'serverSocketGroup: orchestrator',
+      'serverSocketAdminWorkloads: true',
       'ca:',
       '  keyType: rsa-2048',
       '  ttl: 48h',
@@ -40,6 +42,7 @@ void t.test('agent config – a YAML file, with flags overriding it', async t =>
   t.equal(config.adminSocketGroup, 'edge')
   t.equal(config.serverSocket, '/run/spire/api.sock')
   t.equal(config.serverSocketGroup, 'orchestrator')
+  t.equal(config.serverSocketAdminWorkloads, true)
   t.same(config.ca, { keyType: 'rsa-2048', ttlSeconds: 172800, upstream: { certFile: '/etc/up.pem', keyFile: '/etc/up.key' } })
   t.equal(config.svid.x509TtlSeconds, 5400)
   t.equal(config.svid.jwtTtlSeconds, 120)

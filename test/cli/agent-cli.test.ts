@@ -48,7 +48,7 @@ async function startAgent (): Promise<ChildProcess> {
   return child
 }
 
-interface Entry { id: string, spiffe_id: string, selectors: string[], revision: number, x509_svid_ttl: number, hint: string }
+interface Entry { id: string, spiffe_id: string, selectors: string[], revision: number, x509_svid_ttl: number, hint: string, served: boolean }
 interface CaStatus { authorities: Array<{ kind: string, state: string, fingerprint256: string, kid: string }>, bundle_sequence: number }
 
 void t.test('cli – the agent serves the admin API; entries, bundle and CA survive kill -9', { skip }, async t => {
@@ -69,6 +69,21 @@ void t.test('cli – the agent serves the admin API; entries, bundle and CA surv
   t.match(shown.stdout, /SPIFFE ID {5}: spiffe:\/\/plant\.example\/app-b\n/)
   t.match(shown.stdout, /Selector {6}: unix:gid:50\nSelector {6}: unix:uid:1002/)
   t.same(json<Entry[]>(chaperone('entry', 'list', '--selector', 'unix:uid:1002', '--json')).map(e => e.id), [second.id])
+  t.match(shown.stdout, /\nServed {8}: yes, by this agent\n/, 'an entry without a parent is this agent\'s')
+
+  // SPIRE's other fields, and what `show` says of entries this agent does not issue.
+  const spireFields = json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/fields', '--selector', 'unix:uid:1003', '--admin', '--downstream',
+    '--expires-at', '2030-01-01T00:00:00Z', '--json'))
+  t.match(spireFields, { admin: true, downstream: true, store_svid: false, expires_at: 1893456000, served: true, not_served_reason: '' })
+  t.match(chaperone('entry', 'show', spireFields.id).stdout, /\nAdmin {9}: true\nDownstream {4}: true\nExpires {7}: 2030-01-01T00:00:00\.000Z\n/)
+  t.match(json<Entry>(chaperone('entry', 'update', spireFields.id, '--no-admin', '--expires-at', 'never', '--store-svid', '--json')),
+    { admin: false, downstream: true, store_svid: true, expires_at: 0, served: false, not_served_reason: /for an SVIDStore/ }, '--no-admin and never clear; --store-svid sets')
+  const elsewhere = json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/elsewhere', '--selector', 'unix:uid:1004',
+    '--parent-id', 'spiffe://plant.example/spire/agent/x509pop/another-device', '--json'))
+  t.match(chaperone('entry', 'show', elsewhere.id).stdout,
+    /\nServed {8}: no: its parent ID spiffe:\/\/plant\.example\/spire\/agent\/x509pop\/another-device does not lead to this agent's ID \(spiffe:\/\/plant\.example\/spire\/agent\/chaperone\/[0-9a-f]{32}\)/)
+  t.match(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/x', '--selector', 'unix:uid:1', '--expires-at', 'soon').stderr, /an expiry is an ISO 8601 time/)
+  for (const id of [spireFields.id, elsewhere.id]) chaperone('entry', 'delete', id)
 
   // This test process's own uid as a workload: its SVID must come under the same bundle after kill -9.
   json<Entry>(chaperone('entry', 'create', '--spiffe-id', 'spiffe://plant.example/cli-test', '--selector', `unix:uid:${process.getuid?.() ?? 0}`, '--json'))

@@ -134,3 +134,60 @@ void t.test('bundle cli – bad input names the problem and exits 2; an unreacha
   t.equal(down.status, 1, 'an unreachable agent is not bad input')
   t.match(down.stderr, /cannot reach the agent's admin API/)
 })
+
+void t.test('bundle cli – append authorities to our own bundle (PEM file, SPIFFE document on stdin), show them, remove them', { skip: CLI_SKIP }, async t => {
+  // A second root and JWT key of our own trust domain, as during a CA migration.
+  const second = foreignTrustDomain('plant.example')
+  const pemFile = join(dir, 'second-root.pem')
+  writeFileSync(pemFile, second.pem)
+  const appended = await chaperone('bundle', 'append', '--path', pemFile)
+  t.equal(appended.status, 0, appended.stderr)
+  t.match(appended.stdout, new RegExp('^appended to the bundle of spiffe://plant\\.example: 1 X\\.509 authority, 0 JWT keys\\n' +
+    'Bundle sequence {6}: \\d+\\nAppended authorities : \\n {2}served {3}X\\.509 .*CN=plant\\.example Root CA.* \\(sha256 [0-9a-f]{64}\\)\\n' +
+    ' {11}appended \\d{4}-[\\d-]+T[\\d:.]+Z, until \\d{4}-[\\d-]+T[\\d:.]+Z\\n$'))
+  t.ok(ders((await chaperone('bundle', 'show')).stdout).includes(second.ca.certDer.toString('base64')), 'bundle show: our bundle has the appended root')
+
+  interface Appended { bundle: BundleJson, authorities: Array<{ kind: string, sha256: string, key_id: string }>, added: unknown[], present: unknown[], removed: { kind: string } | null }
+  const again = json<Appended>(await chaperone('bundle', 'append', '--path', pemFile, '--json'))
+  t.same([again.added.length, again.present.length], [0, 1], 'appending it again adds nothing')
+  const withKey = json<Appended>(await chaperoneWithInput(second.spiffeJson(), 'bundle', 'append', '--format', 'spiffe', '--json'))
+  t.same([withKey.added.length, withKey.present.length], [1, 1], '--format spiffe: the JWT key is added, the root was there')
+  t.same(withKey.authorities.map(a => [a.kind, a.key_id]), [['x509', ''], ['jwt', second.kid]])
+  t.equal(withKey.bundle.sequence, again.bundle.sequence + 1, 'the bundle\'s sequence grows with each change')
+  const ca = json<{ bundle_sequence: number }>(await chaperone('ca', 'show', '--json'))
+  t.equal(ca.bundle_sequence, withKey.bundle.sequence, 'ca show: the same sequence')
+
+  const removed = await chaperone('bundle', 'remove-authority', '--sha256', second.ca.cert.fingerprint256)
+  t.equal(removed.status, 0, removed.stderr)
+  t.match(removed.stdout, /^removed X\.509 .*\(sha256 [0-9a-f]{64}\) from the bundle of spiffe:\/\/plant\.example\nBundle sequence {6}: \d+\nAppended authorities : \n {2}served {3}JWT key /)
+  const lastRemoved = json<Appended>(await chaperone('bundle', 'remove-authority', '--key-id', second.kid, '--json'))
+  t.same([lastRemoved.removed?.kind, lastRemoved.authorities], ['jwt', []])
+  t.equal((await chaperone('bundle', 'remove-authority', '--key-id', 'nothing-here')).stderr.includes('no appended JWT authority has the key ID "nothing-here"'), true)
+
+  const garbage = join(dir, 'garbage.pem')
+  writeFileSync(garbage, 'not a bundle\n')
+  const leafFile = join(dir, 'leaf.pem')
+  writeFileSync(leafFile, second.ca.issueSvid('spiffe://plant.example/app').chainPem)
+  const ourKid = (JSON.parse((await chaperone('bundle', 'show', '--format', 'spiffe')).stdout) as { keys: Array<{ kid?: string }> }).keys.find(k => k.kid !== undefined)?.kid ?? ''
+  const usage: Array<[string[], RegExp]> = [
+    [['bundle', 'append', '--path', garbage], /no PEM certificates found/],
+    [['bundle', 'remove-authority'], /name the authority to remove: --sha256 HEX or --key-id KID/],
+    [['bundle', 'remove-authority', '--sha256', 'ab', '--key-id', 'k'], /name the authority to remove/]
+  ]
+  for (const [args, reason] of usage) {
+    const run = await chaperone(...args)
+    t.equal(run.status, 2, `${args.join(' ')}: exit 2`)
+    t.match(run.stderr, reason, `${args.join(' ')}: names the problem`)
+  }
+  const refused: Array<[string[], RegExp]> = [
+    [['bundle', 'append', '--path', leafFile], /failed to convert X\.509 authority: not a CA certificate/],
+    [['bundle', 'remove-authority', '--key-id', ourKid], /is the CA's own, not an appended one/],
+    [['bundle', 'remove-authority', '--sha256', 'xyz'], /is not a SHA-256 fingerprint/]
+  ]
+  for (const [args, reason] of refused) {
+    const run = await chaperone(...args)
+    t.equal(run.status, 2, `${args.join(' ')}: refused as bad input (exit 2)`)
+    t.match(run.stderr, reason, `${args.join(' ')}: names the problem`)
+  }
+  t.same(agent?.store.appendedAuthorities().authorities, [], 'nothing appended remains')
+})

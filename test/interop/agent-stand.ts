@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { Agent } from '../../agent/agent'
 import { loadAgentConfig } from '../../agent/config'
+import type { AgentFlags } from '../../agent/config'
 import { run, type CommandOptions } from '../helpers/command'
 
 export const TRUST_DOMAIN = 'plant.example'
@@ -25,12 +26,12 @@ export interface AgentStand {
   runPeer: (cmd: string, args: string[], opts?: CommandOptions & { asStranger?: boolean }) => Promise<{ status: number | null, stdout: string, out: string }>
 }
 
-/** Starts the agent, registers `id` for this process's uid; stopped and removed at the test's end. */
-export async function startAgentStand (t: Test, id: string): Promise<AgentStand> {
+/** Starts the agent (`flags` over the stand's settings), registers `id` for this process's uid; stopped and removed at the test's end. */
+export async function startAgentStand (t: Test, id: string, flags: AgentFlags = {}): Promise<AgentStand> {
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-interop-'))
   chmodSync(dir, 0o755)
   const socket = join(dir, 'workload.sock')
-  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock'), serverSocket: join(dir, 'server.sock') }), pino({ level: 'silent' }))
+  const agent = await Agent.start(loadAgentConfig(undefined, { trustDomain: TRUST_DOMAIN, dataDir: join(dir, 'data'), socket, adminSocket: join(dir, 'admin.sock'), serverSocket: join(dir, 'server.sock'), ...flags }), pino({ level: 'silent' }))
   t.teardown(async () => {
     await agent.stop()
     rmSync(dir, { recursive: true, force: true })

@@ -9,9 +9,10 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { runCli } from '../helpers/cli'
 import { run } from '../helpers/command'
 import type { CommandResult } from '../helpers/command'
-import { startAgentStand, TRUST_DOMAIN } from './agent-stand'
+import { startAgentStand, STRANGER, TRUST_DOMAIN } from './agent-stand'
 import type { AgentStand } from './agent-stand'
 import { interopSkip, spireAgent, spireServer, SPIRE_VERSION } from './peers'
 import { startSpireStand } from './spire-stand'
@@ -55,7 +56,7 @@ async function startBoth (t: Test): Promise<{
 }
 
 void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's server socket, compared with a real SPIRE server`, { skip, timeout: 1_800_000 }, async t => {
-  const { spire, stand, same } = await startBoth(t)
+  const { spire, stand, same, ours } = await startBoth(t)
 
   // SPIRE's stand registered its node alias; both servers start from no entries.
   const existing = [...(await spire.server('entry', 'show')).matchAll(/^Entry ID\s*:\s*(\S+)/gm)].map(m => m[1])
@@ -99,6 +100,25 @@ void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's se
     await same(t, ['entry', 'create', '-data', data], 'create -data')
   })
 
+  await t.test('our own CLI shows the same entries as spire-server, and which of them this agent serves', async t => {
+    const theirView = await ours(['entry', 'show', '-output', 'json'])
+    t.equal(theirView.status, 0, theirView.stderr)
+    const spireEntries = (JSON.parse(theirView.stdout) as { entries: SpireJsonEntry[] }).entries
+    const listed = await runCli(['entry', 'list', '--json', '--admin-socket', stand.agent.config.adminSocket])
+    t.equal(listed.status, 0, listed.stderr)
+    const ourEntries = JSON.parse(listed.stdout) as AdminEntry[]
+    t.equal(ourEntries.length, spireEntries.length, `both list ${spireEntries.length} entries`)
+    for (const theirs of spireEntries) {
+      const mine = ourEntries.find(e => e.id === theirs.id)
+      if (mine === undefined) { t.fail(`chaperone entry list lacks ${theirs.id}`); continue }
+      t.same(fromAdmin(mine), fromSpireJson(theirs), `entry ${theirs.id}: the same fields both ways`)
+      t.notOk(mine.served, `entry ${theirs.id} is parented off this agent: shown as not served`)
+    }
+    const shown = await runCli(['entry', 'show', 'web-entry', '--admin-socket', stand.agent.config.adminSocket])
+    t.match(shown.stdout, /^Admin {9}: true\nDownstream {4}: true\n/m, 'admin and downstream shown')
+    t.match(shown.stdout, `Served        : no: its parent ID spiffe://${TD}/node does not lead to this agent's ID (${stand.agent.store.agentId})`)
+  })
+
   await t.test('entry create refused: a similar entry, a reserved SPIFFE ID, a trust domain without a bundle', async t => {
     const similar = await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/plain`, '-selector', 'unix:uid:1001'], 'similar entry')
     t.match(similar.stderr, 'Failed to create the following entry (code: AlreadyExists, msg: "similar entry already exists"):')
@@ -138,6 +158,61 @@ void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's se
     await same(t, ['entry', 'count'], 'count after delete')
   })
 })
+
+/** An entry as `spire-server entry show -output json` prints it (protojson of spire.api.types.Entry). */
+interface SpireJsonEntry {
+  id: string
+  spiffe_id: { trust_domain: string, path: string }
+  parent_id: { trust_domain: string, path: string }
+  selectors: Array<{ type: string, value: string }>
+  x509_svid_ttl?: number
+  jwt_svid_ttl?: number
+  federates_with?: string[]
+  admin?: boolean
+  downstream?: boolean
+  expires_at?: string | number
+  dns_names?: string[]
+  revision_number?: string | number
+  store_svid?: boolean
+  hint?: string
+  created_at?: string | number
+}
+
+/** An entry as `chaperone entry list --json` prints it (admin.proto's Entry). */
+interface AdminEntry {
+  id: string, spiffe_id: string, parent_id: string, selectors: string[], x509_svid_ttl: number, jwt_svid_ttl: number, dns_names: string[], hint: string,
+  admin: boolean, downstream: boolean, store_svid: boolean, federates_with: string[], expires_at: number, revision: number, created_at: number, served: boolean
+}
+
+function fromSpireJson (e: SpireJsonEntry): Record<string, unknown> {
+  return {
+    spiffeId: `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`,
+    parentId: `spiffe://${e.parent_id.trust_domain}${e.parent_id.path}`,
+    selectors: e.selectors.map(s => `${s.type}:${s.value}`).sort(),
+    dnsNames: e.dns_names ?? [],
+    hint: e.hint ?? '',
+    flags: [e.admin === true, e.downstream === true, e.store_svid === true],
+    federatesWith: (e.federates_with ?? []).map(td => td.replace(/^spiffe:\/\//, '')).sort(),
+    expiresAt: Number(e.expires_at ?? 0),
+    revision: Number(e.revision_number ?? 0),
+    createdAt: Number(e.created_at ?? 0)
+  }
+}
+
+function fromAdmin (e: AdminEntry): Record<string, unknown> {
+  return {
+    spiffeId: e.spiffe_id,
+    parentId: e.parent_id,
+    selectors: [...e.selectors].sort(),
+    dnsNames: e.dns_names,
+    hint: e.hint,
+    flags: [e.admin, e.downstream, e.store_svid],
+    federatesWith: [...e.federates_with].sort(),
+    expiresAt: e.expires_at,
+    revision: e.revision,
+    createdAt: e.created_at
+  }
+}
 
 /** The agent's lines of `agent list`/`agent show`: what differs between a join-token SPIRE agent and ours. */
 function maskedAgent (text: string): string {
@@ -232,4 +307,25 @@ void t.test(`a workload registered with spire-server ${SPIRE_VERSION} gets its S
   const after = await fetched()
   t.notMatch(after, 'registered-with-spire', 'deleted: no longer issued')
   t.match(after, `spiffe://${TD}/interop-stand`, 'the workload\'s other entry is still served')
+})
+
+void t.test(`spire-server ${SPIRE_VERSION} as an orchestrator with its own user: let in by an admin entry, refused in SPIRE's words without one`, { skip, timeout: 1_800_000 }, async t => {
+  const stand = await startAgentStand(t, `spiffe://${TD}/interop-stand`, { serverSocketAdminWorkloads: true })
+  const server = stand.placePeer(await spireServer(), 'spire-server')
+  const asOrchestrator = async (...args: string[]): Promise<{ status: number | null, out: string }> =>
+    await stand.runPeer(server, [...args, '-socketPath', stand.agent.config.serverSocket], { asStranger: true })
+
+  const refused = await asOrchestrator('entry', 'count')
+  t.not(refused.status, 0)
+  t.match(refused.out, 'rpc error: code = PermissionDenied desc = authorization denied for method /spire.api.server.entry.v1.Entry/CountEntries', 'no admin entry: refused as SPIRE refuses')
+
+  const orchestrator = stand.agent.store.createEntry({ spiffeId: `spiffe://${TD}/orchestrator`, selectors: [`unix:uid:${STRANGER}`], admin: true })
+  const created = await asOrchestrator('entry', 'create', '-parentID', stand.agent.store.agentId, '-spiffeID', `spiffe://${TD}/registered-by-orchestrator`, '-selector', 'unix:uid:1234')
+  t.equal(created.status, 0, created.out)
+  t.ok(stand.agent.store.listEntries({ spiffeId: `spiffe://${TD}/registered-by-orchestrator` }).length === 1, 'an admin workload registers an app')
+  const health = await asOrchestrator('healthcheck')
+  t.not(health.status, 0, 'health stays for local callers, as in SPIRE')
+
+  stand.agent.store.updateEntry(orchestrator.id, { admin: false })
+  t.match((await asOrchestrator('entry', 'count')).out, 'authorization denied', 'admin taken away: refused at once')
 })

@@ -43,9 +43,6 @@ void t.test('bundle service – GetBundle: the CA\'s X.509 authorities, JWT keys
   const masked = await stand.call<BundleMessage>('GetBundle', { output_mask: { x509_authorities: true } }, 'bundle')
   t.equal(masked.x509_authorities.length, ours.x509.size)
   t.same([masked.jwt_authorities, masked.sequence_number, masked.refresh_hint], [[], 0, 0], 'what the mask leaves out is zero')
-  t.same(await stand.failure('AppendBundle', { x509_authorities: [] }, 'bundle'), {
-    code: CODE.UNIMPLEMENTED, details: '/spire.api.server.bundle.v1.Bundle/AppendBundle is not implemented: this trust domain\'s bundle is its CA\'s alone'
-  })
   t.match((await stand.failure('PublishJWTAuthority', {}, 'bundle'))?.details, '/spire.api.server.bundle.v1.Bundle/PublishJWTAuthority is not implemented')
 })
 

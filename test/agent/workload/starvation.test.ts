@@ -12,6 +12,7 @@ import { loadAgentConfig } from '../../../agent/config'
 import { AdminClient } from '../../../agent/admin/client'
 import { WorkloadClient } from '../../../spiffe/workload-client'
 import { SETPRIV } from '../../helpers/netns-tools'
+import { FLOOD } from '../../helpers/connection-flood'
 
 // The Workload API socket is world-connectable, tried as an attacker would: connections that never call,
 // garbage and malformed HTTP/2 frames, a burst of clients at once, and (as root) one unregistered uid opening
@@ -132,27 +133,6 @@ void t.test('starvation – 1,000 clients connecting at once are all served (the
 })
 
 /** Opens `total` connections, `parallel` at a time, sending nothing; counts those the agent closes at once. */
-const FLOOD = `
-const { connect } = require('node:net')
-const [socket, total, parallel] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])]
-let started = 0, refused = 0, kept = 0
-const open = []
-function next () {
-  if (started === total) return
-  started++
-  const conn = connect(socket).on('error', () => {})
-  let settled = false
-  const settle = closed => {
-    if (settled) return
-    settled = true
-    if (closed) refused++; else { kept++; open.push(conn) }
-    if (refused + kept === total) { process.stdout.write(JSON.stringify({ refused, kept })); for (const c of open) c.destroy() } else next()
-  }
-  conn.on('close', () => settle(true))
-  setTimeout(() => settle(false), 300)
-}
-for (let n = 0; n < parallel; n++) next()
-`
 
 void t.test('starvation – 20,000 idle connections from an unregistered uid: refused beyond its cap, counted, logged; the registered workload is served', { skip: uid !== 0 ? 'needs root: the flood runs as another uid (setpriv)' : SETPRIV === undefined ? 'setpriv (util-linux) is not installed' : false }, async t => {
   // A long idle timeout: the flood's connections stay, so only the per-uid cap stands between it and the agent.
