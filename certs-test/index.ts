@@ -2,7 +2,8 @@
  * certs-test: the test PKI. Helpers that give tests CAs and X509-SVIDs shaped like SPIRE's (pki.ts), the low-level
  * builder that can also get every detail wrong (build-cert.ts, on node-forge, independent of Node's OpenSSL), and the
  * named matrix of deliberately broken and valid certificates with the verdict a verifier must reach (matrix.ts),
- * which `npm run certs` writes to disk (generate.ts). For tests and benchmarks only: production code never imports it.
+ * which `npm run certs` writes to disk (generate.ts), and device birth certificates from a test manufacturer for x509pop
+ * (birth-certs.ts). For tests and benchmarks only: production code never imports it.
  */
 export {
   buildCertificate, subjectKeyId,
@@ -14,3 +15,4 @@ export {
 } from './pki'
 export { buildCertMatrix, TRUST_DOMAIN_A, TRUST_DOMAIN_B, type CertFixture } from './matrix'
 export { writeCertMatrix, DEFAULT_OUT_DIR, type Manifest, type ManifestEntry } from './generate'
+export { TestManufacturer, type BirthCert, type BirthCertOptions, type ManufacturerOptions } from './birth-certs'

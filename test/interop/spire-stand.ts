@@ -1,6 +1,6 @@
 /**
  * A real SPIRE deployment for an interop test: `spire-server` (SQLite datastore, in-memory CA keys, join-token node
- * attestation, short X509-SVID TTL) and one `spire-agent` attested with a join token, serving its Workload API on
+ * attestation and, on request, x509pop with given manufacturer roots; short X509-SVID TTL) and one `spire-agent` attested with a join token, serving its Workload API on
  * a Unix socket with the `unix` workload attestor. Entries are made with `spire-server entry create`, as operators
  * do; the agent can be stopped and started again on the same data directory (it reloads its own SVID and key, no
  * new attestation). Everything lives in a short folder under /tmp (a Unix socket path has at most 107 bytes) and is
@@ -25,6 +25,11 @@ export interface SpireStandOptions {
   trustDomain?: string
   /** The server's `default_x509_svid_ttl` in seconds (entries may set their own); 60 by default. */
   x509SvidTtl?: number
+  /**
+   * Also attest agents by x509pop (next to join_token): the manufacturer roots, PEM, that the server's
+   * `ca_bundle_path` holds. Devices then attest over TCP at `serverAddress`, trusting `bundlePem()`.
+   */
+  x509popCaBundlePem?: string
 }
 
 export interface SpireEntry {
@@ -58,6 +63,8 @@ export interface SpireStand {
   readonly workloadApi: string
   readonly agentSocket: string
   readonly serverSocket: string
+  /** The server's TCP listener (`bind_address:bind_port`), where agents attest: `127.0.0.1:<port>`. */
+  readonly serverAddress: string
   /**
    * `spiffe://TD/node`: the alias `token generate -spiffeID` makes for the agent (whose own ID is
    * `spiffe://TD/spire/agent/join_token/<token>`), the parent of entries by default.
@@ -132,7 +139,17 @@ class SpireProcess {
   }
 }
 
-function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number): string {
+/** An x509pop NodeAttestor trusting the manufacturer roots in `caBundlePath` (SPIRE's defaults otherwise). */
+function x509popAttestorConfig (caBundlePath: string): string {
+  return `
+  NodeAttestor "x509pop" {
+    plugin_data {
+      ca_bundle_path = "${caBundlePath}"
+    }
+  }`
+}
+
+function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraAttestors = ''): string {
   return `server {
   bind_address = "127.0.0.1"
   bind_port = "${port}"
@@ -158,7 +175,7 @@ plugins {
   }
   NodeAttestor "join_token" {
     plugin_data {}
-  }
+  }${extraAttestors}
 }
 `
 }
@@ -223,7 +240,12 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
   }
 
   const port = await freePort()
-  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60))
+  let extraAttestors = ''
+  if (options.x509popCaBundlePem !== undefined) {
+    writeFileSync(join(dir, 'x509pop-ca.pem'), options.x509popCaBundlePem)
+    extraAttestors = x509popAttestorConfig(join(dir, 'x509pop-ca.pem'))
+  }
+  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraAttestors))
   writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port))
   server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
   await healthy(server, async () => await serverCommand(['healthcheck']))
@@ -267,6 +289,7 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     workloadApi: `unix://${agentSocket}`,
     agentSocket,
     serverSocket,
+    serverAddress: `127.0.0.1:${port}`,
     nodeId,
     serverBinary,
     agentBinary,
