@@ -15,3 +15,7 @@ export const AgentService = (): ServiceClientConstructor =>
 /** The Agent service as a device CALLS it on an upstream SPIRE server: only AttestAgent (proto/agent-attest.proto). */
 export const AgentAttestationService = (): ServiceClientConstructor =>
   loadProtoService(packageFile('agent/spire-api/proto/agent-attest.proto'), 'spire.api.server.agent.v1.Agent')
+
+/** The SVID service as a device CALLS it on an upstream SPIRE server: BatchNewX509SVID, NewDownstreamX509CA. */
+export const SvidClientService = (): ServiceClientConstructor =>
+  loadProtoService(packageFile('agent/spire-api/proto/svid-client.proto'), 'spire.api.server.svid.v1.SVID')

@@ -1,7 +1,8 @@
 /**
  * Errors of the device role towards an upstream SPIRE server: reaching it, knowing it is the SPIRE server of our
- * trust domain, proving the device's birth certificate (x509pop) and what the server answers. One code per meaning
- * (README, "Error codes"); a refusal by the server keeps SPIRE's own reason in the message.
+ * trust domain, proving the device's birth certificate (x509pop), obtaining the device's downstream SVID and CA, and
+ * what the server answers. One code per meaning (README, "Error codes"); a refusal by the server keeps SPIRE's own
+ * reason in the message.
  */
 import { ChaperoneError } from '../../spiffe/errors'
 
@@ -26,5 +27,19 @@ export type UpstreamErrorCode =
   | 'ERR_X509POP_CHALLENGE_INVALID'
   /** The agent X509-SVID the server returned does not verify, is not for our key, or names another ID. */
   | 'ERR_AGENT_SVID_INVALID'
+  /** The server refused a call (PermissionDenied), e.g. NewDownstreamX509CA by a caller without a downstream entry. */
+  | 'ERR_UPSTREAM_DENIED'
+  /** A call failed with another status (NotFound, Internal, ResourceExhausted, …), SPIRE's reason kept. */
+  | 'ERR_UPSTREAM_FAILED'
+  /** No `downstream` entry is authorized to this agent: the operator has not registered the device yet. */
+  | 'ERR_DOWNSTREAM_ENTRY_MISSING'
+  /** More than one `downstream` entry is authorized to this agent; the message names them. */
+  | 'ERR_DOWNSTREAM_ENTRY_AMBIGUOUS'
+  /** The X509-SVID minted for an entry (BatchNewX509SVID) does not verify, names another ID, or certifies another key. */
+  | 'ERR_ENTRY_SVID_INVALID'
+  /** The CA NewDownstreamX509CA returned is not a CA for our key and trust domain chaining to the returned roots. */
+  | 'ERR_DEVICE_CA_INVALID'
+  /** The bundle GetBundle returned is another trust domain's, or holds an authority that cannot be read. */
+  | 'ERR_UPSTREAM_BUNDLE_INVALID'
 
 export class UpstreamError extends ChaperoneError<UpstreamErrorCode> {}

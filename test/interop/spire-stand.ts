@@ -42,6 +42,8 @@ export interface SpireEntry {
   federatesWith?: string[]
   /** The node's ID (`nodeId`) when left out. */
   parentId?: string
+  /** `-downstream`: the entry's SVID may call NewDownstreamX509CA (a nested server's, or a device's). */
+  downstream?: boolean
 }
 
 /** One X509-SVID as `spire-agent api fetch x509` wrote it. */
@@ -302,6 +304,7 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
       for (const selector of entry.selectors) args.push('-selector', selector)
       if (entry.x509SvidTtl !== undefined) args.push('-x509SVIDTTL', String(entry.x509SvidTtl))
       for (const td of entry.federatesWith ?? []) args.push('-federatesWith', td)
+      if (entry.downstream === true) args.push('-downstream')
       const id = /^Entry ID\s*:\s*(\S+)/m.exec(await serverMust(...args))?.[1]
       if (id === undefined) throw new Error(`spire-server entry create printed no entry ID for ${entry.spiffeId}`)
       return id

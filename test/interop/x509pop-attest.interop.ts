@@ -10,18 +10,14 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { createTestCa, generateKeyPair, TestManufacturer } from '../../certs-test'
 import type { BirthCert } from '../../certs-test'
 import { parseTrustDomain } from '../../spiffe/id'
-import { encodePem } from '../../spiffe/pem'
 import { attestAgent, birthCredential, upstreamServer, x509popAgentId, x509popAttestor } from '../../agent/upstream'
-import type { AgentSvid, NodeAttestor, UpstreamServer } from '../../agent/upstream'
-import { must } from '../helpers/command'
+import type { NodeAttestor, UpstreamServer } from '../../agent/upstream'
 import { interopSkip, SPIRE_VERSION } from './peers'
-import { startSpireStand } from './spire-stand'
 import type { SpireStand } from './spire-stand'
+import { opensslVerifyAgainstSpire, startX509popStand } from './x509pop-device'
 
 const skip = interopSkip()
 const TD = parseTrustDomain('fleet.example')
@@ -46,16 +42,6 @@ function expectedSelectors (birth: BirthCert, maker: TestManufacturer): string[]
   ].sort()
 }
 
-/** `openssl verify` of the agent SVID against SPIRE's bundle: its output, which must say OK. */
-async function opensslVerify (spire: SpireStand, svid: AgentSvid): Promise<string> {
-  const [leaf, ...intermediates] = svid.chain
-  writeFileSync(join(spire.dir, 'agent-svid.pem'), encodePem('CERTIFICATE', [leaf]))
-  writeFileSync(join(spire.dir, 'spire-bundle.pem'), await spire.bundlePem())
-  const untrusted = intermediates.length === 0 ? [] : ['-untrusted', join(spire.dir, 'agent-intermediates.pem')]
-  if (intermediates.length > 0) writeFileSync(join(spire.dir, 'agent-intermediates.pem'), encodePem('CERTIFICATE', intermediates))
-  return await must('openssl', ['verify', '-CAfile', join(spire.dir, 'spire-bundle.pem'), ...untrusted, join(spire.dir, 'agent-svid.pem')])
-}
-
 async function attestsAndIsListed (t: Test, spire: SpireStand, server: UpstreamServer, maker: TestManufacturer, birth: BirthCert): Promise<void> {
   const credential = birthCredential(birth.chain, birth.key)
   const svid = await attestAgent({ server, attestor: x509popAttestor(credential) })
@@ -64,7 +50,7 @@ async function attestsAndIsListed (t: Test, spire: SpireStand, server: UpstreamS
   t.ok(svid.reattestable, 'x509pop agents can re-attest')
   t.ok(svid.expiresAt.getTime() > Date.now(), 'the SVID is current')
   t.same(await listedSelectors(spire, expectedId), expectedSelectors(birth, maker), 'spire-server agent list shows the agent with x509pop\'s selectors')
-  t.match(await opensslVerify(spire, svid), /: OK/, 'openssl verifies the agent SVID against SPIRE\'s bundle')
+  t.match(await opensslVerifyAgainstSpire(spire, svid.chain, 'agent-svid'), /: OK/, 'openssl verifies the agent SVID against SPIRE\'s bundle')
 }
 
 async function refusal (attestor: NodeAttestor, server: UpstreamServer): Promise<unknown> {
@@ -72,9 +58,7 @@ async function refusal (attestor: NodeAttestor, server: UpstreamServer): Promise
 }
 
 void t.test(`x509pop: a device attests to spire-server ${SPIRE_VERSION} with its birth certificate`, { skip, timeout: 600_000 }, async t => {
-  const maker = new TestManufacturer({ intermediate: true })
-  const spire = await startSpireStand(t, { trustDomain: TD.name, x509popCaBundlePem: maker.caBundlePem })
-  const server = upstreamServer(spire.serverAddress, TD, await spire.bundlePem())
+  const { maker, spire, server } = await startX509popStand(t, TD)
 
   await t.test('an EC P-256 device attests and SPIRE lists it', async t => {
     await attestsAndIsListed(t, spire, server, maker, maker.issueBirthCert('SN-EC-0001'))
