@@ -4,7 +4,8 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from 'node:net'
 import { FLOOD } from '../../helpers/connection-flood'
-import { SETPRIV, SETPRIV_MISSING } from '../../helpers/netns-tools'
+import { SETPRIV_MISSING } from '../../helpers/netns-tools'
+import { nodeAsUser } from '../../helpers/node-as-user'
 import { startSpireApiStand, TD } from './fixtures/spire-api-stand'
 import type { SpireApiStand } from './fixtures/spire-api-stand'
 
@@ -36,8 +37,8 @@ type Outcome = Array<{ code: number, details?: string }>
 
 /** Calls METHODS on the stand's server socket as uid (and gid) `id`, with the given supplementary groups. */
 async function callAs (stand: SpireApiStand, id: number, groups: number[] = []): Promise<Outcome> {
-  const child = spawn(SETPRIV as string, [`--reuid=${id}`, `--regid=${id}`, groups.length === 0 ? '--clear-groups' : `--groups=${groups.join(',')}`,
-    process.execPath, '-e', CLIENT, stand.serverSocket, ...METHODS], { cwd: root, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const [command, prefix] = nodeAsUser(id, groups)
+  const child = spawn(command, [...prefix, '-e', CLIENT, stand.serverSocket, ...METHODS], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await new Promise(resolve => child.on('close', resolve))
@@ -94,8 +95,8 @@ void t.test('admin workloads – a closed directory an earlier run made is opene
 
 void t.test('admin workloads – open to every user, the socket keeps the Workload API\'s limits: a flood is capped per uid, a silent connection is closed, local callers are served', { skip }, async t => {
   const stand = await startSpireApiStand(t, { serverSocketAdminWorkloads: true })
-  const flood = spawn(SETPRIV as string, ['--reuid=64100', '--regid=64100', '--clear-groups', process.execPath, '-e', FLOOD, stand.serverSocket, '1500', '100'],
-    { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const [command, prefix] = nodeAsUser(64100)
+  const flood = spawn(command, [...prefix, '-e', FLOOD, stand.serverSocket, '1500', '100'], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   flood.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const exited = new Promise<number | null>(resolve => flood.on('close', resolve))

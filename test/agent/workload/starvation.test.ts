@@ -13,6 +13,7 @@ import { AdminClient } from '../../../agent/admin/client'
 import { WorkloadClient } from '../../../spiffe/workload-client'
 import { SETPRIV } from '../../helpers/netns-tools'
 import { FLOOD } from '../../helpers/connection-flood'
+import { nodeAsUser } from '../../helpers/node-as-user'
 
 // The Workload API socket is world-connectable, tried as an attacker would: connections that never call,
 // garbage and malformed HTTP/2 frames, a burst of clients at once, and (as root) one unregistered uid opening
@@ -137,7 +138,8 @@ void t.test('starvation – 1,000 clients connecting at once are all served (the
 void t.test('starvation – 20,000 idle connections from an unregistered uid: refused beyond its cap, counted, logged; the registered workload is served', { skip: uid !== 0 ? 'needs root: the flood runs as another uid (setpriv)' : SETPRIV === undefined ? 'setpriv (util-linux) is not installed' : false }, async t => {
   // A long idle timeout: the flood's connections stay, so only the per-uid cap stands between it and the agent.
   const { agent, socket, logs } = await startAgent(t, 'flood', '{ idleTimeout: 60s, maxConnectionsPerUid: 1100 }')
-  const flood = spawn(SETPRIV as string, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', FLOOD, socket, '20000', '1500'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [command, prefix] = nodeAsUser(65534)
+  const flood = spawn(command, [...prefix, '-e', FLOOD, socket, '20000', '1500'], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   flood.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const exited = new Promise<number | null>(resolve => flood.on('close', resolve))
