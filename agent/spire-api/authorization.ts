@@ -7,14 +7,16 @@
  *   `admin: true` — may call every method but health, as SPIRE's admin callers;
  * - **anyone** connected may call Bundle/GetBundle (SPIRE serves it without authentication).
  * Anyone else gets PERMISSION_DENIED "authorization denied for method <full method>", SPIRE's words, and a log
- * line. Applied to every call, whatever the socket's mode (with the default 0770 the kernel already keeps others
- * out; with serverSocketAdminWorkloads it lets everyone connect and this decides). Entries are consulted on each
- * call, so removing `admin` (or the entry) ends a workload's access at once.
+ * line (at most one per uid per 10 s, the next one counting those suppressed). Applied to every call, whatever
+ * the socket's mode (with the default 0770 the kernel already keeps others out; with serverSocketAdminWorkloads it
+ * lets everyone connect and this decides). Entries are consulted on each call, so removing `admin` (or the entry)
+ * ends a workload's access at once.
  */
 import { ServerInterceptingCall, status } from '@grpc/grpc-js'
 import type { ServerInterceptor } from '@grpc/grpc-js'
 import { statSync } from 'node:fs'
 import type { Logger } from 'pino'
+import { RateLimitedLog } from '../../log/limited-log'
 import { isSameProcess } from '../attestation'
 import type { WorkloadAttestor } from '../attestation'
 import type { RegistrationStore, Selector } from '../store'
@@ -39,9 +41,11 @@ const LOCAL_ONLY = '/grpc.health.v1.Health/'
 
 export class CallerAuthorization {
   readonly #deps: AuthorizationDeps
+  readonly #refusals: RateLimitedLog
 
   constructor (deps: AuthorizationDeps) {
     this.#deps = deps
+    this.#refusals = new RateLimitedLog(deps.logger)
   }
 
   /**
@@ -69,7 +73,8 @@ export class CallerAuthorization {
     if (ANYONE.has(method)) return { as: 'anyone' }
     const caller = this.#deps.callers.of(peer)
     const denied = (reason: string): Error => {
-      this.#deps.logger.warn({ method, caller, reason }, 'SPIRE server API: call refused')
+      // At most one line per uid per interval: a caller refused in a loop must not flood the agent's log.
+      this.#refusals.warn(`uid ${caller.uid}`, { method, caller, reason }, 'SPIRE server API: call refused')
       return new Error(`authorization denied for method ${method}`)
     }
     const connection = this.#deps.callers.connection(peer)

@@ -35,10 +35,10 @@ Promise.all(methods.map(method => new Promise(resolve => client.makeUnaryRequest
 
 type Outcome = Array<{ code: number, details?: string }>
 
-/** Calls METHODS on the stand's server socket as uid (and gid) `id`, with the given supplementary groups. */
-async function callAs (stand: SpireApiStand, id: number, groups: number[] = []): Promise<Outcome> {
+/** Calls `methods` (METHODS unless given) on the stand's server socket as uid (and gid) `id`, with the given supplementary groups. */
+async function callAs (stand: SpireApiStand, id: number, groups: number[] = [], methods: readonly string[] = METHODS): Promise<Outcome> {
   const [command, prefix] = nodeAsUser(id, groups)
-  const child = spawn(command, [...prefix, '-e', CLIENT, stand.serverSocket, ...METHODS], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(command, [...prefix, '-e', CLIENT, stand.serverSocket, ...methods], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await new Promise(resolve => child.on('close', resolve))
@@ -64,7 +64,8 @@ void t.test('admin workloads – on: everyone connects; local callers, admin wor
   t.equal(statSync(join(stand.dir, 'spire-server', 'private')).mode & 0o777, 0o755, 'and its directory can be entered')
 
   t.same(await callAs(stand, 64100), [denied(COUNT_ENTRIES), { code: 0 }, denied(HEALTH)], 'a stranger gets GetBundle only, refused in SPIRE\'s words')
-  t.match(stand.logs().filter(l => l.msg === 'SPIRE server API: call refused' && l.method === COUNT_ENTRIES), [{ caller: { uid: 64100 }, reason: /neither local/ }], 'each refusal is logged with the caller')
+  t.match(stand.logs().filter(l => l.msg === 'SPIRE server API: call refused'), [{ method: /CountEntries|Health/, caller: { uid: 64100 }, reason: /neither local|for local callers only/ }],
+    'a refusal is logged with the caller and the reason (one line for the two at once: at most one per uid per 10 s)')
 
   t.same((await callAs(stand, 64101, [socketGid])).map(o => o.code), [0, 0, 0], 'a member of the socket\'s group is local: everything')
 
@@ -117,4 +118,14 @@ void t.test('admin workloads – open to every user, the socket keeps the Worklo
   t.ok(heldMs >= 4_000 && heldMs < 9_000, `a connection that never calls is closed after the idle timeout (5 s; it lasted ${heldMs} ms)`)
   t.match(stand.logs().filter(l => l.reason === 'no_call'), [{ msg: /^SPIRE server API: refused a connection/ }])
   t.match(await stand.call('CountEntries', {}), { count: Number }, 'served after it all')
+})
+
+void t.test('admin workloads – a stranger refused 2,000 times over one connection: every call refused, the log not flooded, local callers served', { skip }, async t => {
+  const stand = await startSpireApiStand(t, { serverSocketAdminWorkloads: true })
+  const outcome = await callAs(stand, 64100, [], Array.from({ length: 2000 }, () => COUNT_ENTRIES))
+  t.equal(outcome.length, 2000)
+  t.ok(outcome.every(o => o.code === DENIED && o.details === `authorization denied for method ${COUNT_ENTRIES}`), 'each of the 2,000 calls refused in SPIRE\'s words')
+  const lines = stand.logs().filter(l => l.msg === 'SPIRE server API: call refused')
+  t.ok(lines.length >= 1 && lines.length <= 2, `${lines.length} log line(s) for 2,000 refusals`)
+  t.match(await stand.call('CountEntries', {}), { count: Number }, 'a local caller is served after it')
 })

@@ -1,6 +1,7 @@
 /**
  * Denials are always logged, but at most once per peer per interval: a peer retrying in a loop must not flood the
- * log. The next line for that peer says how many were suppressed meanwhile.
+ * log. The next line for that peer says how many were suppressed meanwhile. Shared by the sidecar (peers by SPIFFE
+ * ID) and the agent (callers of its SPIRE server socket by uid).
  */
 import type { Logger } from 'pino'
 
