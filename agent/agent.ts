@@ -1,7 +1,8 @@
 /**
  * The agent process: opens the registration store and the CA in the data directory (the CA keeps its own rotation
  * schedule), serves the SPIFFE Workload API on the public socket, the admin API on its own socket, and SPIRE's
- * server API on a SPIRE-compatible socket, both of these over the one registration store.
+ * server API on a SPIRE-compatible socket, both of these over the one registration store. In the device role
+ * (`upstream:`), the CA's authorities come from the fleet's SPIRE server and the trust domain's bundle is polled from it.
  */
 import { mkdirSync } from 'node:fs'
 import { Server, ServerCredentials } from '@grpc/grpc-js'
@@ -16,6 +17,9 @@ import { listenUnixSocket } from './unix-socket'
 import { stopGrpcOnSocket } from './grpc-shutdown'
 import { WorkloadApiServer } from './workload/server'
 import { SpireServerApi } from './spire-api'
+import { BundlePoll } from './upstream/bundle-poll'
+import { deviceUpstreamFromConfig } from './upstream/device-from-config'
+import type { DeviceUpstream } from './upstream/device-upstream'
 
 export class Agent {
   readonly config: AgentConfig
@@ -25,8 +29,12 @@ export class Agent {
   readonly spireServerApi: SpireServerApi
   readonly #grpc: Server
   readonly #adminSocket: NetServer
+  readonly #bundlePoll?: BundlePoll
 
-  private constructor (config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi, grpc: Server, adminSocket: NetServer) {
+  private constructor (
+    config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi,
+    grpc: Server, adminSocket: NetServer, bundlePoll?: BundlePoll
+  ) {
     this.config = config
     this.store = store
     this.ca = ca
@@ -34,6 +42,7 @@ export class Agent {
     this.spireServerApi = spireServerApi
     this.#grpc = grpc
     this.#adminSocket = adminSocket
+    this.#bundlePoll = bundlePoll
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -45,7 +54,9 @@ export class Agent {
     let workloadApi: WorkloadApiServer | undefined
     let adminGrpc: Server | undefined
     let adminSocket: NetServer | undefined
+    let bundlePoll: BundlePoll | undefined
     try {
+      const device = config.upstream === undefined ? undefined : deviceUpstreamFromConfig(config.upstream, config.trustDomain)
       ca = await AgentCa.open({
         trustDomain: config.trustDomain,
         dataDir: config.dataDir,
@@ -55,8 +66,10 @@ export class Agent {
         jwtSvidTtlSeconds: config.svid.jwtTtlSeconds,
         jwtKeyType: config.svid.jwtKeyType,
         ...(config.ca.upstream === undefined ? {} : { upstream: config.ca.upstream }),
+        ...(device === undefined ? {} : { remoteUpstream: device }),
         logger
       })
+      if (device !== undefined) bundlePoll = followUpstream(device, ca, logger)
       workloadApi = await WorkloadApiServer.start({
         socketPath: config.socket,
         store,
@@ -83,8 +96,9 @@ export class Agent {
         ca,
         logger
       })
-      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket)
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, bundlePoll)
     } catch (err) {
+      bundlePoll?.stop()
       if (adminGrpc !== undefined && adminSocket !== undefined) await stopGrpcOnSocket(adminGrpc, adminSocket)
       await workloadApi?.stop()
       ca?.close()
@@ -95,10 +109,18 @@ export class Agent {
 
   /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
   async stop (): Promise<void> {
+    this.#bundlePoll?.stop()
     await this.spireServerApi.stop()
     await stopGrpcOnSocket(this.#grpc, this.#adminSocket)
     await this.workloadApi.stop()
     this.ca.close()
     this.store.close()
   }
+}
+
+/** The device role once the CA is open: the server known by the trust domain's latest roots, the bundle polled. */
+function followUpstream (device: DeviceUpstream, ca: AgentCa, logger: Logger): BundlePoll {
+  device.trust(ca.bundle().x509)
+  ca.onBundleChange(bundle => { device.trust(bundle.x509) })
+  return new BundlePoll({ upstream: device, ca, logger }).start()
 }

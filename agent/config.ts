@@ -32,6 +32,18 @@ export interface AgentConfigFile {
     ttl: number | string
     upstream?: { certFile: string, keyFile: string, bundleFile?: string }
   }
+  /**
+   * The device role: this agent's CA is a device CA under the fleet's SPIRE server (SPIRE's nested topology), the
+   * device proven by its birth certificate (x509pop). Not together with ca.upstream.
+   */
+  upstream?: {
+    /** host:port of the SPIRE server (its bind_port, 8081 by default). */
+    address: string
+    /** PEM: the trust domain's roots to know the server by at first (SPIRE agent's trust_bundle_path). */
+    trustBundleFile: string
+    x509pop: { certFile: string, keyFile: string }
+    timeout: number | string
+  }
   svid: {
     x509Ttl: number | string
     jwtTtl: number | string
@@ -78,6 +90,26 @@ export const AGENT_CONFIG_SCHEMA = {
         }
       }
     },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'trustBundleFile', 'x509pop'],
+      description: 'The device role: a device CA under the fleet\'s SPIRE server, the device proven by its birth certificate',
+      properties: {
+        address: { type: 'string', minLength: 1, description: 'host:port of the SPIRE server, e.g. spire.fleet.example:8081 (checked in loadAgentConfig)' },
+        trustBundleFile: { ...PATH, description: 'PEM roots of the trust domain to know the server by at first (SPIRE agent\'s trust_bundle_path)' },
+        x509pop: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certFile', 'keyFile'],
+          properties: {
+            certFile: { ...PATH, description: 'PEM: the birth certificate, then the intermediates up to the manufacturer\'s root' },
+            keyFile: { ...PATH, description: 'PEM: the birth certificate\'s private key' }
+          }
+        },
+        timeout: { ...DURATION_SCHEMA, default: '30s', description: 'How long one call to the server may take' }
+      }
+    },
     svid: {
       type: 'object',
       additionalProperties: false,
@@ -117,8 +149,17 @@ export interface AgentConfig {
   readonly dockerSocket?: string
   readonly logLevel: AgentConfigFile['logLevel']
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
+  readonly upstream?: DeviceUpstreamConfig
   readonly svid: { readonly x509TtlSeconds: number, readonly jwtTtlSeconds: number, readonly jwtKeyType: AgentConfigFile['svid']['jwtKeyType'] }
   readonly workloadApi: WorkloadApiLimits
+}
+
+/** The device role's settings (AgentConfigFile['upstream']), the timeout in milliseconds. */
+export interface DeviceUpstreamConfig {
+  readonly address: string
+  readonly trustBundleFile: string
+  readonly x509pop: { readonly certFile: string, readonly keyFile: string }
+  readonly timeoutMs: number
 }
 
 /** Flag values that override the file's (undefined = not given). */
@@ -150,6 +191,16 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
   if (x509TtlSeconds >= caTtlSeconds) {
     throw new ConfigError(name, [{ path: '/svid/x509Ttl', message: `must be shorter than ca.ttl (${caTtlSeconds} s): a leaf never outlives its CA`, location: source?.locate('/svid/x509Ttl') }])
   }
+  if (raw.upstream !== undefined && raw.ca.upstream !== undefined) {
+    throw new ConfigError(name, [{ path: '/upstream', message: 'and ca.upstream exclude each other: the CA\'s authorities are signed by the fleet\'s SPIRE server (upstream) or by CA files (ca.upstream), not both', location: source?.locate('/upstream') }])
+  }
+  if (raw.upstream !== undefined && !isHostPort(raw.upstream.address)) {
+    throw new ConfigError(name, [{
+      path: '/upstream/address',
+      message: `must be host:port (a name, an IPv4 address or an [IPv6] address, and a port from 1 to 65535), e.g. spire.fleet.example:8081, not ${JSON.stringify(raw.upstream.address)}`,
+      location: source?.locate('/upstream/address')
+    }])
+  }
   return Object.freeze({
     trustDomain,
     dataDir: raw.dataDir,
@@ -162,6 +213,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
+    ...(raw.upstream === undefined ? {} : { upstream: deviceUpstream(raw.upstream) }),
     svid: Object.freeze({ x509TtlSeconds, jwtTtlSeconds: durationSeconds(raw.svid.jwtTtl), jwtKeyType: raw.svid.jwtKeyType }),
     workloadApi: Object.freeze({
       idleTimeoutMs: durationSeconds(raw.workloadApi.idleTimeout) * 1000,
@@ -169,4 +221,16 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
       reservedDescriptors: raw.workloadApi.reservedDescriptors
     })
   })
+}
+
+function deviceUpstream (raw: NonNullable<AgentConfigFile['upstream']>): DeviceUpstreamConfig {
+  const { address, trustBundleFile, x509pop, timeout } = raw
+  return Object.freeze({ address, trustBundleFile, x509pop: Object.freeze({ ...x509pop }), timeoutMs: durationSeconds(timeout) * 1000 })
+}
+
+/** host:port, with [v6] brackets, the port 1–65535: what the device can dial. */
+function isHostPort (address: string): boolean {
+  const match = /^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(address)
+  const port = Number(match?.[1])
+  return match !== null && port >= 1 && port <= 65535
 }

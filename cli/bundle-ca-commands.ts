@@ -23,6 +23,12 @@ function describeAuthority (a: AuthorityMessage): string {
 
 const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 
+/** How far `iso` is from now, in whole hours and minutes: "in 11 h 20 min", or "passed". */
+function untilNow (iso: string): string {
+  const minutes = Math.floor((Date.parse(iso) - Date.now()) / 60_000)
+  return minutes < 0 ? 'passed' : `in ${Math.floor(minutes / 60)} h ${minutes % 60} min`
+}
+
 function describeFederated (b: BundleMessage): string {
   return [
     `Trust domain      : spiffe://${b.trust_domain}`,
@@ -130,6 +136,7 @@ export function addBundleAndCaCommands (program: Command): void {
       const ca = await withAdmin(options, client => client.getCaStatus())
       print(options, ca, () => [
         `Trust domain    : ${ca.trust_domain}${ca.upstream ? ' (intermediate under an upstream CA)' : ''}`,
+        ...(ca.upstream ? [`Upstream        : ${ca.upstream_name}`, `Issues until    : ${ca.issues_until} (${untilNow(ca.issues_until)}; longer only by renewing with the upstream)`] : []),
         `Bundle sequence : ${ca.bundle_sequence}`,
         'Authorities     :',
         ...ca.authorities.map(describeAuthority)

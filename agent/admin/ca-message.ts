@@ -19,6 +19,8 @@ export interface CaStatusMessage {
   authorities: AuthorityMessage[]
   bundle_sequence: number
   upstream: boolean
+  upstream_name: string
+  issues_until: string
 }
 
 const BLANK = { subject: '', serial: '', key_type: '', not_before: '', not_after: '', fingerprint256: '', kid: '', activates_at: '' }
@@ -45,5 +47,12 @@ export function caStatusMessage (trustDomain: string, status: CaStatus): CaStatu
     kid: k.kid,
     activates_at: k.activatesAt?.toISOString() ?? ''
   }))
-  return { trust_domain: trustDomain, authorities: [...x509, ...jwt], bundle_sequence: status.bundleSequence, upstream: status.upstream }
+  return {
+    trust_domain: trustDomain,
+    authorities: [...x509, ...jwt],
+    bundle_sequence: status.bundleSequence,
+    upstream: status.upstream,
+    upstream_name: status.upstreamName ?? '',
+    issues_until: status.issuesUntil.toISOString()
+  }
 }

@@ -32,6 +32,11 @@ export interface Manifest {
   readonly upstream: boolean
   /** SHA-256 fingerprints of the upstream roots the bundle held when last written, to notice when they change. */
   readonly upstreamRoots: readonly string[]
+  /**
+   * Under a remote upstream (a fleet's SPIRE server): the file holding the upstream's bundle (its X.509 roots and JWT
+   * authorities, SPIFFE bundle format) as last received, so the CA starts and serves it with the upstream unreachable.
+   */
+  readonly upstreamBundle?: string
   readonly sequence: number
   readonly x509: readonly ManifestAuthority[]
   readonly jwt: readonly ManifestJwtKey[]
@@ -42,12 +47,18 @@ export const fileNames = {
   x509Key: (id: string) => `x509-${id}.key.pem`,
   /** The authority's certificate, then the upstream chain above it (if any). */
   x509Cert: (id: string) => `x509-${id}.cert.pem`,
-  jwtKey: (kid: string) => `jwt-${kid}.key.pem`
+  jwtKey: (kid: string) => `jwt-${kid}.key.pem`,
+  /** Named by its content, so a changed bundle is a new file and the manifest switches to it atomically. */
+  upstreamBundle: (contentHash: string) => `upstream-bundle-${contentHash}.json`
 }
 
 const STATES: readonly KeyState[] = ['active', 'prepared', 'retired']
-/** Serial numbers as we make them (x509-certificate.ts), and 24 random bytes in base64url (jwt-issuer.ts). */
-const AUTHORITY_ID = /^[0-9a-f]{32}$/
+/**
+ * Serial numbers in hex: 32 digits as we make them (x509-certificate.ts), up to 40 (RFC 5280's 20 octets) as an
+ * upstream assigns them; and 24 random bytes in base64url (jwt-issuer.ts).
+ */
+const AUTHORITY_ID = /^[0-9a-f]{1,40}$/
+const UPSTREAM_BUNDLE_FILE = /^upstream-bundle-[0-9a-f]{16}\.json$/
 const KID = /^[A-Za-z0-9_-]{32}$/
 
 type Json = Record<string, unknown>
@@ -83,6 +94,8 @@ export function parseManifest (text: string, path: string): Manifest {
     if (Date.parse(notAfter) <= Date.parse(notBefore)) fail(`${where}.notAfter must be after its notBefore`)
     return { kid: matching(item.kid, KID, `${where}.kid`, fail), state: state(item.state, where, fail), keyType: item.keyType as KeyType, notBefore, notAfter }
   })
+  const upstreamBundle = root.upstreamBundle === undefined ? undefined : matching(root.upstreamBundle, UPSTREAM_BUNDLE_FILE, 'upstreamBundle', fail)
+  if (upstreamBundle !== undefined && root.upstream !== true) fail('"upstreamBundle" is set, but "upstream" is not true')
   checkStates(x509.map(entry => [entry.id, entry.state]), 'x509', fail)
   checkStates(jwt.map(entry => [entry.kid, entry.state]), 'jwt', fail)
   return {
@@ -90,6 +103,7 @@ export function parseManifest (text: string, path: string): Manifest {
     trustDomain: root.trustDomain as string,
     upstream: root.upstream as boolean,
     upstreamRoots: upstreamRoots as string[],
+    ...(upstreamBundle === undefined ? {} : { upstreamBundle }),
     sequence: root.sequence as number,
     x509,
     jwt

@@ -10,6 +10,7 @@ import { seconds } from './checks'
 import { CaError } from './errors'
 import { KEY_TYPES } from './keys'
 import type { KeyType } from './keys'
+import type { RemoteUpstream } from './remote-upstream'
 import type { UpstreamFiles } from './upstream'
 
 export interface AgentCaOptions {
@@ -31,6 +32,11 @@ export interface AgentCaOptions {
    * upstream certificate itself, which must then be self-signed.
    */
   readonly upstream?: UpstreamFiles
+  /**
+   * A remote upstream (the fleet's SPIRE server) that certifies our authorities and takes our JWT keys; its bundle is
+   * the trust domain's. Not together with `upstream`.
+   */
+  readonly remoteUpstream?: RemoteUpstream
   /** spiffe_refresh_hint of the bundle, in seconds; default 300. */
   readonly refreshHintSeconds?: number
   /** The time source; tests inject one. Default `() => new Date()`. */
@@ -50,6 +56,7 @@ export interface CaSettings {
   readonly jwtSvidTtlSeconds: number
   readonly refreshHintSeconds: number
   readonly upstream?: UpstreamFiles
+  readonly remoteUpstream?: RemoteUpstream
   readonly clock: () => Date
   readonly logger: Logger
 }
@@ -71,6 +78,7 @@ export function resolveOptions (options: AgentCaOptions): CaSettings {
   if (upstream !== undefined && (typeof upstream.certFile !== 'string' || typeof upstream.keyFile !== 'string')) {
     throw invalid('upstream needs certFile and keyFile paths')
   }
+  if (upstream !== undefined && options.remoteUpstream !== undefined) throw invalid('upstream (CA files) and remoteUpstream (a SPIRE server) exclude each other: the authorities have one signer')
   const time = (field: keyof AgentCaOptions, fallback: number): number => seconds(options[field], fallback, field, 'ERR_CA_OPTIONS_INVALID')
   return {
     trustDomain: options.trustDomain,
@@ -82,6 +90,7 @@ export function resolveOptions (options: AgentCaOptions): CaSettings {
     jwtSvidTtlSeconds: time('jwtSvidTtlSeconds', 300),
     refreshHintSeconds: time('refreshHintSeconds', 300),
     upstream,
+    ...(options.remoteUpstream === undefined ? {} : { remoteUpstream: options.remoteUpstream }),
     clock: options.clock ?? (() => new Date()),
     logger: options.logger ?? pino({ level: 'silent' })
   }

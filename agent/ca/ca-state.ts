@@ -5,12 +5,12 @@
  * state, and files it does not name are leftovers, ignored. Loading checks every file against the manifest and never
  * rewrites or repairs anything.
  */
-import { X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { decodePem, encodePem } from '../../spiffe'
+import { decodePem, encodePem, SpiffeBundle } from '../../spiffe'
 import type { TrustDomain } from '../../spiffe'
 import { MANIFEST_FILE, fileNames, parseManifest } from './ca-manifest'
 import type { Manifest, ManifestAuthority, ManifestJwtKey } from './ca-manifest'
@@ -27,13 +27,17 @@ export interface CaSnapshot {
   readonly sequence: number
   readonly x509: readonly X509Authority[]
   readonly jwt: readonly JwtKey[]
+  /** Under a remote upstream: its bundle as last received (X.509 roots, JWT authorities); kept on disk with the rest. */
+  readonly upstreamBundle?: SpiffeBundle
 }
 
 export interface CaStoreOptions {
   readonly directory: string
   readonly trustDomain: TrustDomain
-  /** Fingerprints of the upstream roots; undefined when the CA is its own root. */
+  /** Fingerprints of the upstream roots of an upstream CA from files; undefined otherwise. */
   readonly upstreamRoots?: readonly string[]
+  /** Whether the authorities are signed by a remote upstream (a fleet's SPIRE server). */
+  readonly remoteUpstream?: boolean
   readonly logger: Logger
 }
 
@@ -88,20 +92,35 @@ export class CaStore {
     this.#checkConfiguration(manifest)
     const x509 = await Promise.all(manifest.x509.map(async entry => await this.#loadAuthority(entry, manifest.upstream)))
     const jwt = await Promise.all(manifest.jwt.map(async entry => await this.#loadJwtKey(entry)))
-    this.#written = new Set([...x509.flatMap(authority => [fileNames.x509Key(authority.id), fileNames.x509Cert(authority.id)]), ...jwt.map(key => fileNames.jwtKey(key.id))])
+    const upstreamBundle = manifest.upstreamBundle === undefined ? undefined : await this.#loadUpstreamBundle(manifest.upstreamBundle)
+    this.#written = new Set([
+      ...x509.flatMap(authority => [fileNames.x509Key(authority.id), fileNames.x509Cert(authority.id)]),
+      ...jwt.map(key => fileNames.jwtKey(key.id)),
+      ...(manifest.upstreamBundle === undefined ? [] : [manifest.upstreamBundle])
+    ])
     await this.#noteLeftovers()
-    return { snapshot: { sequence: manifest.sequence, x509, jwt }, upstreamRoots: manifest.upstreamRoots }
+    const snapshot = { sequence: manifest.sequence, x509, jwt, ...(upstreamBundle === undefined ? {} : { upstreamBundle }) }
+    return { snapshot, upstreamRoots: manifest.upstreamRoots }
+  }
+
+  async #loadUpstreamBundle (name: string): Promise<SpiffeBundle> {
+    const text = await this.#readStateFile(name, 'upstreamBundle')
+    try {
+      return SpiffeBundle.parse(this.#options.trustDomain, text)
+    } catch (err) {
+      throw this.#invalid(`${join(this.#options.directory, name)} does not hold a SPIFFE bundle of ${this.#options.trustDomain.name} (${(err as Error).message})`, err)
+    }
   }
 
   /** A state made for another trust domain, or with(out) an upstream CA, is not silently turned into this one. */
   #checkConfiguration (manifest: Manifest): void {
-    const { trustDomain, upstreamRoots } = this.#options
+    const { trustDomain, upstreamRoots, remoteUpstream = false } = this.#options
     const mismatch = (problem: string): CaError => new CaError('ERR_CA_STATE_MISMATCH',
       `CA state ${this.#manifestPath}: ${problem}. Changing this would change the trust domain's roots: move ${this.#options.directory} away to start a new CA (workloads then get new SVIDs, and peers need the new bundle)`)
     if (manifest.trustDomain !== trustDomain.name) throw mismatch(`it belongs to trust domain ${manifest.trustDomain}, not ${trustDomain.name}`)
-    if (manifest.upstream !== (upstreamRoots !== undefined)) {
-      throw mismatch(manifest.upstream ? 'it was made under an upstream CA, but no upstream is configured' : 'it was made as a self-signed root, but an upstream CA is configured')
-    }
+    const made = !manifest.upstream ? 'a self-signed root' : manifest.upstreamBundle === undefined ? 'an intermediate of an upstream CA from files (ca.upstream)' : 'a device CA of a SPIRE server (upstream)'
+    const configured = remoteUpstream ? 'a device CA of a SPIRE server (upstream)' : upstreamRoots !== undefined ? 'an intermediate of an upstream CA from files (ca.upstream)' : 'a self-signed root'
+    if (made !== configured) throw mismatch(`it was made as ${made}, but is now configured as ${configured}`)
   }
 
   async #readStateFile (name: string, manifestField: string): Promise<string> {
@@ -173,11 +192,13 @@ export class CaStore {
       files.set(fileNames.x509Cert(authority.id), () => encodePem('CERTIFICATE', [authority.cert.raw, ...authority.upstreamChain]))
     }
     for (const key of snapshot.jwt) files.set(fileNames.jwtKey(key.id), () => encodePrivateKey(key.privateKey))
+    const upstreamBundle = upstreamBundleFile(snapshot)
+    if (upstreamBundle !== undefined) files.set(upstreamBundle.name, () => upstreamBundle.text)
     try {
       const fresh = [...files].filter(([name]) => !this.#written.has(name))
       for (const [name, content] of fresh) await writeNewFile(join(directory, name), content())
       if (fresh.length > 0) await syncDirectory(directory)
-      await replaceFile(this.#manifestPath, JSON.stringify(this.#manifestOf(snapshot), null, 2) + '\n', directory)
+      await replaceFile(this.#manifestPath, JSON.stringify(this.#manifestOf(snapshot, upstreamBundle?.name), null, 2) + '\n', directory)
     } catch (err) {
       throw new CaError('ERR_CA_STATE_WRITE_FAILED', `cannot write the CA state in ${directory} (${(err as Error).message}); the previous state is still in place`, { cause: err })
     }
@@ -189,12 +210,14 @@ export class CaStore {
     })))
   }
 
-  #manifestOf (snapshot: CaSnapshot): Manifest {
+  #manifestOf (snapshot: CaSnapshot, upstreamBundle: string | undefined): Manifest {
+    const { upstreamRoots, remoteUpstream = false } = this.#options
     return {
       version: 1,
       trustDomain: this.#options.trustDomain.name,
-      upstream: this.#options.upstreamRoots !== undefined,
-      upstreamRoots: this.#options.upstreamRoots ?? [],
+      upstream: upstreamRoots !== undefined || remoteUpstream,
+      upstreamRoots: upstreamRoots ?? snapshot.upstreamBundle?.x509.authorities.map(root => root.fingerprint256) ?? [],
+      ...(upstreamBundle === undefined ? {} : { upstreamBundle }),
       sequence: snapshot.sequence,
       x509: snapshot.x509.map(({ id, state }) => ({ id, state })),
       jwt: snapshot.jwt.map(({ id, state, keyType, notBefore, notAfter }) => ({
@@ -202,4 +225,11 @@ export class CaStore {
       }))
     }
   }
+}
+
+/** The upstream bundle's file: its name (from its content) and its text; none without one. */
+function upstreamBundleFile (snapshot: CaSnapshot): { name: string, text: string } | undefined {
+  if (snapshot.upstreamBundle === undefined) return undefined
+  const text = snapshot.upstreamBundle.marshal()
+  return { name: fileNames.upstreamBundle(createHash('sha256').update(text).digest('hex').slice(0, 16)), text }
 }

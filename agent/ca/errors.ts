@@ -13,7 +13,7 @@ export type CaErrorCode =
   | 'ERR_CA_STATE_MISMATCH'
   /** The CA state could not be written (permissions, disk full); the previous state is still in place. */
   | 'ERR_CA_STATE_WRITE_FAILED'
-  /** The operator's upstream CA files are unusable: missing, malformed, mismatched, not a CA, expired. */
+  /** The operator's upstream CA files are unusable (missing, malformed, mismatched, not a CA, expired), or a remote upstream certified an unusable authority. */
   | 'ERR_CA_UPSTREAM_INVALID'
   /** A mint request the CA refuses: another trust domain, no path, bad TTL, DNS name, audience or public key. */
   | 'ERR_CA_REQUEST_INVALID'

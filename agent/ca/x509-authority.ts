@@ -11,6 +11,8 @@ import type { KeyType } from './keys'
 import type { KeyState, ScheduledKey } from './rotation'
 import { certificateFacts, encodeName, issueCertificate, keyIdOf, newSerialNumber } from './x509-certificate'
 import type { CertificateIssuer } from './x509-certificate'
+import { CaError } from './errors'
+import type { RemoteUpstream, SignedAuthority } from './remote-upstream'
 import { checkUpstreamCurrent } from './upstream'
 import type { Upstream } from './upstream'
 import { backdated, expiryWithin } from './validity'
@@ -51,6 +53,17 @@ export async function createAuthority (
     uri: trustDomain.idString
   }, id)
   return authorityOf(id, 'prepared', der, upstream?.chain ?? [], keys.privateKey, upstream !== undefined)
+}
+
+/** An authority certified by a remote upstream (its serial number names it), and the roots the upstream says it chains to. */
+export async function createRemoteAuthority (
+  keyType: KeyType, ttlSeconds: number, remote: RemoteUpstream
+): Promise<{ authority: X509Authority, roots: SignedAuthority['roots'] }> {
+  const keys = await generateKeys(keyType)
+  const { chain: [der, ...chain], roots } = await remote.signAuthority(keys, ttlSeconds)
+  const id = new X509Certificate(der).serialNumber.toLowerCase()
+  if (!/^[0-9a-f]{1,40}$/.test(id)) throw new CaError('ERR_CA_UPSTREAM_INVALID', `${remote.name} certified our authority with serial number ${id}, longer than RFC 5280's 20 octets`)
+  return { authority: await authorityOf(id, 'prepared', der, chain, keys.privateKey, true), roots }
 }
 
 /** An authority from its parts (fresh, or read back from disk); the caller has checked the key matches the certificate. */

@@ -4,6 +4,7 @@
  * X509-SVID of the device's downstream entry. SPIRE refuses any other caller (PermissionDenied "authorization denied
  * for method …", kept as ERR_UPSTREAM_DENIED). The answer is checked by device-ca-check.ts.
  */
+import type { KeyObject } from 'node:crypto'
 import { SvidClientService } from '../spire-api/grpc-proto'
 import { acceptDeviceCa } from './device-ca-check'
 import type { DeviceCa, DownstreamCaMessage } from './device-ca-check'
@@ -13,6 +14,8 @@ import { callUpstream, deadlineAfter, upstreamClient } from './upstream-client'
 import type { UpstreamServer } from './server-trust'
 
 export interface DeviceCaOptions {
+  /** The key to certify (the CA's own); a fresh EC P-256 key pair when absent. */
+  readonly keys?: { readonly privateKey: KeyObject, readonly publicKey: KeyObject }
   /** The lifetime asked for, in seconds; 0 or absent: the upstream's `ca_ttl`. Never past the upstream's own CA. */
   readonly preferredTtlSeconds?: number
   /** For the call; 30 s by default. */
@@ -21,7 +24,7 @@ export interface DeviceCaOptions {
 
 /** A new device CA signed by `server`, asked for as `downstream` (the downstream entry's SVID). */
 export async function newDeviceCa (server: UpstreamServer, downstream: EntrySvid, options: DeviceCaOptions = {}): Promise<DeviceCa> {
-  const key = await newDeviceCaKey(server.trustDomain)
+  const key = await newDeviceCaKey(server.trustDomain, options.keys)
   const client = upstreamClient(SvidClientService, server, downstream)
   try {
     const request = { csr: key.csr, preferred_ttl: options.preferredTtlSeconds ?? 0 }

@@ -1,12 +1,14 @@
 /**
  * Errors of the device role towards an upstream SPIRE server: reaching it, knowing it is the SPIRE server of our
- * trust domain, proving the device's birth certificate (x509pop), obtaining the device's downstream SVID and CA, and
- * what the server answers. One code per meaning (README, "Error codes"); a refusal by the server keeps SPIRE's own
- * reason in the message.
+ * trust domain, proving the device's birth certificate (x509pop), obtaining the device's downstream SVID and CA,
+ * publishing its JWT key, and what the server answers. One code per meaning (README, "Error codes"); a refusal by the
+ * server keeps SPIRE's own reason in the message.
  */
 import { ChaperoneError } from '../../spiffe/errors'
 
 export type UpstreamErrorCode =
+  /** The agent's `upstream:` settings name a file that cannot be read or does not hold what it should. */
+  | 'ERR_UPSTREAM_CONFIG_INVALID'
   /** The server's address is not host:port. */
   | 'ERR_UPSTREAM_ADDRESS'
   /** No connection to the server's address (refused, unroutable, closed before any answer). */
@@ -39,7 +41,12 @@ export type UpstreamErrorCode =
   | 'ERR_ENTRY_SVID_INVALID'
   /** The CA NewDownstreamX509CA returned is not a CA for our key and trust domain chaining to the returned roots. */
   | 'ERR_DEVICE_CA_INVALID'
-  /** The bundle GetBundle returned is another trust domain's, or holds an authority that cannot be read. */
+  /**
+   * The bundle GetBundle returned is another trust domain's, or holds an authority that cannot be read; or a JWT
+   * authority PublishJWTAuthority returned has no key ID or no readable public key.
+   */
   | 'ERR_UPSTREAM_BUNDLE_INVALID'
+  /** PublishJWTAuthority answered without the device's JWT key: its key ID is missing, or holds another public key. */
+  | 'ERR_JWT_AUTHORITY_NOT_PUBLISHED'
 
 export class UpstreamError extends ChaperoneError<UpstreamErrorCode> {}

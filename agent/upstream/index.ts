@@ -5,7 +5,9 @@
  * (x509pop: the chain as payload, a signature over the server's nonce, exactly as SPIRE verifies it). With the agent
  * SVID, `obtainDeviceCa` finds the device's `downstream` entry among those authorized to the agent, gets that entry's
  * X509-SVID (BatchNewX509SVID) and, as that entry, the device CA (NewDownstreamX509CA), each answer checked;
- * `fetchUpstreamBundle` reads the trust domain's bundle (GetBundle).
+ * `fetchUpstreamBundle` reads the trust domain's bundle (GetBundle); `publishJwtAuthority` publishes the device's JWT key.
+ * `DeviceUpstream` is all of it as the CA's remote upstream (renewing the device's SVIDs at half-life), and
+ * `BundlePoll` keeps the CA's copy of the bundle current.
  */
 export { attestAgent } from './attest-agent'
 export type { AttestAgentOptions } from './attest-agent'
@@ -32,3 +34,9 @@ export type { DeviceCa, DownstreamCaMessage } from './device-ca-check'
 export { bundleFromMessage, fetchUpstreamBundle } from './upstream-bundle'
 export type { UpstreamBundleOptions } from './upstream-bundle'
 export type { ClientSvid } from './upstream-client'
+export { publishJwtAuthority } from './publish-jwt-authority'
+export type { JwtAuthority } from './publish-jwt-authority'
+export { DeviceUpstream } from './device-upstream'
+export type { DeviceUpstreamOptions } from './device-upstream'
+export { deviceUpstreamFromConfig } from './device-from-config'
+export { BundlePoll } from './bundle-poll'

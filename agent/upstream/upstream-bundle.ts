@@ -6,12 +6,13 @@
  * ERR_UPSTREAM_BUNDLE_INVALID.
  */
 import { createPublicKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { JwtBundle } from '../../spiffe/jwt-bundle'
 import type { TrustDomain } from '../../spiffe/id'
 import { SpiffeBundle } from '../../spiffe/spiffe-bundle'
 import { X509Bundle } from '../../spiffe/x509-bundle'
 import { BundleService } from '../spire-api/grpc-proto'
-import type { BundleMessage } from '../spire-api/messages'
+import type { BundleMessage, JwtKeyMessage } from '../spire-api/messages'
 import { UpstreamError } from './errors'
 import { callUpstream, deadlineAfter, upstreamClient } from './upstream-client'
 import type { ClientSvid } from './upstream-client'
@@ -43,9 +44,7 @@ export function bundleFromMessage (message: BundleMessage, trustDomain: TrustDom
   if (message.x509_authorities.length === 0) throw invalid('it has no X.509 root')
   try {
     const jwt = new JwtBundle(trustDomain)
-    for (const { key_id: kid, public_key: der } of message.jwt_authorities) {
-      jwt.addKey(kid, createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ format: 'jwk' }))
-    }
+    for (const authority of message.jwt_authorities) jwt.addKey(authority.key_id, jwtAuthorityKey(authority).export({ format: 'jwk' }))
     return new SpiffeBundle(trustDomain, {
       x509: new X509Bundle(trustDomain, message.x509_authorities.map(authority => authority.asn1)),
       jwt,
@@ -54,5 +53,15 @@ export function bundleFromMessage (message: BundleMessage, trustDomain: TrustDom
     })
   } catch (err) {
     throw invalid((err as Error).message, err)
+  }
+}
+
+/** The public key of one of SPIRE's JWT authorities (PKIX DER under a key ID); throws, naming it, when it has neither. */
+export function jwtAuthorityKey ({ key_id: kid, public_key: der }: JwtKeyMessage): KeyObject {
+  if (kid === '') throw new Error('a JWT authority has no key ID')
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' })
+  } catch (err) {
+    throw new Error(`JWT authority ${JSON.stringify(kid)} has no readable public key: ${(err as Error).message}`, { cause: err })
   }
 }

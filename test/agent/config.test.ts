@@ -48,6 +48,32 @@ void t.test('agent config – a YAML file, with flags overriding it', async t =>
   t.equal(config.svid.jwtTtlSeconds, 120)
 })
 
+/** The device role, as an operator writes it. */
+const DEVICE = [
+  'trustDomain: fleet.example',
+  'upstream:',
+  '  address: spire.fleet.example:8081',
+  '  trustBundleFile: /etc/chaperone/fleet-bundle.pem',
+  '  x509pop: { certFile: /etc/chaperone/birth.pem, keyFile: /etc/chaperone/birth.key }',
+  ''
+].join('\n')
+
+void t.test('agent config – upstream: the device role, its timeout 30 s unless set', async t => {
+  const dir = t.testdir({ 'device.yaml': DEVICE, 'timeout.yaml': DEVICE + '  timeout: 10s\n', 'ipv6.yaml': DEVICE.replace('spire.fleet.example:8081', '"[fd00::1]:8081"') })
+  const config = loadAgentConfig(join(dir, 'device.yaml'))
+  t.same(config.upstream, {
+    address: 'spire.fleet.example:8081',
+    trustBundleFile: '/etc/chaperone/fleet-bundle.pem',
+    x509pop: { certFile: '/etc/chaperone/birth.pem', keyFile: '/etc/chaperone/birth.key' },
+    timeoutMs: 30_000
+  })
+  t.equal(config.ca.upstream, undefined)
+  t.ok(Object.isFrozen(config.upstream) && Object.isFrozen(config.upstream?.x509pop), 'frozen')
+  t.equal(loadAgentConfig(join(dir, 'timeout.yaml')).upstream?.timeoutMs, 10_000, 'timeout: 10s')
+  t.equal(loadAgentConfig(join(dir, 'ipv6.yaml')).upstream?.address, '[fd00::1]:8081', 'an IPv6 address in brackets')
+  t.equal(loadAgentConfig(undefined, { trustDomain: 'plant.example' }).upstream, undefined, 'no upstream: the agent is its own root')
+})
+
 void t.test('agent config – every problem is named with file:line:column or the flag', async t => {
   const dir = t.testdir({})
   const file = join(dir, 'agent.yaml')
@@ -64,7 +90,16 @@ void t.test('agent config – every problem is named with file:line:column or th
     ['trustDomain: plant.example\nca: { ttl: 1h }\nsvid: { x509Ttl: 2h }\n', {}, [/svid\.x509Ttl: must be shorter than ca\.ttl/]],
     ['trustDomain: [unclosed\n', {}, [/agent\.yaml:2:1:/]],
     ['trustDomain: a\ntrustDomain: b\n', {}, [/agent\.yaml:2:1: .*[Mm]ap keys must be unique/]],
-    ['- a list\n', {}, [/must be a mapping/]]
+    ['- a list\n', {}, [/must be a mapping/]],
+    [DEVICE.replace(/ {2}trustBundleFile: .*\n/, ''), {}, [/agent\.yaml:3:3: upstream: missing required field "trustBundleFile"/]],
+    [DEVICE.replace(', keyFile: /etc/chaperone/birth.key', ''), {}, [/agent\.yaml:5:12: upstream\.x509pop: missing required field "keyFile"/]],
+    [DEVICE.replace('spire.fleet.example:8081', 'spire.fleet.example'), {}, [/agent\.yaml:3:12: upstream\.address: must be host:port \(a name, an IPv4 address or an \[IPv6\] address, and a port from 1 to 65535\), e\.g\. spire\.fleet\.example:8081, not "spire\.fleet\.example"/]],
+    [DEVICE.replace('spire.fleet.example:8081', 'spire.fleet.example:99999'), {}, [/agent\.yaml:3:12: upstream\.address: must be host:port .*, not "spire\.fleet\.example:99999"/]],
+    [DEVICE.replace('spire.fleet.example:8081', 'spire.fleet.example:0'), {}, [/agent\.yaml:3:12: upstream\.address: must be host:port .*, not "spire\.fleet\.example:0"/]],
+    [`${DEVICE}  timeout: 30 seconds\n`, {}, [/agent\.yaml:6:12: upstream\.timeout: must be a duration/]],
+    [`${DEVICE}ca:\n  upstream: { certFile: /etc/up.pem, keyFile: /etc/up.key }\n`, {}, [
+      /agent\.yaml:3:3: upstream: and ca\.upstream exclude each other: the CA's authorities are signed by the fleet's SPIRE server \(upstream\) or by CA files \(ca\.upstream\), not both/
+    ]]
   ]
   for (const [text, flags, reasons] of cases) {
     writeFileSync(file, text)

@@ -30,6 +30,8 @@ export interface SpireStandOptions {
    * `ca_bundle_path` holds. Devices then attest over TCP at `serverAddress`, trusting `bundlePem()`.
    */
   x509popCaBundlePem?: string
+  /** Keep the server's CA keys on disk (KeyManager "disk"), so `stopServer` + `startServer` keeps its CA. */
+  restartableServer?: boolean
 }
 
 export interface SpireEntry {
@@ -92,6 +94,10 @@ export interface SpireStand {
   stopAgent: () => Promise<void>
   /** Starts the agent again on the same data directory and socket; resolves once it is healthy. */
   startAgent: () => Promise<void>
+  /** Stops the server (SIGTERM, then waits for it to exit). */
+  stopServer: () => Promise<void>
+  /** Starts the server again on the same data directory and port; resolves once it is healthy. */
+  startServer: () => Promise<void>
   /** The last lines SPIRE logged, server's and agent's, labelled. */
   logs: () => string
 }
@@ -151,7 +157,20 @@ function x509popAttestorConfig (caBundlePath: string): string {
   }`
 }
 
-function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraAttestors = ''): string {
+/** The server's keys: in memory, or on disk where a restarted server finds its CA again. */
+function keyManagerConfig (dir: string, onDisk: boolean): string {
+  return onDisk
+    ? `KeyManager "disk" {
+    plugin_data {
+      keys_path = "${join(dir, 'server', 'keys.json')}"
+    }
+  }`
+    : `KeyManager "memory" {
+    plugin_data {}
+  }`
+}
+
+function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraAttestors = '', keysOnDisk = false): string {
   return `server {
   bind_address = "127.0.0.1"
   bind_port = "${port}"
@@ -172,9 +191,7 @@ plugins {
       connection_string = "${join(dir, 'server', 'datastore.sqlite3')}"
     }
   }
-  KeyManager "memory" {
-    plugin_data {}
-  }
+  ${keyManagerConfig(dir, keysOnDisk)}
   NodeAttestor "join_token" {
     plugin_data {}
   }${extraAttestors}
@@ -247,10 +264,13 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     writeFileSync(join(dir, 'x509pop-ca.pem'), options.x509popCaBundlePem)
     extraAttestors = x509popAttestorConfig(join(dir, 'x509pop-ca.pem'))
   }
-  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraAttestors))
+  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraAttestors, options.restartableServer === true))
   writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port))
-  server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
-  await healthy(server, async () => await serverCommand(['healthcheck']))
+  const startServer = async (): Promise<void> => {
+    server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
+    await healthy(server, async () => await serverCommand(['healthcheck']))
+  }
+  await startServer()
   // The agent trusts the server by this bundle, not by an insecure bootstrap.
   const bundlePem = async (): Promise<string> => await serverMust('bundle', 'show', '-format', 'pem')
   writeFileSync(join(dir, 'bundle.pem'), await bundlePem())
@@ -316,6 +336,8 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     }),
     stopAgent: async () => { await agent.stop() },
     startAgent: async () => { await startAgent() },
+    stopServer: async () => { await server.stop() },
+    startServer,
     logs
   }
 }

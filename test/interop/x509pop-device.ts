@@ -14,7 +14,7 @@ import { attestAgent, birthCredential, upstreamServer, x509popAttestor } from '.
 import type { AgentSvid, UpstreamServer } from '../../agent/upstream'
 import { must } from '../helpers/command'
 import { startSpireStand } from './spire-stand'
-import type { SpireStand } from './spire-stand'
+import type { SpireStand, SpireStandOptions } from './spire-stand'
 
 export interface X509popStand {
   /** The manufacturer whose roots the server's x509pop trusts (with an issuing intermediate). */
@@ -25,9 +25,9 @@ export interface X509popStand {
 }
 
 /** A SPIRE server (and agent) for `trustDomain` with x509pop trusting a fresh manufacturer; stopped when `t` ends. */
-export async function startX509popStand (t: Test, trustDomain: TrustDomain): Promise<X509popStand> {
+export async function startX509popStand (t: Test, trustDomain: TrustDomain, options: SpireStandOptions = {}): Promise<X509popStand> {
   const maker = new TestManufacturer({ intermediate: true })
-  const spire = await startSpireStand(t, { trustDomain: trustDomain.name, x509popCaBundlePem: maker.caBundlePem })
+  const spire = await startSpireStand(t, { ...options, trustDomain: trustDomain.name, x509popCaBundlePem: maker.caBundlePem })
   return { maker, spire, server: upstreamServer(spire.serverAddress, trustDomain, await spire.bundlePem()) }
 }
 
