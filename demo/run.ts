@@ -47,6 +47,15 @@ async function allowingRules (mesh: DemoMesh): Promise<string[]> {
   return [...metrics.matchAll(/^chaperone_connections_total\{[^}]*decision="allow",rule="([^"]+)"\} [1-9]/gm)].map(m => m[1])
 }
 
+/** sidecar-c's `denied` line: its log arrives through a pipe, possibly after the 403 did, so it is waited for (5 s at most). */
+async function deniedLine (mesh: DemoMesh): Promise<Record<string, unknown> | undefined> {
+  for (const until = Date.now() + 5000; Date.now() < until; await new Promise(resolve => setTimeout(resolve, 50))) {
+    const logged = mesh.sidecars.c.logs().find(line => line.event === 'denied')
+    if (logged !== undefined) return logged
+  }
+  return undefined
+}
+
 async function describeCall (n: number, from: string, result: CallResult, mesh: DemoMesh): Promise<string[]> {
   const verdict = result.status === 200 ? 'an allowed call' : 'a call the policy denies'
   const lines = [`${n}. ${from} → app-b: GET /hello — HTTP ${result.status}, ${verdict}`]
@@ -57,7 +66,7 @@ async function describeCall (n: number, from: string, result: CallResult, mesh: 
   } else {
     const denial = JSON.parse(result.body) as { rule?: string, reason?: string }
     lines.push(`   the policy denies it: rule ${JSON.stringify(denial.rule)} — ${denial.reason ?? ''}`)
-    const logged = mesh.sidecars.c.logs().find(line => line.event === 'denied')
+    const logged = await deniedLine(mesh)
     lines.push('   sidecar-c refused before anything left app-c\'s side; its log says:')
     if (logged !== undefined) {
       const { event, listener, peer, self, method, path, rule, reason } = logged

@@ -56,11 +56,11 @@ void t.test('hostile input – the SPIRE server socket survives what is not gRPC
 
   await t.test('one batch of 5,000 entries, then 5,000 copies of one: every result in order, the agent answering', async t => {
     const many = Array.from({ length: 5000 }, (_, i) => entry(stand, `/hostile/many-${i}`))
-    const created = await stand.call<Created>('BatchCreateEntry', { entries: many })
+    const created = await stand.call<Created>('BatchCreateEntry', { entries: many }, 'entry', 120_000)
     t.equal(created.results.length, 5000, 'one result per entry')
     t.ok(created.results.every(result => result.status.code === CODE.OK), 'all created')
     const copies = Array.from({ length: 5000 }, () => entry(stand, '/hostile/same'))
-    const repeated = await stand.call<Created>('BatchCreateEntry', { entries: copies })
+    const repeated = await stand.call<Created>('BatchCreateEntry', { entries: copies }, 'entry', 120_000)
     t.same(repeated.results.map(result => result.status.code), [CODE.OK, ...Array<number>(4999).fill(CODE.ALREADY_EXISTS)], 'the first is created, the rest are similar to it')
     t.equal(await count(), before + 5002, 'exactly those are stored (and the one kept above)')
   })
