@@ -17,6 +17,8 @@ import { listenUnixSocket } from './unix-socket'
 import { stopGrpcOnSocket } from './grpc-shutdown'
 import { WorkloadApiServer } from './workload/server'
 import { SpireServerApi } from './spire-api'
+import { startFleetFromConfig } from './fleet/fleet-from-config'
+import type { FleetServer } from './fleet/fleet-server'
 import { BundlePoll } from './upstream/bundle-poll'
 import { deviceUpstreamFromConfig } from './upstream/device-from-config'
 import type { DeviceUpstream } from './upstream/device-upstream'
@@ -30,10 +32,12 @@ export class Agent {
   readonly #grpc: Server
   readonly #adminSocket: NetServer
   readonly #bundlePoll?: BundlePoll
+  /** The upstream role's server, with `fleet:`. */
+  readonly fleet?: FleetServer
 
   private constructor (
     config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi,
-    grpc: Server, adminSocket: NetServer, bundlePoll?: BundlePoll
+    grpc: Server, adminSocket: NetServer, roles: { bundlePoll?: BundlePoll, fleet?: FleetServer }
   ) {
     this.config = config
     this.store = store
@@ -42,7 +46,8 @@ export class Agent {
     this.spireServerApi = spireServerApi
     this.#grpc = grpc
     this.#adminSocket = adminSocket
-    this.#bundlePoll = bundlePoll
+    this.#bundlePoll = roles.bundlePoll
+    this.fleet = roles.fleet
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -55,6 +60,7 @@ export class Agent {
     let adminGrpc: Server | undefined
     let adminSocket: NetServer | undefined
     let bundlePoll: BundlePoll | undefined
+    let spireServerApi: SpireServerApi | undefined
     try {
       const device = config.upstream === undefined ? undefined : deviceUpstreamFromConfig(config.upstream, config.trustDomain)
       ca = await AgentCa.open({
@@ -85,7 +91,7 @@ export class Agent {
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
         socket => { injector.injectConnection(socket) }
       )
-      const spireServerApi = await SpireServerApi.start({
+      spireServerApi = await SpireServerApi.start({
         socketPath: config.serverSocket,
         ...(config.serverSocketGroup === undefined ? {} : { group: config.serverSocketGroup }),
         adminWorkloads: config.serverSocketAdminWorkloads,
@@ -96,9 +102,11 @@ export class Agent {
         ca,
         logger
       })
-      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, bundlePoll)
+      const fleet = config.fleet === undefined ? undefined : await startFleetFromConfig(config.fleet, ca, store, logger)
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, { bundlePoll, fleet })
     } catch (err) {
       bundlePoll?.stop()
+      await spireServerApi?.stop()
       if (adminGrpc !== undefined && adminSocket !== undefined) await stopGrpcOnSocket(adminGrpc, adminSocket)
       await workloadApi?.stop()
       ca?.close()
@@ -110,6 +118,7 @@ export class Agent {
   /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
   async stop (): Promise<void> {
     this.#bundlePoll?.stop()
+    await this.fleet?.stop()
     await this.spireServerApi.stop()
     await stopGrpcOnSocket(this.#grpc, this.#adminSocket)
     await this.workloadApi.stop()

@@ -44,6 +44,16 @@ export interface AgentConfigFile {
     x509pop: { certFile: string, keyFile: string }
     timeout: number | string
   }
+  /**
+   * The upstream role: devices (Chaperone agents with `upstream:`, SPIRE agents and servers) attest to this agent on a
+   * TCP port with x509pop, as to a SPIRE server, and nest under its CA.
+   */
+  fleet?: {
+    /** host:port to listen on (SPIRE's bind_address:bind_port, 0.0.0.0:8081 by default). */
+    address: string
+    /** PEM: the manufacturers' roots birth certificates must chain to (SPIRE's x509pop ca_bundle_path). */
+    manufacturerBundleFile: string
+  }
   svid: {
     x509Ttl: number | string
     jwtTtl: number | string
@@ -110,6 +120,16 @@ export const AGENT_CONFIG_SCHEMA = {
         timeout: { ...DURATION_SCHEMA, default: '30s', description: 'How long one call to the server may take' }
       }
     },
+    fleet: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['manufacturerBundleFile'],
+      description: 'The upstream role: devices attest here with their birth certificates (x509pop) and nest under this CA',
+      properties: {
+        address: { type: 'string', minLength: 1, default: '0.0.0.0:8081', description: 'host:port to listen on (checked in loadAgentConfig)' },
+        manufacturerBundleFile: { ...PATH, description: 'PEM: the manufacturers\' roots birth certificates must chain to' }
+      }
+    },
     svid: {
       type: 'object',
       additionalProperties: false,
@@ -150,6 +170,7 @@ export interface AgentConfig {
   readonly logLevel: AgentConfigFile['logLevel']
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
   readonly upstream?: DeviceUpstreamConfig
+  readonly fleet?: FleetConfig
   readonly svid: { readonly x509TtlSeconds: number, readonly jwtTtlSeconds: number, readonly jwtKeyType: AgentConfigFile['svid']['jwtKeyType'] }
   readonly workloadApi: WorkloadApiLimits
 }
@@ -160,6 +181,13 @@ export interface DeviceUpstreamConfig {
   readonly trustBundleFile: string
   readonly x509pop: { readonly certFile: string, readonly keyFile: string }
   readonly timeoutMs: number
+}
+
+/** The upstream role's settings: where to listen, and the manufacturers' roots file. */
+export interface FleetConfig {
+  readonly host: string
+  readonly port: number
+  readonly manufacturerBundleFile: string
 }
 
 /** Flag values that override the file's (undefined = not given). */
@@ -194,11 +222,12 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
   if (raw.upstream !== undefined && raw.ca.upstream !== undefined) {
     throw new ConfigError(name, [{ path: '/upstream', message: 'and ca.upstream exclude each other: the CA\'s authorities are signed by the fleet\'s SPIRE server (upstream) or by CA files (ca.upstream), not both', location: source?.locate('/upstream') }])
   }
-  if (raw.upstream !== undefined && !isHostPort(raw.upstream.address)) {
+  for (const [field, address, example] of [['upstream', raw.upstream?.address, 'spire.fleet.example:8081'], ['fleet', raw.fleet?.address, '0.0.0.0:8081']] as const) {
+    if (address === undefined || hostPort(address) !== undefined) continue
     throw new ConfigError(name, [{
-      path: '/upstream/address',
-      message: `must be host:port (a name, an IPv4 address or an [IPv6] address, and a port from 1 to 65535), e.g. spire.fleet.example:8081, not ${JSON.stringify(raw.upstream.address)}`,
-      location: source?.locate('/upstream/address')
+      path: `/${field}/address`,
+      message: `must be host:port (a name, an IPv4 address or an [IPv6] address, and a port from 1 to 65535), e.g. ${example}, not ${JSON.stringify(address)}`,
+      location: source?.locate(`/${field}/address`)
     }])
   }
   return Object.freeze({
@@ -214,6 +243,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     logLevel: raw.logLevel,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
     ...(raw.upstream === undefined ? {} : { upstream: deviceUpstream(raw.upstream) }),
+    ...(raw.fleet === undefined ? {} : { fleet: fleetConfig(raw.fleet) }),
     svid: Object.freeze({ x509TtlSeconds, jwtTtlSeconds: durationSeconds(raw.svid.jwtTtl), jwtKeyType: raw.svid.jwtKeyType }),
     workloadApi: Object.freeze({
       idleTimeoutMs: durationSeconds(raw.workloadApi.idleTimeout) * 1000,
@@ -228,9 +258,13 @@ function deviceUpstream (raw: NonNullable<AgentConfigFile['upstream']>): DeviceU
   return Object.freeze({ address, trustBundleFile, x509pop: Object.freeze({ ...x509pop }), timeoutMs: durationSeconds(timeout) * 1000 })
 }
 
-/** host:port, with [v6] brackets, the port 1–65535: what the device can dial. */
-function isHostPort (address: string): boolean {
-  const match = /^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(address)
-  const port = Number(match?.[1])
-  return match !== null && port >= 1 && port <= 65535
+/** host:port, with [v6] brackets (kept off the host), the port 1–65535; undefined when it is not one. */
+function hostPort (address: string): { host: string, port: number } | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(address)
+  const port = Number(match?.[3])
+  return match === null || port < 1 || port > 65535 ? undefined : { host: match[1] ?? match[2], port }
+}
+
+function fleetConfig (raw: NonNullable<AgentConfigFile['fleet']>): FleetConfig {
+  return Object.freeze({ ...hostPort(raw.address) as { host: string, port: number }, manufacturerBundleFile: raw.manufacturerBundleFile })
 }

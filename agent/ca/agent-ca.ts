@@ -1,8 +1,9 @@
 /**
- * AgentCa: the agent's certificate authority. It mints X509-SVIDs and JWT-SVIDs, publishes the trust domain's bundle,
- * rotates its authorities and JWT keys on SPIRE's schedule (rotation.ts), and keeps all of it on disk (ca-state.ts),
- * so the trust domain survives restarts. Rotation runs on a timer, and before any mint that finds it due, so a
- * suspended or long-stopped agent never signs with an expired authority.
+ * AgentCa: the agent's certificate authority. It mints X509-SVIDs and JWT-SVIDs (and, in the upstream role, the CAs
+ * of downstream servers), publishes the trust domain's bundle, rotates its authorities and JWT keys on SPIRE's
+ * schedule (rotation.ts), and keeps all of it on disk (ca-state.ts), so the trust domain survives restarts. Rotation
+ * runs on a timer, and before any mint that finds it due, so a suspended or long-stopped agent never signs with an
+ * expired authority.
  */
 import { createPublicKey, X509Certificate } from 'node:crypto'
 import type { SpiffeBundle, TrustDomain } from '../../spiffe'
@@ -13,6 +14,9 @@ import { CaStore } from './ca-state'
 import type { CaSnapshot } from './ca-state'
 import { buildBundle, buildStatus, bundleContentKey, issuesUntil } from './ca-view'
 import type { CaStatus } from './ca-view'
+import { parseAndCheckCsr } from './csr'
+import { downstreamTtlSeconds, signDownstreamCa } from './downstream-ca'
+import type { DownstreamCa } from './downstream-ca'
 import { CaError } from './errors'
 import { checkJwtSvidRequest, createJwtKey, signJwtSvid } from './jwt-issuer'
 import type { JwtSvidRequest } from './jwt-issuer'
@@ -85,6 +89,25 @@ export class AgentCa {
     const checked = checkX509SvidRequest(request, this.trustDomain, x509SvidTtlSeconds)
     const now = await this.#current()
     return await signX509Svid(activeOf(this.#snapshot.x509), checked, keyType, now)
+  }
+
+  /** An X509-SVID for the key of a PKCS#10 request (BatchNewX509SVID): the request gives only the key (csr.ts). */
+  async mintX509SvidFromCsr (csrDer: Buffer, request: Omit<X509SvidRequest, 'publicKey'>): Promise<X509SvidResult> {
+    return await this.mintX509Svid({ ...request, publicKey: await parseAndCheckCsr(csrDer) })
+  }
+
+  /**
+   * A CA certificate for the key of a PKCS#10 request, as SPIRE's server answers NewDownstreamX509CA
+   * (downstream-ca.ts): signed by the active authority, `preferredTtlSeconds` 0 meaning this CA's own CA TTL.
+   */
+  async signDownstreamCa (csrDer: Buffer, preferredTtlSeconds: number): Promise<DownstreamCa> {
+    const publicKey = await parseAndCheckCsr(csrDer)
+    const ttlSeconds = downstreamTtlSeconds(preferredTtlSeconds, this.#settings.caTtlSeconds)
+    const now = await this.#current()
+    // The authority and the roots of one state: a rotation while signing cannot pair them wrongly.
+    const authority = activeOf(this.#snapshot.x509)
+    const roots = this.bundle().x509.authorities.map(root => root.raw)
+    return { ...await signDownstreamCa(authority, publicKey, ttlSeconds, this.trustDomain, now), roots }
   }
 
   async mintJwtSvid (request: JwtSvidRequest): Promise<{ token: string, expiresAt: Date }> {

@@ -1,7 +1,8 @@
 /**
  * Certificate signing on Node's native WebCrypto through @peculiar/x509 (the one module that imports it): the two
- * profiles this CA issues, signing-certificate (CA) and X509-SVID, and the facts about an issuer a signature needs.
- * Profiles follow X509-SVID.md §4 and SPIRE's choices; extension rules cite RFC 5280 §4.2.1.
+ * profiles this CA issues, signing-certificate (CA) and X509-SVID, the facts about an issuer a signature needs, and
+ * the reading of what others hand in (names, PKCS#10 requests). Profiles follow X509-SVID.md §4 and SPIRE's choices;
+ * extension rules cite RFC 5280 §4.2.1.
  */
 import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
@@ -45,9 +46,20 @@ export interface CertificateFacts {
 const SVID_KEY_USAGE = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement
 const CA_KEY_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
 
-/** The name to put in a subject; its DER is what the issuer of later certificates will copy. */
+/**
+ * The name to put in a subject; its DER is what the issuer of later certificates will copy. Values are written as
+ * given (never unescaped), as PrintableString when every character allows it, else UTF8String, as Go writes them.
+ */
 export function encodeName (rdns: ReadonlyArray<readonly [string, string]>): Buffer {
-  return Buffer.from(new x509.Name(rdns.map(([type, value]) => ({ [type]: [value] }))).toArrayBuffer())
+  const directoryString = (value: string): { printableString: string } | { utf8String: string } =>
+    x509.Name.isPrintableString(value) ? { printableString: value } : { utf8String: value }
+  return Buffer.from(new x509.Name(rdns.map(([type, value]) => ({ [type]: [directoryString(value)] }))).toArrayBuffer())
+}
+
+/** The values of each attribute type (an OID) in a DER name, in the order they appear. */
+export function nameValues (der: Buffer, types: readonly string[]): string[][] {
+  const name = new x509.Name(der)
+  return types.map(type => name.getField(type))
 }
 
 /** A random positive 128-bit serial, as SPIRE uses (RFC 5280 §4.1.2.2: unique per CA, at most 20 octets). */
@@ -104,5 +116,22 @@ export async function certificateFacts (der: Buffer): Promise<CertificateFacts> 
     isCa: basic?.ca === true,
     canSignCertificates: usage === null ? undefined : (usage.usages & x509.KeyUsageFlags.keyCertSign) !== 0,
     pathLength: basic?.pathLength
+  }
+}
+
+/** A PKCS#10 request (RFC 2986) as read: the key it carries and a check of its self-signature (over the bytes received). */
+export interface CertificationRequest {
+  /** DER SubjectPublicKeyInfo. */
+  readonly spki: Buffer
+  /** Whether the signature verifies with the request's own key; throws when the algorithm cannot be applied to it. */
+  readonly verifySignature: () => Promise<boolean>
+}
+
+/** Reads a DER PKCS#10 request; throws the parser's error when it is not one. */
+export function readCertificationRequest (der: Buffer): CertificationRequest {
+  const request = new x509.Pkcs10CertificateRequest(der)
+  return {
+    spki: Buffer.from(request.publicKey.rawData),
+    verifySignature: async () => await request.verify()
   }
 }

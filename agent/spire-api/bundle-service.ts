@@ -39,14 +39,7 @@ export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplemen
   const { store, ctx, ca } = deps
   const { unary, logChanges } = serviceCalls(deps.logger, deps.callers)
   const federated = (name: string): BundleMessage => bundleToMessage((store.findFederatedBundle(name) ?? notFound()).bundle)
-  const own = (mask: BundleMaskMessage | null): BundleMessage => {
-    // A key ID names one key of the bundle; the CA's keys win over appended ones, as they do in the bundle.
-    const expiries = new Map([
-      ...store.appendedAuthorities().authorities.flatMap(a => a.kind === 'jwt' ? [[a.keyId, a.expiresAt] as const] : []),
-      ...ca.status().jwt.map(key => [key.kid, Math.floor(key.notAfter.getTime() / 1000)] as const)
-    ])
-    return maskBundle(bundleToMessage(store.ownBundle(ca.bundle()), kid => expiries.get(kid) ?? 0), mask)
-  }
+  const own = (mask: BundleMaskMessage | null): BundleMessage => maskBundle(ownBundleMessage(store, ca), mask)
   const batch = (method: string, write: (bundle: BundleMessage, request: BatchRequest) => BundleResult) =>
     unary(method, (request: BatchRequest, call) => {
       const results = request.bundle.map(bundle => write(bundle, request))
@@ -108,4 +101,14 @@ function appending (work: () => AppendResult): AppendResult {
 
 function notFound (): never {
   throw new SpireApiError(status.NOT_FOUND, 'bundle not found')
+}
+
+/** Our own trust domain's bundle as GetBundle answers it: the CA's, with the authorities appended to it. */
+export function ownBundleMessage (store: BundleWriteDeps['store'], ca: AgentCa): BundleMessage {
+  // A key ID names one key of the bundle; the CA's keys win over appended ones, as they do in the bundle.
+  const expiries = new Map([
+    ...store.appendedAuthorities().authorities.flatMap(a => a.kind === 'jwt' ? [[a.keyId, a.expiresAt] as const] : []),
+    ...ca.status().jwt.map(key => [key.kid, Math.floor(key.notAfter.getTime() / 1000)] as const)
+  ])
+  return bundleToMessage(store.ownBundle(ca.bundle()), kid => expiries.get(kid) ?? 0)
 }

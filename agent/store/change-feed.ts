@@ -1,20 +1,22 @@
 /**
- * The store's change feed: listeners hear every committed change (of a registration entry, a federated bundle, or
- * the authorities appended to our own trust domain's bundle),
+ * The store's change feed: listeners hear every committed change (of a registration entry, a federated bundle, the
+ * authorities appended to our own trust domain's bundle, or an attested agent),
  * synchronously and in commit order. A listener
  * that writes to the store from its callback queues that change behind the current one instead of overtaking it,
  * and a listener that throws is logged and skipped, never allowed to break the store or the other listeners.
  */
 import type { Logger } from 'pino'
 import type { AppendedAuthoritiesChange } from './appended-authority'
+import type { AttestedAgentChange } from './attested-agent'
 import type { EntryChange } from './entry'
 import type { FederatedBundleChange } from './federated-bundle'
 
 /**
- * What one committed write changed: an entry (created, updated, deleted), a federated bundle (set, deleted), or the
- * appended authorities of our own bundle. Every change but an entry's names the trust domain of its `bundle`.
+ * What one committed write changed: an entry (created, updated, deleted), a federated bundle (set, deleted), the
+ * appended authorities of our own bundle, or an attested agent (attested, banned, evicted). An entry's change
+ * carries the `entry`, an agent's the `agent`, every other change names the trust domain of its `bundle`.
  */
-export type StoreChange = EntryChange | FederatedBundleChange | AppendedAuthoritiesChange
+export type StoreChange = EntryChange | FederatedBundleChange | AppendedAuthoritiesChange | AttestedAgentChange
 
 export type ChangeListener = (change: StoreChange) => void
 
@@ -65,6 +67,8 @@ export class ChangeFeed {
 
 /** The change as a log field: what changed, by its ID, and the revision. */
 function summary (change: StoreChange): object {
-  const subject = 'entry' in change ? { entryId: change.entry.id } : { trustDomain: change.bundle.trustDomain.name }
+  const subject = 'entry' in change
+    ? { entryId: change.entry.id }
+    : 'agent' in change ? { agentId: change.agent.spiffeId } : { trustDomain: change.bundle.trustDomain.name }
   return { kind: change.kind, ...subject, storeRevision: change.storeRevision }
 }

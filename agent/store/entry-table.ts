@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3'
 import { freezeEntry } from './entry'
 import type { EntryFields, RegistrationEntry } from './entry'
-import { formatSelector } from './selectors'
+import { selectorsFromColumn, selectorsToColumn } from './selectors'
 import type { Selector } from './selectors'
 
 interface EntryRow {
@@ -31,6 +31,23 @@ const COLUMNS: ReadonlyArray<keyof EntryRow> = [
   'downstream', 'store_svid', 'federates_with', 'expires_at', 'revision', 'created_at'
 ]
 
+const UNEXPIRED = '(e.expires_at IS NULL OR e.expires_at > @now)'
+
+/**
+ * The unexpired entries `e` whose selectors are all among @selectors (a JSON array of [type, value], de-duplicated):
+ * counts, per entry, how many of them it has (an indexed lookup per selector given); an entry matches when that count
+ * is its whole selector set.
+ */
+const SELECTOR_SUBSET = `
+    (
+      SELECT s.entry_id, count(*) AS matched
+      FROM json_each(@selectors) AS w
+      JOIN entry_selectors AS s ON s.type = w.value ->> 0 AND s.value = w.value ->> 1
+      GROUP BY s.entry_id
+    ) AS m
+    JOIN entries AS e ON e.id = m.entry_id
+    WHERE m.matched = json_array_length(e.selectors) AND ${UNEXPIRED}`
+
 /** Exported for the tests that check the query plans. */
 export const ENTRY_SQL = {
   insert: `INSERT INTO entries (${COLUMNS.join(', ')}, creation_order) VALUES (${COLUMNS.map(column => `@${column}`).join(', ')}, @creation_order)`,
@@ -48,18 +65,12 @@ export const ENTRY_SQL = {
   byCreation: 'SELECT * FROM entries ORDER BY creation_order',
   // An entry's possible parents: the parent IDs of the entries that have a given SPIFFE ID (entries_identity's prefix).
   parentsOf: 'SELECT DISTINCT parent_id FROM entries WHERE spiffe_id = ?',
-  // Counts, per entry, how many of the workload's selectors it has (an indexed lookup per workload selector); an
-  // entry matches when that count is its whole selector set, i.e. all its selectors are among the workload's.
-  matching: `
-    SELECT e.* FROM (
-      SELECT s.entry_id, count(*) AS matched
-      FROM json_each(@selectors) AS w
-      JOIN entry_selectors AS s ON s.type = w.value ->> 0 AND s.value = w.value ->> 1
-      GROUP BY s.entry_id
-    ) AS m
-    JOIN entries AS e ON e.id = m.entry_id
-    WHERE m.matched = json_array_length(e.selectors) AND (e.expires_at IS NULL OR e.expires_at > @now) AND e.store_svid = 0
-    ORDER BY e.creation_order`,
+  // A workload's entries (entriesForSelectors).
+  matching: `SELECT e.* FROM ${SELECTOR_SUBSET} AND e.store_svid = 0 ORDER BY e.creation_order`,
+  // An agent's node aliases: entries parented on the server (SPIRE's `-node` entries) matching its selectors.
+  nodeAliases: `SELECT DISTINCT e.spiffe_id FROM ${SELECTOR_SUBSET} AND e.parent_id = @serverId`,
+  // The unexpired entries parented on an ID (entries_by_parent, schema v5), with their creation order.
+  childrenOf: `SELECT e.* FROM entries AS e WHERE e.parent_id = @parentId AND ${UNEXPIRED}`,
   // The same expression as the unique index entries_identity, so this is an indexed lookup.
   duplicate: `
     SELECT id FROM entries
@@ -115,8 +126,7 @@ export class EntryTable {
 
   /** Every entry with the rank of its creation (a number that only grows), in creation order. */
   byCreation (): CreatedEntry[] {
-    return (this.#statements.byCreation.all() as Array<EntryRow & { creation_order: number }>)
-      .map(row => Object.freeze({ entry: fromRow(row), creationOrder: row.creation_order }))
+    return (this.#statements.byCreation.all() as CreationRow[]).map(createdEntry)
   }
 
   /** The parent IDs (null for none) of the entries whose SPIFFE ID is `spiffeId`. */
@@ -126,8 +136,20 @@ export class EntryTable {
 
   /** Entries, not expired at `now` and not for an SVIDStore, whose selectors are all among the given (de-duplicated) selectors. */
   matching (selectors: readonly Selector[], now: number): RegistrationEntry[] {
-    const pairs = JSON.stringify(selectors.map(selector => [selector.type, selector.value]))
-    return (this.#statements.matching.all({ selectors: pairs, now }) as EntryRow[]).map(fromRow)
+    return (this.#statements.matching.all({ selectors: selectorPairs(selectors), now }) as EntryRow[]).map(fromRow)
+  }
+
+  /**
+   * The SPIFFE IDs of the node aliases, not expired at `now`, of an agent with the given (de-duplicated) selectors:
+   * entries parented on `serverId` whose selectors are all among the agent's.
+   */
+  nodeAliases (selectors: readonly Selector[], serverId: string, now: number): string[] {
+    return this.#statements.nodeAliases.pluck().all({ selectors: selectorPairs(selectors), serverId, now }) as string[]
+  }
+
+  /** The entries, not expired at `now`, whose parent ID is `parentId`, each with the rank of its creation. */
+  childrenOf (parentId: string, now: number): CreatedEntry[] {
+    return (this.#statements.childrenOf.all({ parentId, now }) as CreationRow[]).map(createdEntry)
   }
 
   /** The ID of another entry with the same SPIFFE ID, parent ID and selector set, if there is one. */
@@ -135,7 +157,7 @@ export class EntryTable {
     const row = this.#statements.duplicate.get({
       spiffeId: fields.spiffeId,
       parentId: fields.parentId ?? '',
-      selectors: selectorsColumn(fields.selectors),
+      selectors: selectorsToColumn(fields.selectors),
       exceptId
     }) as { id: string } | undefined
     return row?.id
@@ -146,8 +168,14 @@ export class EntryTable {
   }
 }
 
-function selectorsColumn (selectors: readonly Selector[]): string {
-  return JSON.stringify(selectors.map(formatSelector))
+type CreationRow = EntryRow & { creation_order: number }
+
+function createdEntry (row: CreationRow): CreatedEntry {
+  return Object.freeze({ entry: fromRow(row), creationOrder: row.creation_order })
+}
+
+function selectorPairs (selectors: readonly Selector[]): string {
+  return JSON.stringify(selectors.map(selector => [selector.type, selector.value]))
 }
 
 function toRow (entry: RegistrationEntry): EntryRow {
@@ -155,7 +183,7 @@ function toRow (entry: RegistrationEntry): EntryRow {
     id: entry.id,
     spiffe_id: entry.spiffeId,
     parent_id: entry.parentId,
-    selectors: selectorsColumn(entry.selectors),
+    selectors: selectorsToColumn(entry.selectors),
     x509_svid_ttl: entry.x509SvidTtl,
     jwt_svid_ttl: entry.jwtSvidTtl,
     dns_names: JSON.stringify(entry.dnsNames),
@@ -175,11 +203,7 @@ function fromRow (row: EntryRow): RegistrationEntry {
     id: row.id,
     spiffeId: row.spiffe_id,
     parentId: row.parent_id,
-    // Stored only after validation, so splitting at the first ":" is all the parsing the text needs.
-    selectors: (JSON.parse(row.selectors) as string[]).map(text => {
-      const colon = text.indexOf(':')
-      return Object.freeze({ type: text.slice(0, colon), value: text.slice(colon + 1) })
-    }),
+    selectors: selectorsFromColumn(row.selectors),
     x509SvidTtl: row.x509_svid_ttl,
     jwtSvidTtl: row.jwt_svid_ttl,
     dnsNames: JSON.parse(row.dns_names) as string[],

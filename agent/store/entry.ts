@@ -88,7 +88,7 @@ export type EntryFields = Omit<RegistrationEntry, 'id' | 'revision' | 'createdAt
 export const MAX_TTL_SECONDS = 365 * 24 * 60 * 60
 export const MAX_HINT_LENGTH = 1024
 /** 9999-12-31T23:59:59Z: beyond this a timestamp is a unit mistake (milliseconds), not a date. */
-const MAX_UNIX_SECONDS = 253_402_300_799
+export const MAX_UNIX_SECONDS = 253_402_300_799
 
 type FieldValidators = {
   readonly [K in keyof EntryFields]: (value: unknown, trustDomain: TrustDomain, syntax: SelectorSyntax) => EntryFields[K]

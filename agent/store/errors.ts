@@ -1,7 +1,8 @@
 /**
  * Errors of the registration store: one class for bad entries, one for a store file that cannot be used, one for a
  * federated bundle given for the agent's own trust domain (malformed or unknown bundles are spiffe/'s BundleError),
- * one for the authorities appended to the agent's own trust domain's bundle.
+ * one for the authorities appended to the agent's own trust domain's bundle, one for the agents attested to this one in
+ * its upstream role.
  */
 import { ChaperoneError } from '../../spiffe/errors'
 
@@ -43,3 +44,14 @@ export type AuthorityErrorCode =
   | 'ERR_AUTHORITY_OF_CA'
 
 export class AuthorityError extends ChaperoneError<AuthorityErrorCode> {}
+
+/** An attested agent (SPIRE's attested node) that cannot be recorded, or is unknown. */
+export type AgentErrorCode =
+  /** An attestation whose agent ID, attestation type, serial number or expiry breaks a rule; or an ID that is not an agent ID of the trust domain. */
+  | 'ERR_AGENT_INVALID'
+  /** No agent with that SPIFFE ID has attested (or it was evicted). */
+  | 'ERR_AGENT_NOT_FOUND'
+  /** A banned agent attested again: it stays banned until it is evicted. */
+  | 'ERR_AGENT_BANNED'
+
+export class AgentError extends ChaperoneError<AgentErrorCode> {}

@@ -2,10 +2,11 @@
  * agent/store/ — the agent's registration store: which SPIFFE ID each workload gets, as registration entries with
  * selectors, the bundles of the trust domains they federate with, and the authorities appended to our own trust
  * domain's bundle beside the CA's (composed with the CA's into the bundle everything serves), kept durably in SQLite
- * (`<dataDir>/registrations.sqlite3`). It validates entries, selectors and bundles, answers the Workload API's
- * question "which entries match these selectors?" with an indexed lookup, announces every change in commit order,
- * keeps a little metadata for the CA, and refuses any file that is not a healthy store of its own without ever
- * touching it. One agent at a time: the file is locked while open.
+ * (`<dataDir>/registrations.sqlite3`), and, for the upstream role, the agents attested to this one (SPIRE's attested
+ * nodes). It validates entries, selectors and bundles, answers the Workload API's question "which entries match these
+ * selectors?" and an attested agent's "which entries may I fetch?" with indexed lookups, announces every change in
+ * commit order, keeps a little metadata for the CA, and refuses any file that is not a healthy store of its own
+ * without ever touching it. One agent at a time: the file is locked while open.
  */
 export { RegistrationStore } from './registration-store'
 export type { RegistrationStoreOptions, EntryFilter } from './registration-store'
@@ -23,6 +24,8 @@ export { nextExpiry } from './own-bundle'
 export { MAX_TTL_SECONDS, MAX_HINT_LENGTH } from './entry'
 export { parseSelector, formatSelector } from './selectors'
 export type { Selector } from './selectors'
-export { EntryError, StoreError, FederatedBundleError, AuthorityError } from './errors'
-export type { EntryErrorCode, StoreErrorCode, FederatedBundleErrorCode, AuthorityErrorCode } from './errors'
+export { isAttestedAgentChange } from './attested-agent'
+export type { AgentDenialReason, AgentSvidCheck, AttestationInput, AttestedAgent, AttestedAgentChange, PresentedSvid } from './attested-agent'
+export { EntryError, StoreError, FederatedBundleError, AuthorityError, AgentError } from './errors'
+export type { EntryErrorCode, StoreErrorCode, FederatedBundleErrorCode, AuthorityErrorCode, AgentErrorCode } from './errors'
 export { STORE_FILE_NAME } from './store-file'

@@ -1,6 +1,6 @@
 /**
- * The agent's registration store: registration entries, federated bundles and the authorities appended to our own
- * trust domain's bundle in SQLite, validated on the way in,
+ * The agent's registration store: registration entries, federated bundles, the authorities appended to our own
+ * trust domain's bundle and the agents attested to this one (its upstream role) in SQLite, validated on the way in,
  * every change one durable transaction that also bumps the store-wide revision, and a change feed the Workload API
  * follows.
  */
@@ -16,17 +16,21 @@ import type { AppendedAuthorities, AppendedAuthoritiesChange, AuthoritiesInput, 
 import { AppendedAuthorityTable } from './appended-authority-table'
 import { appendedAuthorityFor, planAppend } from './authority-merge'
 import type { AppendResult, RemoveResult } from './authority-merge'
+import { checkAgentSvid, validateAgentId, validateAttestation } from './attested-agent'
+import type { AttestationInput, AttestedAgent, AttestedAgentChange, AgentSvidCheck, PresentedSvid } from './attested-agent'
+import { AttestedAgentTable } from './attested-agent-table'
+import { authorizedEntries } from './authorized-entries'
 import { ChangeFeed } from './change-feed'
 import type { ChangeListener, StoreChange } from './change-feed'
 import { freezeEntry, validateEntryId, validateEntryInput, validatePatch } from './entry'
 import type { EntryChange, EntryCreateOptions, EntryFields, EntryInput, EntryPatch, EntryWriteOptions, RegistrationEntry } from './entry'
 import { EntryTable } from './entry-table'
 import type { CreatedEntry } from './entry-table'
-import { EntryError } from './errors'
+import { AgentError, EntryError } from './errors'
 import { federatedTrustDomain, isFederatedBundleChange, validateFederatedBundle } from './federated-bundle'
 import type { FederatedBundle, FederatedBundleInput } from './federated-bundle'
 import { FederatedBundleTable } from './federated-bundle-table'
-import { formatSelector, parseSelector } from './selectors'
+import { formatSelector, parseSelector, uniqueSelectors } from './selectors'
 import type { Selector } from './selectors'
 import { OwnBundleCache } from './own-bundle'
 import { openStoreFile } from './store-file'
@@ -63,10 +67,13 @@ export class RegistrationStore {
    * entries parented on it (a host name would change with a container's, a machine ID is missing in many).
    */
   readonly agentId: string
+  /** `spiffe://<td>/spire/server`: the parent ID of node aliases (see entriesAuthorizedTo). */
+  readonly serverId: string
   readonly #file: StoreFile
   readonly #entries: EntryTable
   readonly #federatedBundles: FederatedBundleTable
   readonly #appendedAuthorities: AppendedAuthorityTable
+  readonly #agents: AttestedAgentTable
   readonly #ownBundle = new OwnBundleCache()
   readonly #feed: ChangeFeed
   readonly #trustDomain: TrustDomain
@@ -97,6 +104,7 @@ export class RegistrationStore {
     this.#entries = new EntryTable(db)
     this.#federatedBundles = new FederatedBundleTable(db, logger)
     this.#appendedAuthorities = new AppendedAuthorityTable(db, options.trustDomain, logger)
+    this.#agents = new AttestedAgentTable(db, logger)
     this.#feed = new ChangeFeed(logger)
     this.#trustDomain = options.trustDomain
     this.#clock = clock
@@ -104,6 +112,7 @@ export class RegistrationStore {
     this.#setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
     this.#revision = Number(this.#getMeta.get(STORE_REVISION_KEY)?.value ?? 0)
     this.agentId = options.trustDomain.id(`/spire/agent/chaperone/${this.#getMeta.get(AGENT_NODE_ID_KEY)?.value ?? ''}`).toString()
+    this.serverId = options.trustDomain.id('/spire/server').toString()
     // Writes are serialised by the store's exclusive lock, so the next revision is this write's.
     this.#commit = db.transaction((write: (storeRevision: number) => StoreChange): StoreChange => {
       const change = write(this.#revision + 1)
@@ -196,8 +205,7 @@ export class RegistrationStore {
    * SVID. Entries for an SVIDStore (storeSvid) are never issued here, as SPIRE's agent hands them to its store.
    */
   entriesForSelectors (selectors: readonly Selector[]): RegistrationEntry[] {
-    const unique = [...new Map(selectors.map(selector => [formatSelector(selector), selector])).values()]
-    return this.#entries.matching(unique, unixSeconds(this.#clock())).filter(entry => this.isServed(entry))
+    return this.#entries.matching(uniqueSelectors(selectors), unixSeconds(this.#clock())).filter(entry => this.isServed(entry))
   }
 
   /**
@@ -217,6 +225,66 @@ export class RegistrationStore {
       pending.push(...this.#entries.parentsOf(parentId))
     }
     return false
+  }
+
+  /**
+   * The unexpired entries an attested agent (of SPIFFE ID `agentId`, with its node selectors) may fetch, by SPIRE's
+   * rule (authorized-entries.ts): parented on the agent, or on a node alias its selectors match, or, recursively, on
+   * an entry already included; each once, in creation order.
+   */
+  entriesAuthorizedTo (agentId: string, selectors: readonly Selector[]): RegistrationEntry[] {
+    return authorizedEntries(this.#entries, agentId, selectors, this.serverId, unixSeconds(this.#clock()))
+  }
+
+  /**
+   * Records an agent's attestation (SPIRE's AttestAgent), its first or again: the record is replaced, selectors,
+   * SVID serial number and expiry included. Throws ERR_AGENT_INVALID, ERR_SELECTOR_INVALID, or ERR_AGENT_BANNED.
+   */
+  recordAttestation (input: AttestationInput): AttestedAgent {
+    const agent = validateAttestation(input, this.#trustDomain, unixSeconds(this.#clock()))
+    return this.#writeAgent('agent-attested', () => {
+      if (this.#agents.get(agent.spiffeId)?.banned === true) {
+        throw new AgentError('ERR_AGENT_BANNED', `failed to attest: agent ${JSON.stringify(agent.spiffeId)} is banned; it may attest again once evicted`)
+      }
+      this.#agents.upsert(agent)
+      return agent
+    })
+  }
+
+  getAttestedAgent (spiffeId: string): AttestedAgent | undefined {
+    return typeof spiffeId === 'string' ? this.#agents.get(spiffeId) : undefined
+  }
+
+  /** Every attested agent, banned ones too, by SPIFFE ID. */
+  listAttestedAgents (): AttestedAgent[] {
+    return this.#agents.list()
+  }
+
+  /** Deletes an agent (SPIRE's DeleteAgent), which may then attest again; returns it. Throws ERR_AGENT_INVALID, ERR_AGENT_NOT_FOUND. */
+  evictAgent (spiffeId: string): AttestedAgent {
+    return this.#writeAgent('agent-evicted', () => {
+      const agent = this.#existingAgent(spiffeId)
+      this.#agents.delete(agent.spiffeId)
+      return agent
+    })
+  }
+
+  /**
+   * Bans an agent (SPIRE's BanAgent): kept, its serial number emptied, so its SVID and its next attestation are
+   * refused until it is evicted; returns it. Banning a banned agent changes nothing. Throws like evictAgent.
+   */
+  banAgent (spiffeId: string): AttestedAgent {
+    const held = this.#existingAgent(spiffeId)
+    if (held.banned) return held
+    return this.#writeAgent('agent-banned', () => {
+      this.#agents.ban(held.spiffeId)
+      return this.#existingAgent(held.spiffeId)
+    })
+  }
+
+  /** Whether an agent may call with the SVID it presented (SPIRE's agent authorizer: attested-agent.ts checkAgentSvid). */
+  checkAgentSvid (agentId: string, svid: PresentedSvid): AgentSvidCheck {
+    return checkAgentSvid(this.getAttestedAgent(agentId), agentId, svid, this.#clock().getTime())
   }
 
   /**
@@ -333,6 +401,16 @@ export class RegistrationStore {
 
   #writeEntry (kind: EntryChange['kind'], write: (storeRevision: number) => RegistrationEntry): RegistrationEntry {
     return this.#write(storeRevision => ({ kind, entry: write(storeRevision), storeRevision })).entry
+  }
+
+  #writeAgent (kind: AttestedAgentChange['kind'], write: () => AttestedAgent): AttestedAgent {
+    return this.#write(storeRevision => ({ kind, agent: write(), storeRevision })).agent
+  }
+
+  #existingAgent (spiffeId: string): AttestedAgent {
+    const agent = this.#agents.get(validateAgentId(spiffeId, this.#trustDomain))
+    if (agent === undefined) throw new AgentError('ERR_AGENT_NOT_FOUND', `agent not found: no agent ${JSON.stringify(spiffeId)} has attested (or it was evicted)`)
+    return agent
   }
 
   #existing (id: string): RegistrationEntry {

@@ -108,6 +108,33 @@ export const MIGRATIONS: readonly Migration[] = [
       -- bumped by every change of the table; added to the CA's bundle sequence number
       INSERT INTO meta (key, value) VALUES ('appended_authorities_revision', '0');
     `
+  },
+  {
+    version: 5,
+    description: 'agents attested to this agent in its upstream role (SPIRE\'s attested nodes), and entries by parent',
+    sql: `
+      CREATE TABLE attested_agents (
+        -- spiffe://<td>/spire/agent/<attestation type>/…
+        spiffe_id        TEXT PRIMARY KEY,
+        -- the node attestor, e.g. "x509pop"
+        attestation_type TEXT NOT NULL,
+        -- its node selectors as its last attestation gave them, kept as entries keep theirs: the sorted set as a
+        -- JSON array of "type:value"
+        selectors        TEXT NOT NULL,
+        -- SPIRE's cert_serial_number: the serial of the agent X509-SVID last issued to it, in decimal; '' once
+        -- banned, as SPIRE marks a ban
+        serial_number    TEXT NOT NULL,
+        -- SPIRE's cert_not_after: that SVID's notAfter, unix seconds
+        expires_at       INTEGER NOT NULL,
+        can_reattest     INTEGER NOT NULL CHECK (can_reattest IN (0, 1)),
+        banned           INTEGER NOT NULL CHECK (banned IN (0, 1)),
+        -- unix seconds of its last attestation
+        attested_at      INTEGER NOT NULL,
+        CHECK ((banned = 1) = (serial_number = ''))
+      ) WITHOUT ROWID;
+      -- the entries parented on an ID: the crawl of the entries authorized to an agent
+      CREATE INDEX entries_by_parent ON entries (parent_id);
+    `
   }
 ]
 

@@ -111,6 +111,34 @@ function parseAnySelector (text: string): Selector {
   return Object.freeze({ type: text.slice(0, colon), value: text.slice(colon + 1) })
 }
 
+/** The selectors, each once (the first of equal ones), in the order given. */
+export function uniqueSelectors (selectors: readonly Selector[]): Selector[] {
+  return [...new Map(selectors.map(selector => [formatSelector(selector), selector])).values()]
+}
+
+/**
+ * The column form of a validated selector set (entries' and attested agents'): a JSON array of `type:value`, in the
+ * set's order. The duplicate rule compares entries by this text, so the set must already be sorted.
+ */
+export function selectorsToColumn (selectors: readonly Selector[]): string {
+  return JSON.stringify(selectors.map(formatSelector))
+}
+
+/**
+ * Reads selectorsToColumn's text back: validated before it was stored, so splitting at the first ":" is all the
+ * parsing it needs. Throws on text the store did not write (a damaged row).
+ */
+export function selectorsFromColumn (text: string): Selector[] {
+  const items: unknown = JSON.parse(text)
+  if (!Array.isArray(items)) throw new TypeError('stored selectors are not a JSON array')
+  return items.map(item => {
+    const colon = typeof item === 'string' ? item.indexOf(':') : -1
+    if (colon <= 0) throw new TypeError(`stored selector ${JSON.stringify(item)} is not "type:value"`)
+    const text = item as string
+    return Object.freeze({ type: text.slice(0, colon), value: text.slice(colon + 1) })
+  })
+}
+
 /** Orders by type, then value, by code unit (not locale), so the order is the same on every machine. */
 export function compareSelectors (a: Selector, b: Selector): number {
   if (a.type !== b.type) return a.type < b.type ? -1 : 1

@@ -8,7 +8,7 @@ import { status } from '@grpc/grpc-js'
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import type { AgentCa } from '../ca'
-import { isAppendedAuthoritiesChange, isFederatedBundleChange } from '../store'
+import { isAppendedAuthoritiesChange, isAttestedAgentChange, isFederatedBundleChange } from '../store'
 import type { RegistrationEntry, RegistrationStore, StoreChange } from '../store'
 import type { Caller } from './caller'
 import type { X509SvidCache } from './svid-cache'
@@ -83,8 +83,9 @@ export class StreamHub {
   }
 
   #storeChanged (change: StoreChange): void {
-    // Our own bundle's changes reach every stream through watchOwnBundle.
-    if (isAppendedAuthoritiesChange(change)) return
+    // Our own bundle's changes reach every stream through watchOwnBundle; agents attesting to the fleet port change
+    // no workload's entries.
+    if (isAppendedAuthoritiesChange(change) || isAttestedAgentChange(change)) return
     if (isFederatedBundleChange(change)) {
       const name = change.bundle.trustDomain.name
       for (const stream of this.#streams) if (federatedTrustDomains(stream.entries).includes(name)) this.#push(stream)

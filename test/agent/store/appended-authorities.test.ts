@@ -1,19 +1,18 @@
 import t from 'tap'
 import Database from 'better-sqlite3'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
 import { createTestCa } from '../../../certs-test'
 import type { TestCa } from '../../../certs-test'
 import { STORE_FILE_NAME } from '../../../agent/store'
 import type { JwtAuthorityInput, StoreChange } from '../../../agent/store'
-import { LATEST_SCHEMA_VERSION, MIGRATIONS, applyMigrations, schemaVersion } from '../../../agent/store/schema'
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, schemaVersion } from '../../../agent/store/schema'
 import { JwtBundle } from '../../../spiffe/jwt-bundle'
 import { SpiffeBundle } from '../../../spiffe/spiffe-bundle'
 import { X509Bundle } from '../../../spiffe/x509-bundle'
 import { thrown } from '../../helpers/errors'
-import { TRUST_DOMAIN, manualClock, openStore, tmpDataDir } from './fixtures/store'
+import { TRUST_DOMAIN, insertEntryV3, manualClock, openStore, storeAtVersion, tmpDataDir } from './fixtures/store'
 
 // The authorities appended to our own trust domain's bundle (SPIRE's AppendBundle): kept in the store, merged as
 // SPIRE's datastore merges them, served beside the CA's until they expire, removable one by one, durable.
@@ -148,14 +147,8 @@ void t.test('appended authorities – durable: a reopened store holds them, thei
 })
 
 void t.test('appended authorities – a version-3 store upgrades in place: entries kept, nothing appended, appending works', async t => {
-  const dataDir = tmpDataDir(t)
-  mkdirSync(dataDir, { mode: 0o700 })
-  const v3 = new Database(join(dataDir, STORE_FILE_NAME))
-  applyMigrations(v3, MIGRATIONS.slice(0, 3), 1_800_000_000)
-  v3.prepare(`INSERT INTO entries (id, spiffe_id, parent_id, selectors, x509_svid_ttl, jwt_svid_ttl, dns_names, hint, admin,
-    downstream, federates_with, expires_at, revision, created_at, creation_order, store_svid)
-    VALUES ('entry-from-v3', 'spiffe://example.org/old', NULL, '["unix:uid:7"]', 0, 0, '[]', '', 0, 0, '[]', NULL, 0, 1800000000, 1, 0)`).run()
-  v3.prepare("INSERT INTO entry_selectors (entry_id, type, value) VALUES ('entry-from-v3', 'unix', 'uid:7')").run()
+  const { dataDir, db: v3 } = storeAtVersion(t, 3)
+  insertEntryV3(v3, 'entry-from-v3', 'spiffe://example.org/old', null, { type: 'unix', value: 'uid:7' })
   v3.prepare("UPDATE meta SET value = '1' WHERE key = 'store_revision'").run()
   const agentNodeId = (v3.prepare("SELECT value FROM meta WHERE key = 'agent_node_id'").get() as { value: string }).value
   t.equal(schemaVersion(v3), 3)
@@ -175,7 +168,7 @@ void t.test('appended authorities – a version-3 store upgrades in place: entri
   const db = new Database(join(dataDir, STORE_FILE_NAME), { readonly: true })
   t.teardown(() => db.close())
   t.equal(schemaVersion(db), LATEST_SCHEMA_VERSION)
-  t.same(db.prepare('SELECT version FROM schema_migrations WHERE applied_at = ?').all(unix(NOW)), [{ version: 4 }], 'version 4 applied at the upgrade')
+  t.same(db.prepare('SELECT version FROM schema_migrations WHERE applied_at = ?').all(unix(NOW)), MIGRATIONS.slice(3).map(({ version }) => ({ version })), 'version 4 and later applied at the upgrade')
   t.same(db.prepare("SELECT value FROM meta WHERE key = 'appended_authorities_revision'").get(), { value: '1' })
   t.equal(db.prepare('SELECT count(*) AS n FROM appended_authorities').pluck().get(), 1)
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok')

@@ -2,10 +2,7 @@ import t from 'tap'
 import pino from 'pino'
 import type { EntryChange, StoreChange } from '../../../agent/store'
 import { thrown } from '../../helpers/errors'
-import { openStore, tmpDataDir } from './fixtures/store'
-
-const summary = (change: StoreChange): string =>
-  `${change.kind} ${'entry' in change ? change.entry.spiffeId : change.bundle.trustDomain.idString} @${change.storeRevision}`
+import { changeSummary, openStore, tmpDataDir } from './fixtures/store'
 
 void t.test('change feed – every committed change, in order, with its kind and a rising store revision that persists', async t => {
   const dataDir = tmpDataDir(t)
@@ -19,7 +16,7 @@ void t.test('change feed – every committed change, in order, with its kind and
   store.deleteEntry(b.id)
   thrown(() => store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'] }))
   thrown(() => store.deleteEntry(b.id))
-  t.same(changes.map(summary), [
+  t.same(changes.map(changeSummary), [
     'created spiffe://example.org/a @1',
     'created spiffe://example.org/b @2',
     'updated spiffe://example.org/a @3',
@@ -42,7 +39,7 @@ void t.test('change feed – a throwing listener is logged; the write and the ot
   const store = openStore(t, tmpDataDir(t), { logger })
   const heard: string[] = []
   store.onChange(() => { throw new Error('listener bug') })
-  store.onChange(change => heard.push(summary(change)))
+  store.onChange(change => heard.push(changeSummary(change)))
   const entry = store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'] })
   t.same(store.getEntry(entry.id), entry, 'the entry is stored')
   t.same(heard, ['created spiffe://example.org/a @1'], 'the next listener still hears it')
@@ -57,10 +54,10 @@ void t.test('change feed – writes made by a listener are announced after the c
   const first: string[] = []
   const second: string[] = []
   store.onChange(change => {
-    first.push(summary(change))
+    first.push(changeSummary(change))
     if (change.kind === 'created') store.updateEntry(change.entry.id, { hint: 'seen' })
   })
-  store.onChange(change => second.push(summary(change)))
+  store.onChange(change => second.push(changeSummary(change)))
   store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'] })
   const expected = ['created spiffe://example.org/a @1', 'updated spiffe://example.org/a @2']
   t.same(first, expected)
@@ -70,7 +67,7 @@ void t.test('change feed – writes made by a listener are announced after the c
 void t.test('change feed – unsubscribing stops delivery, and closing drops every listener', async t => {
   const store = openStore(t, tmpDataDir(t))
   const heard: string[] = []
-  const listener = (change: StoreChange): void => { heard.push(summary(change)) }
+  const listener = (change: StoreChange): void => { heard.push(changeSummary(change)) }
   const unsubscribe = store.onChange(listener)
   const unsubscribeAgain = store.onChange(listener)
   store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'] })

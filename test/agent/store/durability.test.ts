@@ -5,9 +5,9 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { RegistrationStore, formatSelector } from '../../../agent/store'
-import type { RegistrationEntry } from '../../../agent/store'
+import type { AttestedAgent, RegistrationEntry } from '../../../agent/store'
 import { thrown } from '../../helpers/errors'
-import { TRUST_DOMAIN, openStore, tmpDataDir, writerEntry } from './fixtures/store'
+import { TRUST_DOMAIN, openStore, tmpDataDir, writerAttestation, writerEntry } from './fixtures/store'
 
 const ROOT = join(__dirname, '..', '..', '..')
 const TS_LOADER = pathToFileURL(join(ROOT, 'node_modules', '@tapjs', 'typescript', 'dist', 'esm', 'import.mjs')).href
@@ -15,12 +15,12 @@ const WRITER = join(__dirname, 'fixtures', 'writer.ts')
 const ROUNDS = 3
 
 /**
- * Runs fixtures/writer.ts until it has acknowledged `killAfter` entries, calls `whileRunning` with its pid, then
- * kills it with SIGKILL; returns every acknowledged entry as [id, n]. Lines still in the pipe count: each was
- * printed only after its entry was committed.
+ * Runs fixtures/writer.ts (in `mode`) until it has acknowledged `killAfter` entries (or attestations), calls
+ * `whileRunning` with its pid, then kills it with SIGKILL; returns every acknowledged one as [id, n]. Lines still in
+ * the pipe count: each was printed only after its write was committed.
  */
-async function writeUntilKilled (dataDir: string, round: string, killAfter: number, whileRunning: (pid: number) => void): Promise<{ acked: Array<[string, number]>, signal: unknown }> {
-  const child = spawn(process.execPath, [`--import=${TS_LOADER}`, WRITER, dataDir, round], {
+async function writeUntilKilled (dataDir: string, round: string, killAfter: number, whileRunning: (pid: number) => void, mode = 'entries'): Promise<{ acked: Array<[string, number]>, signal: unknown }> {
+  const child = spawn(process.execPath, [`--import=${TS_LOADER}`, WRITER, dataDir, round, mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' }
   })
@@ -72,6 +72,32 @@ void t.test('durability – every acknowledged entry survives kill -9, intact, a
     db.close()
   }
 })
+
+void t.test('durability – every acknowledged attestation survives kill -9, intact, and nothing is half-written', async t => {
+  const dataDir = tmpDataDir(t)
+  const { acked, signal } = await writeUntilKilled(dataDir, 'agents', 200 + Math.floor(Math.random() * 200), () => {}, 'agents')
+  t.equal(signal, 'SIGKILL', 'the writer was killed mid-stream')
+  t.ok(acked.length >= 200, `${acked.length} attestations acknowledged before the kill`)
+  const store = openStore(t, dataDir)
+  const lost = acked.filter(([id, n]) => !isIntactAgent(store.getAttestedAgent(id), n))
+  t.same(lost, [], 'every acknowledged attestation is there, every field intact')
+  const stored = store.listAttestedAgents()
+  t.ok(stored.length === acked.length || stored.length === acked.length + 1,
+    `${stored.length} stored for ${acked.length} acknowledged (at most one committed but not yet printed)`)
+  t.same(stored.filter(agent => !isIntactAgent(agent, Number(agent.spiffeId.split('-').at(-1)))), [], 'and that one intact too')
+  t.equal(store.revision, stored.length, 'the store revision counts exactly the committed attestations')
+  store.close()
+  const db = new Database(join(dataDir, 'registrations.sqlite3'), { readonly: true })
+  t.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'integrity_check is ok')
+  db.close()
+})
+
+function isIntactAgent (agent: AttestedAgent | undefined, n: number): boolean {
+  const expected = writerAttestation('agents', n)
+  return agent !== undefined && agent.spiffeId === expected.spiffeId && agent.serialNumber === expected.serialNumber.toString() &&
+    agent.expiresAt === expected.expiresAt && agent.canReattest === expected.canReattest && !agent.banned &&
+    agent.selectors.map(formatSelector).join(' ') === `x509pop:serialnumber:${n.toString(16)} x509pop:subject:cn:agents-${n}`
+}
 
 function isIntact (entry: RegistrationEntry | undefined, round: string, n: number): boolean {
   const expected = writerEntry(round, n)

@@ -11,7 +11,7 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS, applyMigrations, schemaVersion } fro
 import type { X509Bundle } from '../../../spiffe/x509-bundle'
 import { thrown } from '../../helpers/errors'
 import { foreignTrustDomain } from './fixtures/foreign-trust-domain'
-import { manualClock, openStore, tmpDataDir } from './fixtures/store'
+import { changeSummary, manualClock, openStore, tmpDataDir } from './fixtures/store'
 
 const other = foreignTrustDomain('other.example')
 const third = foreignTrustDomain('third.example')
@@ -87,7 +87,7 @@ void t.test('federated bundles – bad input is refused with a stable code, and 
 void t.test('federated bundles – every set and delete bumps the store revision and reaches the change feed, in commit order with entries', async t => {
   const store = openStore(t, tmpDataDir(t))
   const heard: string[] = []
-  store.onChange(change => heard.push(`${change.kind} ${'entry' in change ? change.entry.spiffeId : change.bundle.trustDomain.name} @${change.storeRevision}`))
+  store.onChange(change => heard.push(changeSummary(change)))
   const entry = store.createEntry({ spiffeId: 'spiffe://example.org/a', selectors: ['unix:uid:1'], federatesWith: ['other.example'] })
   store.setFederatedBundle(pem('other.example', other.pem))
   store.setFederatedBundle(spiffe('other.example', other.spiffeJson()))
