@@ -33,7 +33,7 @@ const DOWNSTREAM: ReadonlySet<string> = new Set([FLEET_METHODS.newDownstreamX509
 
 export interface FleetAuthorizationDeps {
   readonly callers: { caller: (peer: string) => FleetCaller | undefined }
-  readonly store: Pick<RegistrationStore, 'checkAgentSvid' | 'listEntries'>
+  readonly store: Pick<RegistrationStore, 'agents' | 'listEntries'>
   readonly logger: Logger
 }
 
@@ -93,7 +93,7 @@ export class FleetAuthorization {
 
   #agent (agentId: string, leafDer: Buffer): FleetGrant {
     const leaf = new X509Certificate(leafDer)
-    const check = this.#deps.store.checkAgentSvid(agentId, {
+    const check = this.#deps.store.agents.checkSvid(agentId, {
       serialNumber: BigInt(`0x${leaf.serialNumber}`),
       expiresAt: Math.floor(new Date(leaf.validTo).getTime() / 1000)
     })

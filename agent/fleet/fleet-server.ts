@@ -65,13 +65,13 @@ export class FleetServer {
     const attest = new AttestAgentHandler({
       refusals: attestRefusals,
       verifier,
-      isBanned: agentId => store.getAttestedAgent(agentId.toString())?.banned === true,
+      isBanned: agentId => store.agents.get(agentId.toString())?.banned === true,
       signAgentSvid: async (agentId, csr) => {
         const svid = await ca.mintX509SvidFromCsr(csr, { spiffeId: agentId })
         return { chain: svid.chain, expiresAt: svid.expiresAt, serial: new X509Certificate(svid.chain[0]).serialNumber }
       },
       record: (result, svid) => {
-        store.recordAttestation({
+        store.agents.record({
           spiffeId: result.agentId.toString(),
           attestationType: 'x509pop',
           selectors: result.selectors,

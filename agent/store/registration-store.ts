@@ -16,9 +16,8 @@ import type { AppendedAuthorities, AppendedAuthoritiesChange, AuthoritiesInput, 
 import { AppendedAuthorityTable } from './appended-authority-table'
 import { appendedAuthorityFor, planAppend } from './authority-merge'
 import type { AppendResult, RemoveResult } from './authority-merge'
-import { checkAgentSvid, validateAgentId, validateAttestation } from './attested-agent'
-import type { AttestationInput, AttestedAgent, AttestedAgentChange, AgentSvidCheck, PresentedSvid } from './attested-agent'
 import { AttestedAgentTable } from './attested-agent-table'
+import { AttestedAgents } from './attested-agents'
 import { authorizedEntries } from './authorized-entries'
 import { ChangeFeed } from './change-feed'
 import type { ChangeListener, StoreChange } from './change-feed'
@@ -26,7 +25,7 @@ import { freezeEntry, validateEntryId, validateEntryInput, validatePatch } from 
 import type { EntryChange, EntryCreateOptions, EntryFields, EntryInput, EntryPatch, EntryWriteOptions, RegistrationEntry } from './entry'
 import { EntryTable } from './entry-table'
 import type { CreatedEntry } from './entry-table'
-import { AgentError, EntryError } from './errors'
+import { EntryError } from './errors'
 import { federatedTrustDomain, isFederatedBundleChange, validateFederatedBundle } from './federated-bundle'
 import type { FederatedBundle, FederatedBundleInput } from './federated-bundle'
 import { FederatedBundleTable } from './federated-bundle-table'
@@ -69,11 +68,12 @@ export class RegistrationStore {
   readonly agentId: string
   /** `spiffe://<td>/spire/server`: the parent ID of node aliases (see entriesAuthorizedTo). */
   readonly serverId: string
+  /** The agents attested to this one (its upstream role). */
+  readonly agents: AttestedAgents
   readonly #file: StoreFile
   readonly #entries: EntryTable
   readonly #federatedBundles: FederatedBundleTable
   readonly #appendedAuthorities: AppendedAuthorityTable
-  readonly #agents: AttestedAgentTable
   readonly #ownBundle = new OwnBundleCache()
   readonly #feed: ChangeFeed
   readonly #trustDomain: TrustDomain
@@ -104,7 +104,12 @@ export class RegistrationStore {
     this.#entries = new EntryTable(db)
     this.#federatedBundles = new FederatedBundleTable(db, logger)
     this.#appendedAuthorities = new AppendedAuthorityTable(db, options.trustDomain, logger)
-    this.#agents = new AttestedAgentTable(db, logger)
+    this.agents = new AttestedAgents({
+      table: new AttestedAgentTable(db, logger),
+      trustDomain: options.trustDomain,
+      clock: () => this.#clock(),
+      write: (kind, write) => this.#write(storeRevision => ({ kind, agent: write(), storeRevision })).agent
+    })
     this.#feed = new ChangeFeed(logger)
     this.#trustDomain = options.trustDomain
     this.#clock = clock
@@ -237,57 +242,6 @@ export class RegistrationStore {
   }
 
   /**
-   * Records an agent's attestation (SPIRE's AttestAgent), its first or again: the record is replaced, selectors,
-   * SVID serial number and expiry included. Throws ERR_AGENT_INVALID, ERR_SELECTOR_INVALID, or ERR_AGENT_BANNED.
-   */
-  recordAttestation (input: AttestationInput): AttestedAgent {
-    const agent = validateAttestation(input, this.#trustDomain, unixSeconds(this.#clock()))
-    return this.#writeAgent('agent-attested', () => {
-      if (this.#agents.get(agent.spiffeId)?.banned === true) {
-        throw new AgentError('ERR_AGENT_BANNED', `failed to attest: agent ${JSON.stringify(agent.spiffeId)} is banned; it may attest again once evicted`)
-      }
-      this.#agents.upsert(agent)
-      return agent
-    })
-  }
-
-  getAttestedAgent (spiffeId: string): AttestedAgent | undefined {
-    return typeof spiffeId === 'string' ? this.#agents.get(spiffeId) : undefined
-  }
-
-  /** Every attested agent, banned ones too, by SPIFFE ID. */
-  listAttestedAgents (): AttestedAgent[] {
-    return this.#agents.list()
-  }
-
-  /** Deletes an agent (SPIRE's DeleteAgent), which may then attest again; returns it. Throws ERR_AGENT_INVALID, ERR_AGENT_NOT_FOUND. */
-  evictAgent (spiffeId: string): AttestedAgent {
-    return this.#writeAgent('agent-evicted', () => {
-      const agent = this.#existingAgent(spiffeId)
-      this.#agents.delete(agent.spiffeId)
-      return agent
-    })
-  }
-
-  /**
-   * Bans an agent (SPIRE's BanAgent): kept, its serial number emptied, so its SVID and its next attestation are
-   * refused until it is evicted; returns it. Banning a banned agent changes nothing. Throws like evictAgent.
-   */
-  banAgent (spiffeId: string): AttestedAgent {
-    const held = this.#existingAgent(spiffeId)
-    if (held.banned) return held
-    return this.#writeAgent('agent-banned', () => {
-      this.#agents.ban(held.spiffeId)
-      return this.#existingAgent(held.spiffeId)
-    })
-  }
-
-  /** Whether an agent may call with the SVID it presented (SPIRE's agent authorizer: attested-agent.ts checkAgentSvid). */
-  checkAgentSvid (agentId: string, svid: PresentedSvid): AgentSvidCheck {
-    return checkAgentSvid(this.getAttestedAgent(agentId), agentId, svid, this.#clock().getTime())
-  }
-
-  /**
    * Validates and stores another trust domain's bundle, replacing the one it had; throws ERR_TRUST_DOMAIN_INVALID,
    * ERR_BUNDLE_OWN_TRUST_DOMAIN or ERR_BUNDLE_INVALID. Entries may name a trust domain before its bundle is set.
    */
@@ -403,15 +357,6 @@ export class RegistrationStore {
     return this.#write(storeRevision => ({ kind, entry: write(storeRevision), storeRevision })).entry
   }
 
-  #writeAgent (kind: AttestedAgentChange['kind'], write: () => AttestedAgent): AttestedAgent {
-    return this.#write(storeRevision => ({ kind, agent: write(), storeRevision })).agent
-  }
-
-  #existingAgent (spiffeId: string): AttestedAgent {
-    const agent = this.#agents.get(validateAgentId(spiffeId, this.#trustDomain))
-    if (agent === undefined) throw new AgentError('ERR_AGENT_NOT_FOUND', `agent not found: no agent ${JSON.stringify(spiffeId)} has attested (or it was evicted)`)
-    return agent
-  }
 
   #existing (id: string): RegistrationEntry {
     const entry = this.getEntry(id)

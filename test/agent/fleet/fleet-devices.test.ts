@@ -35,7 +35,7 @@ void t.test('fleet – two devices under a Chaperone fleet agent: one trust doma
   const status = one.agent.ca.status()
   t.equal(status.upstreamName, `SPIRE server ${fleet.address}`, 'the device\'s CA is under the fleet agent')
   t.match(status.x509.find(a => a.state === 'active')?.subject, /OU=DOWNSTREAM-1/, 'named as SPIRE names a downstream CA')
-  t.same(fleet.agent.store.listAttestedAgents().map(agent => agent.selectors.find(s => s.value.startsWith('subject:cn:'))?.value).sort(),
+  t.same(fleet.agent.store.agents.list().map(agent => agent.selectors.find(s => s.value.startsWith('subject:cn:'))?.value).sort(),
     ['subject:cn:SN-F-0001', 'subject:cn:SN-F-0002'], 'the fleet agent recorded both attestations with their selectors')
 
   const [fromOne, fromTwo] = await Promise.all([one, two].map(async device => (await workloadApi(device).fetchX509Svid()).svids[0]))
@@ -67,8 +67,8 @@ void t.test('fleet – refusals: another manufacturer, an unregistered device, a
   const birth = fleet.maker.issueBirthCert('SN-B-0001')
   const deviceId = await fleet.register(birth)
   const device = await fleet.startDevice(birth, `${deviceId}/app`)
-  const [agent] = fleet.agent.store.listAttestedAgents().filter(a => a.selectors.some(s => s.value === 'subject:cn:SN-B-0001'))
-  fleet.agent.store.banAgent(agent.spiffeId)
+  const [agent] = fleet.agent.store.agents.list().filter(a => a.selectors.some(s => s.value === 'subject:cn:SN-B-0001'))
+  fleet.agent.store.agents.ban(agent.spiffeId)
   await device.agent.stop()
   t.match(await failure(fleet.startDevice(birth, `${deviceId}/app`)), { code: 'ERR_NODE_ATTESTATION_DENIED', message: /failed to attest: agent is banned/ },
     'a banned device, set up afresh, cannot attest again')

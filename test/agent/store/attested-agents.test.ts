@@ -38,7 +38,7 @@ void t.test('attested agents – an attestation is recorded with every field; at
   let store = openStore(t, dataDir, { clock: clock.now })
   const changes: StoreChange[] = []
   store.onChange(change => changes.push(change))
-  const first = store.recordAttestation(attestation())
+  const first = store.agents.record(attestation())
   t.same(first, {
     spiffeId: SN1,
     attestationType: 'x509pop',
@@ -50,20 +50,20 @@ void t.test('attested agents – an attestation is recorded with every field; at
     attestedAt: unix(NOW)
   }, 'selectors de-duplicated and sorted, the serial in decimal as SPIRE shows it')
   t.ok(Object.isFrozen(first) && Object.isFrozen(first.selectors), 'frozen, like entries')
-  t.same(store.getAttestedAgent(SN1), first, 'read back')
-  store.recordAttestation(attestation({ spiffeId: SN2, selectors: [], canReattest: false }))
+  t.same(store.agents.get(SN1), first, 'read back')
+  store.agents.record(attestation({ spiffeId: SN2, selectors: [], canReattest: false }))
 
   clock.set('2030-01-01T00:30:00Z')
-  const again = store.recordAttestation(attestation({ selectors: ['x509pop:subject:cn:SN-1b'], serialNumber: 99n, expiresAt: unix('2030-01-01T01:30:00Z') }))
+  const again = store.agents.record(attestation({ selectors: ['x509pop:subject:cn:SN-1b'], serialNumber: 99n, expiresAt: unix('2030-01-01T01:30:00Z') }))
   t.same([again.selectors, again.serialNumber, again.expiresAt, again.attestedAt],
     [[{ type: 'x509pop', value: 'subject:cn:SN-1b' }], '99', unix('2030-01-01T01:30:00Z'), unix('2030-01-01T00:30:00Z')], 'every field replaced, selectors too')
-  t.same(store.listAttestedAgents().map(agent => agent.spiffeId), [SN1, SN2].sort(), 'one record per agent, by SPIFFE ID')
+  t.same(store.agents.list().map(agent => agent.spiffeId), [SN1, SN2].sort(), 'one record per agent, by SPIFFE ID')
   t.same(changes.map(changeSummary), [`agent-attested ${SN1} @1`, `agent-attested ${SN2} @2`, `agent-attested ${SN1} @3`], 'each a change on the feed')
   t.equal((changes[2] as { agent: unknown }).agent, again, 'carrying the agent recorded')
   store.close()
 
   store = openStore(t, dataDir, { clock: clock.now })
-  t.same(store.listAttestedAgents(), [again, { ...first, spiffeId: SN2, selectors: [], canReattest: false }], 'the same after a reopen')
+  t.same(store.agents.list(), [again, { ...first, spiffeId: SN2, selectors: [], canReattest: false }], 'the same after a reopen')
   t.equal(store.revision, 3)
 })
 
@@ -72,80 +72,80 @@ void t.test('attested agents – the SVID check answers as SPIRE\'s agent author
   const store = openStore(t, tmpDataDir(t), { clock: clock.now })
   const expiresAt = unix('2030-01-01T01:00:00Z')
   const svid = { serialNumber: 0x1f2e3d4c5b6a7980n, expiresAt }
-  t.same(store.checkAgentSvid(SN1, svid), { ok: false, reason: 'AGENT_NOT_ATTESTED', message: `agent "${SN1}" is not attested` })
-  const agent = store.recordAttestation(attestation())
-  t.same(store.checkAgentSvid(SN1, svid), { ok: true, agent }, 'the SVID last issued to it')
-  t.match(store.checkAgentSvid(SN2, svid), { ok: false, reason: 'AGENT_NOT_ATTESTED' }, 'the same serial for another agent')
+  t.same(store.agents.checkSvid(SN1, svid), { ok: false, reason: 'AGENT_NOT_ATTESTED', message: `agent "${SN1}" is not attested` })
+  const agent = store.agents.record(attestation())
+  t.same(store.agents.checkSvid(SN1, svid), { ok: true, agent }, 'the SVID last issued to it')
+  t.match(store.agents.checkSvid(SN2, svid), { ok: false, reason: 'AGENT_NOT_ATTESTED' }, 'the same serial for another agent')
 
-  store.recordAttestation(attestation({ serialNumber: 7n }))
-  t.same(store.checkAgentSvid(SN1, svid), { ok: false, reason: 'AGENT_NOT_ACTIVE', message: `agent "${SN1}" expected to have serial number "7"; has "2246800662264969600"` },
+  store.agents.record(attestation({ serialNumber: 7n }))
+  t.same(store.agents.checkSvid(SN1, svid), { ok: false, reason: 'AGENT_NOT_ACTIVE', message: `agent "${SN1}" expected to have serial number "7"; has "2246800662264969600"` },
     'after attesting again, the older SVID is no longer active, though unexpired')
-  t.equal(store.checkAgentSvid(SN1, { serialNumber: 7n, expiresAt }).ok, true)
+  t.equal(store.agents.checkSvid(SN1, { serialNumber: 7n, expiresAt }).ok, true)
 
   clock.set('2030-01-01T01:00:00Z')
-  t.equal(store.checkAgentSvid(SN1, { serialNumber: 7n, expiresAt }).ok, true, 'valid at its notAfter')
+  t.equal(store.agents.checkSvid(SN1, { serialNumber: 7n, expiresAt }).ok, true, 'valid at its notAfter')
   clock.set('2030-01-01T01:00:00.001Z')
-  t.same(store.checkAgentSvid(SN1, { serialNumber: 7n, expiresAt }), { ok: false, reason: 'AGENT_EXPIRED', message: `agent "${SN1}" SVID is expired` }, 'not a millisecond after')
-  t.match(store.checkAgentSvid(SN2, { serialNumber: 7n, expiresAt }), { reason: 'AGENT_EXPIRED' }, 'expiry is checked first, as SPIRE does')
-  t.match(store.checkAgentSvid(SN1, { serialNumber: 7n, expiresAt: Number.NaN }), { reason: 'AGENT_EXPIRED' }, 'an expiry that is not a number fails closed')
+  t.same(store.agents.checkSvid(SN1, { serialNumber: 7n, expiresAt }), { ok: false, reason: 'AGENT_EXPIRED', message: `agent "${SN1}" SVID is expired` }, 'not a millisecond after')
+  t.match(store.agents.checkSvid(SN2, { serialNumber: 7n, expiresAt }), { reason: 'AGENT_EXPIRED' }, 'expiry is checked first, as SPIRE does')
+  t.match(store.agents.checkSvid(SN1, { serialNumber: 7n, expiresAt: Number.NaN }), { reason: 'AGENT_EXPIRED' }, 'an expiry that is not a number fails closed')
   clock.set(NOW)
-  store.banAgent(SN1)
-  t.same(store.checkAgentSvid(SN1, { serialNumber: 7n, expiresAt }), { ok: false, reason: 'AGENT_BANNED', message: `agent "${SN1}" is banned` })
+  store.agents.ban(SN1)
+  t.same(store.agents.checkSvid(SN1, { serialNumber: 7n, expiresAt }), { ok: false, reason: 'AGENT_BANNED', message: `agent "${SN1}" is banned` })
 })
 
 void t.test('attested agents – a ban keeps the agent, empties its serial, refuses its SVID and its next attestation until it is evicted', async t => {
   const store = openStore(t, tmpDataDir(t), { clock: manualClock(NOW).now })
-  const agent = store.recordAttestation(attestation())
+  const agent = store.agents.record(attestation())
   const changes: StoreChange[] = []
   store.onChange(change => changes.push(change))
-  const banned = store.banAgent(SN1)
+  const banned = store.agents.ban(SN1)
   t.same(banned, { ...agent, serialNumber: '', banned: true }, 'SPIRE marks a ban by emptying the serial; the rest is kept')
-  t.same(store.getAttestedAgent(SN1), banned)
-  t.same(store.banAgent(SN1), banned, 'banning again changes nothing')
+  t.same(store.agents.get(SN1), banned)
+  t.same(store.agents.ban(SN1), banned, 'banning again changes nothing')
   t.same(changes.map(changeSummary), [`agent-banned ${SN1} @2`], 'and announces nothing')
 
-  const err = thrown(() => store.recordAttestation(attestation({ serialNumber: 8n })))
+  const err = thrown(() => store.agents.record(attestation({ serialNumber: 8n })))
   t.equal(err.code, 'ERR_AGENT_BANNED')
   t.match(err.message, `failed to attest: agent "${SN1}" is banned; it may attest again once evicted`)
-  t.same(store.getAttestedAgent(SN1), banned, 'the refused attestation changed nothing')
+  t.same(store.agents.get(SN1), banned, 'the refused attestation changed nothing')
   t.equal(store.revision, 2)
 
-  t.same(store.evictAgent(SN1), banned, 'evicting returns the agent as it was')
-  t.equal(store.getAttestedAgent(SN1), undefined)
-  t.same(store.recordAttestation(attestation({ serialNumber: 8n })).serialNumber, '8', 'once evicted it may attest again')
+  t.same(store.agents.evict(SN1), banned, 'evicting returns the agent as it was')
+  t.equal(store.agents.get(SN1), undefined)
+  t.same(store.agents.record(attestation({ serialNumber: 8n })).serialNumber, '8', 'once evicted it may attest again')
   t.same(changes.map(change => change.kind), ['agent-banned', 'agent-evicted', 'agent-attested'])
 })
 
 void t.test('attested agents – evicting deletes the agent and no entry; it may attest again', async t => {
   const store = openStore(t, tmpDataDir(t))
-  const agent = store.recordAttestation(attestation())
+  const agent = store.agents.record(attestation())
   const entry = store.createEntry({ spiffeId: 'spiffe://example.org/device', parentId: SN1, selectors: ['unix:uid:1'] })
   const heard: StoreChange[] = []
   store.onChange(change => heard.push(change))
-  t.same(store.evictAgent(SN1), agent)
+  t.same(store.agents.evict(SN1), agent)
   t.same(heard, [{ kind: 'agent-evicted', agent, storeRevision: 3 }], 'the feed hears the agent evicted')
-  t.same([store.getAttestedAgent(SN1), store.listAttestedAgents()], [undefined, []])
+  t.same([store.agents.get(SN1), store.agents.list()], [undefined, []])
   t.same(store.getEntry(entry.id), entry, 'entries parented on it are kept (SPIRE\'s DeleteAgent keeps them)')
   t.same(store.entriesAuthorizedTo(SN1, []), [entry], 'and are its again when it comes back')
-  t.equal(store.checkAgentSvid(SN1, { serialNumber: 0x1f2e3d4c5b6a7980n, expiresAt: unix('2099-01-01T00:00:00Z') }).ok, false, 'its SVID is refused')
-  t.equal(store.recordAttestation(attestation()).spiffeId, SN1)
+  t.equal(store.agents.checkSvid(SN1, { serialNumber: 0x1f2e3d4c5b6a7980n, expiresAt: unix('2099-01-01T00:00:00Z') }).ok, false, 'its SVID is refused')
+  t.equal(store.agents.record(attestation()).spiffeId, SN1)
 })
 
 void t.test('attested agents – unknown agents are ERR_AGENT_NOT_FOUND, other IDs ERR_AGENT_INVALID; nothing changes', async t => {
   const store = openStore(t, tmpDataDir(t))
-  store.recordAttestation(attestation())
-  for (const act of ['evictAgent', 'banAgent'] as const) {
-    const err = thrown(() => store[act](SN2))
+  store.agents.record(attestation())
+  for (const act of ['evict', 'ban'] as const) {
+    const err = thrown(() => store.agents[act](SN2))
     t.equal(err.code, 'ERR_AGENT_NOT_FOUND', act)
     t.match(err.message, `agent not found: no agent "${SN2}" has attested`)
-    t.match(thrown(() => store[act]('spiffe://other.org/spire/agent/x509pop/1')),
+    t.match(thrown(() => store.agents[act]('spiffe://other.org/spire/agent/x509pop/1')),
       { code: 'ERR_AGENT_INVALID', message: 'invalid agent ID: "spiffe://other.org/spire/agent/x509pop/1" is not a member of trust domain "example.org"' })
-    t.match(thrown(() => store[act]('spiffe://example.org/workload')), { code: 'ERR_AGENT_INVALID', message: /is not an agent in trust domain "example.org"; path is not in the agent namespace/ })
-    t.match(thrown(() => store[act]('not an id')), { code: 'ERR_AGENT_INVALID', message: /^invalid agent ID: invalid SPIFFE ID/ })
-    t.equal(thrown(() => store[act](42 as unknown as string)).code, 'ERR_AGENT_INVALID')
+    t.match(thrown(() => store.agents[act]('spiffe://example.org/workload')), { code: 'ERR_AGENT_INVALID', message: /is not an agent in trust domain "example.org"; path is not in the agent namespace/ })
+    t.match(thrown(() => store.agents[act]('not an id')), { code: 'ERR_AGENT_INVALID', message: /^invalid agent ID: invalid SPIFFE ID/ })
+    t.equal(thrown(() => store.agents[act](42 as unknown as string)).code, 'ERR_AGENT_INVALID')
   }
-  t.equal(store.getAttestedAgent(SN2), undefined)
-  t.equal(store.getAttestedAgent(undefined as unknown as string), undefined, 'a non-string finds nothing')
+  t.equal(store.agents.get(SN2), undefined)
+  t.equal(store.agents.get(undefined as unknown as string), undefined, 'a non-string finds nothing')
   t.equal(store.revision, 1, 'nothing was written')
 })
 
@@ -167,18 +167,18 @@ void t.test('attested agents – an attestation that breaks a rule is refused wi
     ['a fractional expiry', { expiresAt: 1.5 }, 'ERR_AGENT_INVALID', /expiresAt/],
     ['canReattest missing', { canReattest: undefined }, 'ERR_AGENT_INVALID', /canReattest must be true or false/]
   ]
-  for (const [what, overrides, code, message] of cases) t.match(thrown(() => store.recordAttestation(attestation(overrides))), { code, message }, what)
-  t.equal(thrown(() => store.recordAttestation(null as never)).code, 'ERR_AGENT_INVALID', 'not an object')
-  t.equal(store.recordAttestation(attestation({ serialNumber: 2n ** 160n - 1n })).serialNumber, (2n ** 160n - 1n).toString(), 'a 20-octet serial is fine')
+  for (const [what, overrides, code, message] of cases) t.match(thrown(() => store.agents.record(attestation(overrides))), { code, message }, what)
+  t.equal(thrown(() => store.agents.record(null as never)).code, 'ERR_AGENT_INVALID', 'not an object')
+  t.equal(store.agents.record(attestation({ serialNumber: 2n ** 160n - 1n })).serialNumber, (2n ** 160n - 1n).toString(), 'a 20-octet serial is fine')
   t.equal(store.revision, 1, 'only that one was stored')
 })
 
 void t.test('attested agents – a stored agent whose selectors no longer read is logged and gets no alias entry; attesting again repairs it', async t => {
   const dataDir = tmpDataDir(t)
   const store = openStore(t, dataDir)
-  store.recordAttestation(attestation())
-  store.recordAttestation(attestation({ spiffeId: SN2 }))
-  store.banAgent(SN2)
+  store.agents.record(attestation())
+  store.agents.record(attestation({ spiffeId: SN2 }))
+  store.agents.ban(SN2)
   store.close()
   const db = new Database(join(dataDir, STORE_FILE_NAME))
   db.prepare("UPDATE attested_agents SET selectors = '{\"x\": 1}'").run()
@@ -187,14 +187,14 @@ void t.test('attested agents – a stored agent whose selectors no longer read i
 
   const lines: string[] = []
   const reopened = openStore(t, dataDir, { logger: pino({}, { write: (line: string) => { lines.push(line) } }) })
-  const damaged = reopened.getAttestedAgent(SN1)
+  const damaged = reopened.agents.get(SN1)
   t.same(damaged?.selectors, [], 'read with no selectors')
   t.match(lines.map(line => JSON.parse(line) as object), [{ level: 50, agentId: SN1, msg: /selectors of this attested agent cannot be read; it is given no entry through a node alias/ }])
-  t.equal(reopened.checkAgentSvid(SN1, { serialNumber: 0x1f2e3d4c5b6a7980n, expiresAt: unix('2099-01-01T00:00:00Z') }).ok, true, 'its SVID still counts')
-  t.match(reopened.listAttestedAgents(), [{ spiffeId: SN1 }, { spiffeId: SN2, banned: true, selectors: [] }], 'listing still works, and the ban holds')
-  t.equal(thrown(() => reopened.recordAttestation(attestation({ spiffeId: SN2 }))).code, 'ERR_AGENT_BANNED')
-  t.equal(reopened.recordAttestation(attestation()).selectors.length, 2, 'attesting again rewrites the selectors')
-  t.equal(reopened.getAttestedAgent(SN1)?.selectors.length, 2)
+  t.equal(reopened.agents.checkSvid(SN1, { serialNumber: 0x1f2e3d4c5b6a7980n, expiresAt: unix('2099-01-01T00:00:00Z') }).ok, true, 'its SVID still counts')
+  t.match(reopened.agents.list(), [{ spiffeId: SN1 }, { spiffeId: SN2, banned: true, selectors: [] }], 'listing still works, and the ban holds')
+  t.equal(thrown(() => reopened.agents.record(attestation({ spiffeId: SN2 }))).code, 'ERR_AGENT_BANNED')
+  t.equal(reopened.agents.record(attestation()).selectors.length, 2, 'attesting again rewrites the selectors')
+  t.equal(reopened.agents.get(SN1)?.selectors.length, 2)
 })
 
 void t.test('attested agents – a version-4 store upgrades in place: entries, bundles, authorities and revision kept, agents recordable', async t => {
@@ -219,8 +219,8 @@ void t.test('attested agents – a version-4 store upgrades in place: entries, b
   t.match(store.appendedAuthorities(), { revision: 1, authorities: [{ kind: 'x509', der: root.certDer }] }, 'the appended authority')
   t.equal(store.agentId, `spiffe://example.org/spire/agent/chaperone/${agentNodeId}`, 'the agent ID')
   t.equal(store.revision, 3, 'the revision')
-  t.same(store.listAttestedAgents(), [], 'no agent yet')
-  store.recordAttestation(attestation())
+  t.same(store.agents.list(), [], 'no agent yet')
+  store.agents.record(attestation())
   t.equal(store.revision, 4, 'the store revision goes on')
   t.same(store.entriesAuthorizedTo(SN1, []).map(entry => entry.id), ['entry-from-v4'], 'the old entry is authorized to the agent now attested')
   store.close()

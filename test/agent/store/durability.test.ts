@@ -79,9 +79,9 @@ void t.test('durability – every acknowledged attestation survives kill -9, int
   t.equal(signal, 'SIGKILL', 'the writer was killed mid-stream')
   t.ok(acked.length >= 200, `${acked.length} attestations acknowledged before the kill`)
   const store = openStore(t, dataDir)
-  const lost = acked.filter(([id, n]) => !isIntactAgent(store.getAttestedAgent(id), n))
+  const lost = acked.filter(([id, n]) => !isIntactAgent(store.agents.get(id), n))
   t.same(lost, [], 'every acknowledged attestation is there, every field intact')
-  const stored = store.listAttestedAgents()
+  const stored = store.agents.list()
   t.ok(stored.length === acked.length || stored.length === acked.length + 1,
     `${stored.length} stored for ${acked.length} acknowledged (at most one committed but not yet printed)`)
   t.same(stored.filter(agent => !isIntactAgent(agent, Number(agent.spiffeId.split('-').at(-1)))), [], 'and that one intact too')
