@@ -32,6 +32,15 @@ export interface SpireStandOptions {
   x509popCaBundlePem?: string
   /** Keep the server's CA keys on disk (KeyManager "disk"), so `stopServer` + `startServer` keeps its CA. */
   restartableServer?: boolean
+  /**
+   * Nest the server under an upstream (UpstreamAuthority "spire"): its CA is signed by the server at `address`
+   * (`host:port`), called with the X509-SVID the Workload API at `workloadApiSocket` (a path) gives the server's uid.
+   */
+  upstreamAuthority?: { address: string, workloadApiSocket: string }
+  /** The address the server listens on (and the agent dials); 127.0.0.1 by default. */
+  bindAddress?: string
+  /** Run server and agent inside this network namespace (`ip netns exec NS …`, as root); the root namespace by default. */
+  netns?: string
 }
 
 export interface SpireEntry {
@@ -110,10 +119,13 @@ class SpireProcess {
   readonly #lines: string[] = []
   #child: ChildProcess | undefined
 
-  constructor (readonly label: string) {}
+  constructor (readonly label: string, readonly netns?: string) {}
 
   start (binary: string, args: string[]): void {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    // `ip netns exec` enters the namespace and execs the binary: the child's pid stays SPIRE's own.
+    const child = this.netns === undefined
+      ? spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', ['netns', 'exec', this.netns, binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
     this.#note(`started: ${binary} ${args.join(' ').replace(/-joinToken \S+/, '-joinToken …')}`)
     for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', line => { this.#note(line) })
@@ -157,6 +169,19 @@ function x509popAttestorConfig (caBundlePath: string): string {
   }`
 }
 
+/** UpstreamAuthority "spire": the server's CA signed by the upstream server, as a nested SPIRE server's is. */
+function spireUpstreamAuthorityConfig (upstream: { address: string, workloadApiSocket: string }): string {
+  const [host, port] = [upstream.address.slice(0, upstream.address.lastIndexOf(':')), upstream.address.slice(upstream.address.lastIndexOf(':') + 1)]
+  return `
+  UpstreamAuthority "spire" {
+    plugin_data {
+      server_address = "${host}"
+      server_port = "${port}"
+      workload_api_socket = "${upstream.workloadApiSocket}"
+    }
+  }`
+}
+
 /** The server's keys: in memory, or on disk where a restarted server finds its CA again. */
 function keyManagerConfig (dir: string, onDisk: boolean): string {
   return onDisk
@@ -170,9 +195,9 @@ function keyManagerConfig (dir: string, onDisk: boolean): string {
   }`
 }
 
-function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraAttestors = '', keysOnDisk = false): string {
+function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraPlugins = '', keysOnDisk = false, bindAddress = '127.0.0.1'): string {
   return `server {
-  bind_address = "127.0.0.1"
+  bind_address = "${bindAddress}"
   bind_port = "${port}"
   socket_path = "${join(dir, 's.sock')}"
   trust_domain = "${trustDomain}"
@@ -194,16 +219,16 @@ plugins {
   ${keyManagerConfig(dir, keysOnDisk)}
   NodeAttestor "join_token" {
     plugin_data {}
-  }${extraAttestors}
+  }${extraPlugins}
 }
 `
 }
 
-function agentConfig (dir: string, trustDomain: string, port: number): string {
+function agentConfig (dir: string, trustDomain: string, port: number, serverAddress = '127.0.0.1'): string {
   return `agent {
   data_dir = "${join(dir, 'agent')}"
   log_level = "INFO"
-  server_address = "127.0.0.1"
+  server_address = "${serverAddress}"
   server_port = "${port}"
   socket_path = "${join(dir, 'a.sock')}"
   trust_bundle_path = "${join(dir, 'bundle.pem')}"
@@ -235,8 +260,9 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
   const serverSocket = join(dir, 's.sock')
   const agentSocket = join(dir, 'a.sock')
   const nodeId = `spiffe://${trustDomain}/node`
-  const server = new SpireProcess('spire-server')
-  const agent = new SpireProcess('spire-agent')
+  const bindAddress = options.bindAddress ?? '127.0.0.1'
+  const server = new SpireProcess('spire-server', options.netns)
+  const agent = new SpireProcess('spire-agent', options.netns)
   const logs = (): string => `${server.tail()}\n${agent.tail()}`
   t.teardown(async () => {
     await agent.stop()
@@ -259,13 +285,14 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
   }
 
   const port = await freePort()
-  let extraAttestors = ''
+  let extraPlugins = ''
   if (options.x509popCaBundlePem !== undefined) {
     writeFileSync(join(dir, 'x509pop-ca.pem'), options.x509popCaBundlePem)
-    extraAttestors = x509popAttestorConfig(join(dir, 'x509pop-ca.pem'))
+    extraPlugins = x509popAttestorConfig(join(dir, 'x509pop-ca.pem'))
   }
-  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraAttestors, options.restartableServer === true))
-  writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port))
+  if (options.upstreamAuthority !== undefined) extraPlugins += spireUpstreamAuthorityConfig(options.upstreamAuthority)
+  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraPlugins, options.restartableServer === true, bindAddress))
+  writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port, bindAddress))
   const startServer = async (): Promise<void> => {
     server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
     await healthy(server, async () => await serverCommand(['healthcheck']))
@@ -311,7 +338,7 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     workloadApi: `unix://${agentSocket}`,
     agentSocket,
     serverSocket,
-    serverAddress: `127.0.0.1:${port}`,
+    serverAddress: `${bindAddress}:${port}`,
     nodeId,
     serverBinary,
     agentBinary,
