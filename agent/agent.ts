@@ -18,6 +18,8 @@ import { stopGrpcOnSocket } from './grpc-shutdown'
 import { WorkloadApiServer } from './workload/server'
 import { SpireServerApi } from './spire-api'
 import { startFleetFromConfig } from './fleet/fleet-from-config'
+import { AgentMetrics } from './metrics/agent-metrics'
+import { MetricsServer } from './metrics/metrics-server'
 import type { FleetServer } from './fleet/fleet-server'
 import { BundlePoll } from './upstream/bundle-poll'
 import { deviceUpstreamFromConfig } from './upstream/device-from-config'
@@ -34,10 +36,12 @@ export class Agent {
   readonly #bundlePoll?: BundlePoll
   /** The upstream role's server, with `fleet:`. */
   readonly fleet?: FleetServer
+  /** The Prometheus endpoint, with `metrics:`. */
+  readonly metrics?: MetricsServer
 
   private constructor (
     config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi,
-    grpc: Server, adminSocket: NetServer, roles: { bundlePoll?: BundlePoll, fleet?: FleetServer }
+    grpc: Server, adminSocket: NetServer, roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer }
   ) {
     this.config = config
     this.store = store
@@ -48,6 +52,7 @@ export class Agent {
     this.#adminSocket = adminSocket
     this.#bundlePoll = roles.bundlePoll
     this.fleet = roles.fleet
+    this.metrics = roles.metrics
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -61,6 +66,8 @@ export class Agent {
     let adminSocket: NetServer | undefined
     let bundlePoll: BundlePoll | undefined
     let spireServerApi: SpireServerApi | undefined
+    let fleet: FleetServer | undefined
+    let metrics: MetricsServer | undefined
     try {
       const device = config.upstream === undefined ? undefined : deviceUpstreamFromConfig(config.upstream, config.trustDomain)
       ca = await AgentCa.open({
@@ -85,7 +92,7 @@ export class Agent {
         attestor: attestorOptions
       })
       adminGrpc = new Server()
-      adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, logger }))
+      adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, fleet: () => fleet, logger }))
       const injector = adminGrpc.createConnectionInjector(ServerCredentials.createInsecure())
       adminSocket = await listenUnixSocket(
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
@@ -102,9 +109,14 @@ export class Agent {
         ca,
         logger
       })
-      const fleet = config.fleet === undefined ? undefined : await startFleetFromConfig(config.fleet, ca, store, logger)
-      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, { bundlePoll, fleet })
+      fleet = config.fleet === undefined ? undefined : await startFleetFromConfig(config.fleet, ca, store, logger)
+      if (config.metrics !== undefined) {
+        const registry = new AgentMetrics({ ca, store, ...(bundlePoll === undefined ? {} : { bundlePoll }), ...(fleet === undefined ? {} : { fleet }) }).registry
+        metrics = await MetricsServer.start({ ...config.metrics, registry, logger })
+      }
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, { bundlePoll, fleet, metrics })
     } catch (err) {
+      await fleet?.stop()
       bundlePoll?.stop()
       await spireServerApi?.stop()
       if (adminGrpc !== undefined && adminSocket !== undefined) await stopGrpcOnSocket(adminGrpc, adminSocket)
@@ -117,6 +129,7 @@ export class Agent {
 
   /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
   async stop (): Promise<void> {
+    await this.metrics?.stop()
     this.#bundlePoll?.stop()
     await this.fleet?.stop()
     await this.spireServerApi.stop()

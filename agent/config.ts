@@ -27,6 +27,8 @@ export interface AgentConfigFile {
   /** The Docker Engine API socket, for docker:* selectors; without it only unix:* selectors (and the container ID) are attested. */
   dockerSocket?: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** host:port of a Prometheus /metrics endpoint (plain HTTP); none without it. */
+  metrics?: string
   ca: {
     keyType: 'ec-p256' | 'rsa-2048'
     ttl: number | string
@@ -85,6 +87,7 @@ export const AGENT_CONFIG_SCHEMA = {
     serverSocketAdminWorkloads: { type: 'boolean', default: false, description: 'Workloads attested to an entry with admin: true may call the server socket too (it opens to every local user; each call is authorized)' },
     dockerSocket: { ...PATH, description: 'The Docker Engine API socket (e.g. /var/run/docker.sock), for docker:* selectors' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
+    metrics: { type: 'string', minLength: 1, description: 'host:port of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9464 (checked in loadAgentConfig)' },
     ca: {
       type: 'object',
       additionalProperties: false,
@@ -168,6 +171,8 @@ export interface AgentConfig {
   readonly serverSocketAdminWorkloads: boolean
   readonly dockerSocket?: string
   readonly logLevel: AgentConfigFile['logLevel']
+  /** Where /metrics is served, when it is. */
+  readonly metrics?: { readonly host: string, readonly port: number }
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
   readonly upstream?: DeviceUpstreamConfig
   readonly fleet?: FleetConfig
@@ -191,7 +196,7 @@ export interface FleetConfig {
 }
 
 /** Flag values that override the file's (undefined = not given). */
-export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'serverSocket' | 'serverSocketGroup' | 'serverSocketAdminWorkloads' | 'dockerSocket' | 'logLevel'>>
+export type AgentFlags = Partial<Pick<AgentConfigFile, 'trustDomain' | 'dataDir' | 'socket' | 'adminSocket' | 'adminSocketGroup' | 'serverSocket' | 'serverSocketGroup' | 'serverSocketAdminWorkloads' | 'dockerSocket' | 'logLevel' | 'metrics'>>
 
 /** Reads the optional file, applies the flags over it, validates everything; throws ConfigError naming each problem. */
 export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {}): AgentConfig {
@@ -222,12 +227,12 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
   if (raw.upstream !== undefined && raw.ca.upstream !== undefined) {
     throw new ConfigError(name, [{ path: '/upstream', message: 'and ca.upstream exclude each other: the CA\'s authorities are signed by the fleet\'s SPIRE server (upstream) or by CA files (ca.upstream), not both', location: source?.locate('/upstream') }])
   }
-  for (const [field, address, example] of [['upstream', raw.upstream?.address, 'spire.fleet.example:8081'], ['fleet', raw.fleet?.address, '0.0.0.0:8081']] as const) {
+  for (const [path, address, example] of [['/upstream/address', raw.upstream?.address, 'spire.fleet.example:8081'], ['/fleet/address', raw.fleet?.address, '0.0.0.0:8081'], ['/metrics', raw.metrics, '127.0.0.1:9464']] as const) {
     if (address === undefined || hostPort(address) !== undefined) continue
     throw new ConfigError(name, [{
-      path: `/${field}/address`,
+      path,
       message: `must be host:port (a name, an IPv4 address or an [IPv6] address, and a port from 1 to 65535), e.g. ${example}, not ${JSON.stringify(address)}`,
-      location: source?.locate(`/${field}/address`)
+      location: fromFlag(path) ?? source?.locate(path)
     }])
   }
   return Object.freeze({
@@ -241,6 +246,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     serverSocketAdminWorkloads: raw.serverSocketAdminWorkloads,
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
+    ...(raw.metrics === undefined ? {} : { metrics: Object.freeze(hostPort(raw.metrics) as { host: string, port: number }) }),
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
     ...(raw.upstream === undefined ? {} : { upstream: deviceUpstream(raw.upstream) }),
     ...(raw.fleet === undefined ? {} : { fleet: fleetConfig(raw.fleet) }),

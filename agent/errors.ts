@@ -8,5 +8,6 @@ export type AgentErrorCode =
   | 'ERR_ADMIN_UNAVAILABLE'
   | 'ERR_ADMIN_REQUEST_INVALID'
   | 'ERR_ADMIN_FAILED'
+  | 'ERR_METRICS_LISTEN'
 
 export class AgentError extends ChaperoneError<AgentErrorCode> {}

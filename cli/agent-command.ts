@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { AgentConfig, AgentFlags } from '../agent/config'
 import type { Agent } from '../agent/agent'
 import type { WorkloadApiStatusMessage } from '../agent/admin/workload-api-message'
+import type { AdminClient, FleetStatusMessage } from '../agent/admin/client'
 import { print, withAdmin, withAdminOptions } from './admin-options'
 import type { AdminOptions } from './admin-options'
 
@@ -21,22 +22,46 @@ function describeRunning (config: AgentConfig, agent: Agent): string {
   ].join('\n')
 }
 
+/** "reason count, …" by reason, or "none". */
+function describeCounts (counts: Record<string, number>): string {
+  const sorted = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b))
+  return sorted.length === 0 ? 'none' : sorted.map(([reason, count]) => `${reason} ${count}`).join(', ')
+}
+
 function describeWorkloadApi (status: WorkloadApiStatusMessage): string {
-  const refused = Object.entries(status.refused).sort(([a], [b]) => a.localeCompare(b))
   return [
     `Workload API connections : ${status.open_connections} open`,
     `Limits                   : ${status.max_connections_per_uid} per uid, ${status.reserved_descriptors} descriptors reserved for identified uids (of ${status.open_files_limit} open files), closed after ${status.idle_timeout_ms / 1000} s without a call`,
-    `Refused since start      : ${refused.length === 0 ? 'none' : refused.map(([reason, count]) => `${reason} ${count}`).join(', ')}`,
+    `Refused since start      : ${describeCounts(status.refused)}`,
     ''
   ].join('\n')
 }
 
+function describeFleet (fleet: FleetStatusMessage): string {
+  const banned = fleet.banned_devices === 0 ? '' : ` (${fleet.banned_devices} banned)`
+  return [
+    `Fleet port               : ${fleet.address}`,
+    `Fleet devices            : ${fleet.attested_devices} attested${banned}, ${fleet.not_attested_devices} registered not attested yet`,
+    `Attestations refused     : ${describeCounts(fleet.attestations_refused)}`,
+    `Fleet calls refused      : ${describeCounts(fleet.calls_refused)}`,
+    ''
+  ].join('\n')
+}
+
+/** The fleet's status, or undefined from an agent without `fleet:`. */
+async function fleetStatusOf (client: AdminClient): Promise<FleetStatusMessage | undefined> {
+  return await client.getFleetStatus().catch((err: unknown) => {
+    if ((err as { code?: string }).code === 'ERR_FLEET_NOT_CONFIGURED') return undefined
+    throw err
+  })
+}
+
 export function addAgentCommand (program: Command): void {
   const agent = program.command('agent').description('the bundled SPIFFE agent')
-  withAdminOptions(agent.command('status').description('the Workload API\'s connections and what its limits refused since the agent started'))
+  withAdminOptions(agent.command('status').description('the Workload API\'s connections and what its limits refused since the agent started; with fleet:, the fleet\'s devices and refusals'))
     .action(async (options: AdminOptions) => {
-      const status = await withAdmin(options, client => client.getWorkloadApiStatus())
-      print(options, status, () => describeWorkloadApi(status))
+      const [status, fleet] = await withAdmin(options, async client => await Promise.all([client.getWorkloadApiStatus(), fleetStatusOf(client)]))
+      print(options, fleet === undefined ? status : { ...status, fleet }, () => describeWorkloadApi(status) + (fleet === undefined ? '' : describeFleet(fleet)))
     })
   agent.command('run')
     .description('run the agent: CA, registration store, Workload API, admin API and SPIRE\'s server API (logs JSON lines to stderr)')
@@ -51,6 +76,7 @@ export function addAgentCommand (program: Command): void {
     .option('--server-socket-admin-workloads', 'let workloads attested to an entry with admin: true call the server API socket too (it opens to every local user; each call is authorized)')
     .option('--docker-socket <path>', 'the Docker Engine API socket, for docker:* selectors')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics (CA, upstream, fleet)')
     .action(async (options: AgentFlags & { config?: string }) => {
       const { config: file, ...flags } = options
       const [{ loadAgentConfig }, { Agent }, { pino }] = await Promise.all([import('../agent/config.js'), import('../agent/agent.js'), import('pino')])

@@ -46,7 +46,7 @@ function entryOptions (command: Command, create: boolean): Command {
     .option('--federates-with <trust-domain>', 'another trust domain whose bundle the workload gets (repeatable), e.g. spiffe://other.example', collect)
     .option('--admin', 'the workload may call the agent\'s SPIRE server API socket (SPIRE\'s admin entries)')
     .option('--no-admin', 'it may not (the default)')
-    .option('--downstream', 'mark the entry downstream (stored and shown as SPIRE does; Chaperone signs no downstream CA)')
+    .option('--downstream', 'mark the entry downstream: its holder may ask an agent with fleet: for a downstream CA (for a device, chaperone fleet register is simpler)')
     .option('--no-downstream', 'not downstream (the default)')
     .option('--store-svid', 'the SVID is for an SVIDStore: stored, never issued by this agent')
     .option('--no-store-svid', 'issued over the Workload API (the default)')

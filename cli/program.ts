@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { addAgentCommand } from './agent-command'
 import { addEntryCommands } from './entry-commands'
 import { addBundleAndCaCommands } from './bundle-ca-commands'
+import { addFleetCommands } from './fleet-commands'
 import { addApiCommands } from './api-commands'
 import { addPolicyCommands } from './policy-commands'
 import { addProxyCommands } from './proxy-command'
@@ -31,6 +32,7 @@ export function buildProgram (): Command {
   addAgentCommand(program)
   addEntryCommands(program)
   addBundleAndCaCommands(program)
+  addFleetCommands(program)
   addApiCommands(program)
   addPolicyCommands(program)
   addProxyCommands(program)

@@ -14,9 +14,11 @@ import type { WorkloadApiStatusMessage } from './workload-api-message'
 import type { BundleMessage } from './bundle-message'
 import type { AppendedAuthoritiesMessage } from './appended-authority-message'
 import type { FederatedBundleFormat } from '../store'
+import type { DeviceMessage, FleetStatusMessage, ListDevicesMessage, RegisteredDeviceMessage } from './fleet-message'
 
 export type { BundleMessage } from './bundle-message'
 export type { AppendedAuthoritiesMessage, AppendedAuthorityMessage } from './appended-authority-message'
+export type { DeviceMessage, FleetStatusMessage, ListDevicesMessage, RegisteredDeviceMessage } from './fleet-message'
 
 type Callback<T> = (err: ServiceError | null, value?: T) => void
 type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: Date }, callback: Callback<unknown>) => void
@@ -90,6 +92,37 @@ export class AdminClient {
 
   getWorkloadApiStatus (): Promise<WorkloadApiStatusMessage> {
     return this.#call('GetWorkloadApiStatus', {})
+  }
+
+  /** Registers a fleet device by its birth certificate (PEM) or by x509pop selectors (agent with `fleet:`). */
+  registerDevice (request: { spiffeId: string, selectors?: string[], birthCertPem?: string, x509SvidTtl?: number, aliasId?: string }): Promise<RegisteredDeviceMessage> {
+    return this.#call('RegisterDevice', {
+      spiffe_id: request.spiffeId,
+      selectors: request.selectors ?? [],
+      birth_cert_pem: request.birthCertPem ?? '',
+      x509_svid_ttl: request.x509SvidTtl ?? 0,
+      alias_id: request.aliasId ?? ''
+    })
+  }
+
+  /** The devices attested to the agent (banned ones too), and the registered ones not attested yet. */
+  listDevices (): Promise<ListDevicesMessage> {
+    return this.#call('ListDevices', {})
+  }
+
+  /** Bans an attested device: refused until evicted (SPIRE's BanAgent). */
+  banDevice (agentId: string): Promise<DeviceMessage> {
+    return this.#call('BanDevice', { agent_id: agentId })
+  }
+
+  /** Evicts an attested device, which may attest again (SPIRE's DeleteAgent). */
+  evictDevice (agentId: string): Promise<DeviceMessage> {
+    return this.#call('EvictDevice', { agent_id: agentId })
+  }
+
+  /** The fleet's port: its address, the devices, what it refused since the agent started. */
+  getFleetStatus (): Promise<FleetStatusMessage> {
+    return this.#call('GetFleetStatus', {})
   }
 
   close (): void {

@@ -1,6 +1,6 @@
 /**
  * The admin API's handlers: thin translations between admin.proto messages and the registration store (entries,
- * federated bundles, the authorities appended to our bundle) and CA.
+ * federated bundles, the authorities appended to our bundle, the fleet's devices), the CA and the fleet's port.
  * Every failure answers with a gRPC status and our stable error code in the trailing metadata; input errors are
  * logged at info, anything unexpected at error (and answered INTERNAL without internals).
  */
@@ -19,6 +19,8 @@ import type { EntryMessage } from './entry-message'
 import { caStatusMessage } from './ca-message'
 import { bundleToMessage, federatedBundleToMessage } from './bundle-message'
 import { appendedAuthorityCalls } from './appended-authority-calls'
+import { fleetCalls } from './fleet-calls'
+import type { FleetServer } from '../fleet'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
 import { statusDetails } from '../status-details'
@@ -40,19 +42,26 @@ const INPUT_ERRORS: Record<string, status> = {
   ERR_AUTHORITY_INVALID: status.INVALID_ARGUMENT,
   ERR_AUTHORITY_KEY_ID_IN_USE: status.ALREADY_EXISTS,
   ERR_AUTHORITY_NOT_FOUND: status.NOT_FOUND,
-  ERR_AUTHORITY_OF_CA: status.FAILED_PRECONDITION
+  ERR_AUTHORITY_OF_CA: status.FAILED_PRECONDITION,
+  ERR_AGENT_INVALID: status.INVALID_ARGUMENT,
+  ERR_AGENT_NOT_FOUND: status.NOT_FOUND,
+  ERR_FLEET_NOT_CONFIGURED: status.FAILED_PRECONDITION,
+  ERR_FLEET_REGISTRATION_INVALID: status.INVALID_ARGUMENT,
+  ERR_FLEET_BIRTH_CERT_INVALID: status.INVALID_ARGUMENT
 }
 
 export interface AdminDeps {
   readonly store: RegistrationStore
   readonly ca: AgentCa
   readonly workloadApi: WorkloadAdmission
+  /** The upstream role's server, once started; undefined without `fleet:`. */
+  readonly fleet: () => FleetServer | undefined
   readonly logger: Logger
 }
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void
 
-export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): UntypedServiceImplementation {
+export function adminHandlers ({ store, ca, workloadApi, fleet, logger }: AdminDeps): UntypedServiceImplementation {
   /** Runs `work` and answers with its result or a mapped error; `what` names the call in logs. */
   function unary<Req, Res> (what: string, work: (request: Req) => Res): Handler<Req, Res> {
     return (call, callback) => {
@@ -84,6 +93,7 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
 
   const appended = appendedAuthorityCalls(store, ca, logger)
   const message = (entry: RegistrationEntry): EntryMessage => entryToMessage(entry, notServedReason(store, entry, Math.floor(Date.now() / 1000)))
+  const devices = fleetCalls({ store, trustDomain: ca.trustDomain, fleet, entryMessage: message, logger })
 
   return {
     CreateEntry: unary('create an entry', (m: EntryMessage) => message(store.createEntry(messageToInput(m)))),
@@ -118,6 +128,11 @@ export function adminHandlers ({ store, ca, workloadApi, logger }: AdminDeps): U
     DeleteFederatedBundle: unary('delete a federated bundle', (r: { trust_domain: string }) => federatedBundleToMessage(store.deleteFederatedBundle(r.trust_domain))),
     // The bundle's sequence number as served: the CA's, plus the appended authorities' changes.
     GetCaStatus: unary('show the CA', () => caStatusMessage(ca.trustDomain.name, { ...ca.status(), bundleSequence: store.ownBundle(ca.bundle()).sequence ?? 0 })),
+    RegisterDevice: unary('register a fleet device', devices.register),
+    ListDevices: unary('list the fleet\'s devices', devices.list),
+    BanDevice: unary('ban a fleet device', devices.ban),
+    EvictDevice: unary('evict a fleet device', devices.evict),
+    GetFleetStatus: unary('show the fleet', devices.status),
     GetWorkloadApiStatus: unary('show the Workload API', (): WorkloadApiStatusMessage => {
       const { open, refused, openFiles } = workloadApi.status()
       const { idleTimeoutMs, maxConnectionsPerUid, reservedDescriptors } = workloadApi.limits

@@ -4,7 +4,11 @@
  * challenge sent (x509pop-verifier.ts), the response verified, a banned agent refused, then the agent's X509-SVID for
  * the CSR's key recorded with the agent's selectors and sent, and the stream ended. Every refusal ends the stream
  * with SPIRE's status and message, is counted by reason and logged (rate-limited per address and reason). An
- * attestation must finish within its deadline: a device that stops answering holds nothing for long.
+ * attestation must finish within its deadline: a device that stops answering holds nothing for long. What
+ * attestations in progress hold (a verified chain, a timer) is bounded: no more at once per address, and in all,
+ * than the port admits connections (a device attests on a connection of its own), beyond which a call is refused
+ * RESOURCE_EXHAUSTED at once; a call cancelled (or ended by gRPC, e.g. for a message over its size limit, which
+ * cancelled-calls.ts logs) gives its share back at once.
  */
 import { status } from '@grpc/grpc-js'
 import type { ServerDuplexStream } from '@grpc/grpc-js'
@@ -44,9 +48,11 @@ export interface AttestAgentDeps {
   readonly refusals: FleetRefusals
   /** How long one attestation may take, start to end; 30 s unless set. */
   readonly timeoutMs?: number
+  /** How many attestations may be in progress at once: per caller address, and in all. */
+  readonly limits: { readonly perAddress: number, readonly total: number }
 }
 
-export type AttestRefusalReason = 'malformed' | 'unknown_attestor' | 'x509pop' | 'banned' | 'csr' | 'timeout' | 'internal'
+export type AttestRefusalReason = 'malformed' | 'unknown_attestor' | 'x509pop' | 'banned' | 'csr' | 'timeout' | 'busy' | 'internal'
 
 /** One refusal as the stream ends with it. */
 class Refusal extends Error {
@@ -59,6 +65,8 @@ export const X509POP_ATTESTOR = 'x509pop'
 
 export class AttestAgentHandler {
   readonly #deps: AttestAgentDeps
+  readonly #inProgress = new Map<string, number>()
+  #total = 0
 
   constructor (deps: AttestAgentDeps) {
     this.#deps = deps
@@ -67,24 +75,33 @@ export class AttestAgentHandler {
   /** The grpc-js handler of the bidirectional AttestAgent call. */
   readonly handle = (call: ServerDuplexStream<AttestAgentRequest, object>): void => {
     const address = this.#deps.addressOf(call.getPeer())
+    const busy = this.#admit(address)
+    if (busy !== undefined) {
+      this.#refused(busy, address)
+      call.emit('error', { code: busy.code, details: busy.message })
+      return
+    }
     let pending: PendingX509pop | undefined
     let csr: Buffer | undefined
+    // Set once the challenge response arrives: whatever the device sends after it is ignored, as SPIRE reads no
+    // further, so one attestation verifies, signs and records at most once.
+    let answered = false
     let done = false
     const finish = (refusal?: Refusal): void => {
       if (done) return
       done = true
       clearTimeout(timer)
+      this.#release(address)
       call.removeAllListeners('data')
-      if (refusal === undefined) {
-        call.end()
-        return
-      }
-      this.#refused(refusal, address)
-      call.emit('error', { code: refusal.code, details: refusal.message })
+      if (refusal !== undefined) this.#refused(refusal, address)
+      // A cancelled call has no one left to answer (grpc-js destroys the stream).
+      if (call.cancelled) return
+      if (refusal === undefined) call.end()
+      else call.emit('error', { code: refusal.code, details: refusal.message })
     }
     const timer = setTimeout(() => { finish(new Refusal(status.DEADLINE_EXCEEDED, 'timeout', 'attestation did not complete in time')) }, this.#deps.timeoutMs ?? 30_000)
     call.on('data', (request: AttestAgentRequest) => {
-      if (done) return
+      if (done || answered) return
       try {
         if (pending === undefined) {
           const params = checkedParams(request)
@@ -94,6 +111,7 @@ export class AttestAgentHandler {
           call.write({ challenge })
           return
         }
+        answered = true
         const result = this.#deps.verifier.finish(pending, request.challenge_response ?? Buffer.alloc(0))
         if (this.#deps.isBanned(result.agentId)) throw new Refusal(status.PERMISSION_DENIED, 'banned', 'failed to attest: agent is banned')
         this.#issue(result, csr as Buffer).then(svid => {
@@ -107,7 +125,27 @@ export class AttestAgentHandler {
       }
     })
     call.on('error', () => { finish() })
-    call.on('end', () => { if (!done) finish(new Refusal(status.INVALID_ARGUMENT, 'malformed', 'failed to receive request from stream: the stream ended')) })
+    // A device may close its side once it has answered (SPIRE reads no further); before that, the stream ended early.
+    call.on('end', () => { if (!answered) finish(new Refusal(status.INVALID_ARGUMENT, 'malformed', 'failed to receive request from stream: the stream ended')) })
+    call.on('cancelled', () => { finish() })
+  }
+
+  /** Counts an attestation starting from `address`; over a limit, the refusal instead. */
+  #admit (address: string): Refusal | undefined {
+    const { perAddress, total } = this.#deps.limits
+    const fromAddress = this.#inProgress.get(address) ?? 0
+    if (fromAddress >= perAddress) return new Refusal(status.RESOURCE_EXHAUSTED, 'busy', 'too many attestations in progress from this address')
+    if (this.#total >= total) return new Refusal(status.RESOURCE_EXHAUSTED, 'busy', 'too many attestations in progress')
+    this.#inProgress.set(address, fromAddress + 1)
+    this.#total++
+    return undefined
+  }
+
+  #release (address: string): void {
+    const left = (this.#inProgress.get(address) ?? 1) - 1
+    if (left === 0) this.#inProgress.delete(address)
+    else this.#inProgress.set(address, left)
+    this.#total--
   }
 
   async #issue (result: X509popResult, csr: Buffer): Promise<IssuedAgentSvid> {

@@ -22,6 +22,13 @@ export type FleetErrorCode =
   /** The response does not prove the key: wrong kind, a nonce not 32 bytes, a signature that does not verify
    * (PermissionDenied "challenge response verification failed: …"). */
   | 'ERR_X509POP_PROOF_FAILED'
+  /** A fleet admin call (`chaperone fleet …`) to an agent without the upstream role (no `fleet:` settings). */
+  | 'ERR_FLEET_NOT_CONFIGURED'
+  /** A device registration is refused: no selector, a selector that is not x509pop's, selectors and a birth
+   * certificate together, or an ID outside the trust domain or in SPIRE's reserved /spire namespace. */
+  | 'ERR_FLEET_REGISTRATION_INVALID'
+  /** The birth certificate given to register a device cannot be read, holds no PEM certificate, or does not parse. */
+  | 'ERR_FLEET_BIRTH_CERT_INVALID'
 
 export class FleetError extends ChaperoneError<FleetErrorCode> {}
 

@@ -3,32 +3,41 @@
  * policy_data.json, pkg/server/endpoints/middleware.go AgentAuthorizer, pkg/server/api/middleware/authorization_opa.go):
  * - **anyone**: AttestAgent (the device has no X509-SVID yet) and GetBundle;
  * - **agents**: a caller whose X509-SVID names an attested agent, not banned, with the serial number of the agent
- *   SVID last issued to it, unexpired (GetAuthorizedEntries, BatchNewX509SVID);
+ *   SVID last issued to it, unexpired (Get/SyncAuthorizedEntries, BatchNewX509SVID, NewJWTSVID, RenewAgent,
+ *   GetFederatedBundle); refused, it is told SPIRE's reason in the status details (permission-denied.ts);
  * - **downstream callers**: a caller whose X509-SVID's ID is the SPIFFE ID of an entry with `downstream`
  *   (NewDownstreamX509CA, PublishJWTAuthority).
  * Anyone else, and any other method, gets PERMISSION_DENIED "authorization denied for method <method>" (or the
  * agent check's own words, SPIRE's), counted and logged at most once per address and reason per 10 s.
  */
-import { ServerInterceptingCall, status } from '@grpc/grpc-js'
+import { Metadata, ServerInterceptingCall, status } from '@grpc/grpc-js'
 import type { ServerInterceptor } from '@grpc/grpc-js'
 import { X509Certificate } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { AttestedAgent, RegistrationEntry, RegistrationStore } from '../store'
 import { statusDetails } from '../status-details'
 import type { FleetCaller } from './fleet-listener'
+import { isAgentDenialCode, permissionDenied } from './permission-denied'
 import { FleetRefusals } from './refusals'
 
 export const FLEET_METHODS = {
   attestAgent: '/spire.api.server.agent.v1.Agent/AttestAgent',
   getBundle: '/spire.api.server.bundle.v1.Bundle/GetBundle',
   getAuthorizedEntries: '/spire.api.server.entry.v1.Entry/GetAuthorizedEntries',
+  syncAuthorizedEntries: '/spire.api.server.entry.v1.Entry/SyncAuthorizedEntries',
   batchNewX509Svid: '/spire.api.server.svid.v1.SVID/BatchNewX509SVID',
+  newJwtSvid: '/spire.api.server.svid.v1.SVID/NewJWTSVID',
+  renewAgent: '/spire.api.server.agent.v1.Agent/RenewAgent',
+  getFederatedBundle: '/spire.api.server.bundle.v1.Bundle/GetFederatedBundle',
   newDownstreamX509Ca: '/spire.api.server.svid.v1.SVID/NewDownstreamX509CA',
   publishJwtAuthority: '/spire.api.server.bundle.v1.Bundle/PublishJWTAuthority'
 } as const
 
 const ANYONE: ReadonlySet<string> = new Set([FLEET_METHODS.attestAgent, FLEET_METHODS.getBundle])
-const AGENTS: ReadonlySet<string> = new Set([FLEET_METHODS.getAuthorizedEntries, FLEET_METHODS.batchNewX509Svid])
+const AGENTS: ReadonlySet<string> = new Set([
+  FLEET_METHODS.getAuthorizedEntries, FLEET_METHODS.syncAuthorizedEntries, FLEET_METHODS.batchNewX509Svid, FLEET_METHODS.newJwtSvid,
+  FLEET_METHODS.renewAgent, FLEET_METHODS.getFederatedBundle
+])
 const DOWNSTREAM: ReadonlySet<string> = new Set([FLEET_METHODS.newDownstreamX509Ca, FLEET_METHODS.publishJwtAuthority])
 
 export interface FleetAuthorizationDeps {
@@ -68,7 +77,11 @@ export class FleetAuthorization {
               this.authorize(method.path, call.getPeer())
               proceed(metadata)
             } catch (err) {
-              call.sendStatus({ code: status.PERMISSION_DENIED, details: statusDetails((err as Error).message) })
+              const message = (err as Error).message
+              // An agent refused for its SVID learns SPIRE's reason, to attest again or stop.
+              call.sendStatus(err instanceof Denial && isAgentDenialCode(err.reason)
+                ? permissionDenied(message, err.reason)
+                : { code: status.PERMISSION_DENIED, details: statusDetails(message), metadata: new Metadata() })
             }
           }
         })

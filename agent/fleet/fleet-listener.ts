@@ -4,7 +4,8 @@
  * against the trust domain's bundle at the handshake (one that does not verify ends the handshake, as SPIRE's
  * VerifyClientCertIfGiven does), then the connection handed to gRPC, which speaks HTTP/2 over the TLS socket. A call
  * finds its caller through the peer grpc-js reports: a token this listener gives each connection. The port faces the
- * network: handshakes must finish within 10 s, connections are capped in all and per address, and an idle one closes.
+ * network: handshakes must finish within 10 s (Node's `handshakeTimeout` only reports a late one: its connection is
+ * closed here), connections are capped in all and per address (each refusal logged), and an idle one closes.
  */
 import { constants } from 'node:crypto'
 import { createServer } from 'node:tls'
@@ -74,10 +75,13 @@ export class FleetListener {
       secureOptions: constants.SSL_OP_NO_TICKET
     })
     this.#server.maxConnections = this.#limits.maxConnections
+    this.#server.on('drop', (data?: { remoteAddress?: string }) => { this.#refuse(data?.remoteAddress ?? 'unknown', 'max_connections') })
     this.#server.on('connection', (socket: Socket) => { this.#admit(socket.remoteAddress ?? 'unknown', socket) })
     this.#server.on('secureConnection', socket => { this.#accept(socket) })
-    this.#server.on('tlsClientError', (err, socket) => {
-      this.#refuse(socket.remoteAddress ?? 'unknown', 'handshake_failed', err)
+    // Node reports a handshake past `handshakeTimeout` here but leaves its connection open: it is closed here.
+    this.#server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+      this.#refuse(socket.remoteAddress ?? 'unknown', err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake_timeout' : 'handshake_failed', err)
+      socket.destroy()
     })
   }
 

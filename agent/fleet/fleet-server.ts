@@ -14,8 +14,9 @@ import { stopGrpcOnSocket } from '../grpc-shutdown'
 import type { RegistrationStore } from '../store'
 import { AgentAttestationService, BundleService, EntryService, SvidClientService } from '../spire-api/grpc-proto'
 import { AttestAgentHandler } from './attest-agent-handler'
+import { cancelledCallsInterceptor } from './cancelled-calls'
 import { FleetAuthorization } from './fleet-authorization'
-import { FleetListener } from './fleet-listener'
+import { DEFAULT_FLEET_LIMITS, FleetListener } from './fleet-listener'
 import type { FleetListenerLimits } from './fleet-listener'
 import { fleetServices } from './fleet-services'
 import { FleetRefusals } from './refusals'
@@ -30,8 +31,17 @@ export interface FleetServerOptions {
   /** The manufacturers' roots birth certificates must chain to (SPIRE's x509pop `ca_bundle_path`). */
   readonly manufacturerRoots: readonly X509Certificate[]
   readonly logger: Logger
+  /** The port's limits (fleet-listener.ts); attestations in progress are capped by the same numbers as connections. */
   readonly limits?: Partial<FleetListenerLimits>
+  /** How long one AttestAgent call may take, start to end; 30 s unless set. */
+  readonly attestTimeoutMs?: number
 }
+
+/** gRPC's default, stated: the largest message a caller may send (larger ones end the call RESOURCE_EXHAUSTED). */
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+/** Streams one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; RFC 9113 §6.5.2 advises
+ * no fewer than 100): without it grpc-js admits 2^32-1, and each open call holds memory until the connection closes. */
+const MAX_STREAMS_PER_CONNECTION = 100
 
 /** What the fleet port refused since start, by reason: attestations and calls. */
 export interface FleetStatus {
@@ -56,10 +66,12 @@ export class FleetServer {
 
   static async start (options: FleetServerOptions): Promise<FleetServer> {
     const { ca, store, logger } = options
+    const limits: FleetListenerLimits = { ...DEFAULT_FLEET_LIMITS, ...options.limits }
     let listener: FleetListener | undefined
     const callers = { caller: (peer: string) => listener?.caller(peer) }
     const callerLog = { of: (peer: string) => { const caller = callers.caller(peer); return { address: caller?.address, spiffeId: caller?.svid?.id.toString() } } }
     const authorization = new FleetAuthorization({ callers, store, logger })
+    const addressOf = (peer: string): string => callers.caller(peer)?.address ?? 'unknown'
     const verifier = new X509popVerifier({ trustDomain: ca.trustDomain, manufacturerRoots: options.manufacturerRoots })
     const attestRefusals = new FleetRefusals(logger, 'fleet: attestation refused')
     const attest = new AttestAgentHandler({
@@ -80,12 +92,19 @@ export class FleetServer {
           canReattest: result.canReattest
         })
       },
-      addressOf: peer => callers.caller(peer)?.address ?? 'unknown',
-      logger
+      addressOf,
+      logger,
+      ...(options.attestTimeoutMs === undefined ? {} : { timeoutMs: options.attestTimeoutMs }),
+      limits: { perAddress: limits.maxConnectionsPerAddress, total: limits.maxConnections }
     })
     const services = fleetServices({ store, ca, authorization, callers: callerLog, logger })
-    const grpc = new Server({ interceptors: [authorization.interceptor()] })
-    grpc.addService(AgentAttestationService().service, { AttestAgent: attest.handle })
+    const grpc = new Server({
+      // The authorization comes after (around) the log of cancelled calls: its refusals are answers.
+      interceptors: [cancelledCallsInterceptor({ refusals: authorization.refusals, addressOf, maxMessageBytes: MAX_MESSAGE_BYTES }), authorization.interceptor()],
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION
+    })
+    grpc.addService(AgentAttestationService().service, { AttestAgent: attest.handle, ...services.agent })
     grpc.addService(EntryService().service, services.entry)
     grpc.addService(SvidClientService().service, services.svid)
     grpc.addService(BundleService().service, services.bundle)
@@ -99,7 +118,7 @@ export class FleetServer {
         bundle: () => store.ownBundle(ca.bundle()),
         inject: socket => { injector.injectConnection(socket) },
         logger,
-        ...(options.limits === undefined ? {} : { limits: options.limits })
+        limits
       })
     } catch (err) {
       serverSvid.stop()
@@ -112,6 +131,12 @@ export class FleetServer {
 
   get port (): number {
     return this.#listener.address.port
+  }
+
+  /** host:port the port listens on ([v6]:port for IPv6). */
+  get address (): string {
+    const { address, port } = this.#listener.address
+    return `${address.includes(':') ? `[${address}]` : address}:${port}`
   }
 
   status (): FleetStatus {

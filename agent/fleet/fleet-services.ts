@@ -7,18 +7,23 @@
  *   own status in SPIRE's words;
  * - SVID/NewDownstreamX509CA: a CA for the downstream caller's CSR (AgentCa.signDownstreamCa: SPIRE's template and
  *   lifetime cap), with the trust domain's roots;
+ * - SVID/NewJWTSVID: a JWT-SVID for an entry authorized to the agent, for the audience asked, at the entry's JWT TTL;
+ * - Entry/SyncAuthorizedEntries (sync-authorized-entries.ts), and Agent/RenewAgent, refused AGENT_MUST_REATTEST as
+ *   SPIRE refuses it to an agent that can attest again, which every agent attested here can (x509pop): a SPIRE agent
+ *   then attests again, as it does under a SPIRE server;
  * - Bundle/GetBundle: our own bundle as on the local socket; Bundle/PublishJWTAuthority: the downstream caller's
- *   JWT key appended to it (so every device's bundle holds it), answered with every JWT authority.
+ *   JWT key appended to it (so every device's bundle holds it), answered with every JWT authority;
+ *   Bundle/GetFederatedBundle: a federated bundle, as on the local socket.
  */
 import { status } from '@grpc/grpc-js'
-import type { UntypedServiceImplementation } from '@grpc/grpc-js'
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import type { AgentCa } from '../ca'
 import { CaError } from '../ca'
 import type { RegistrationEntry, RegistrationStore } from '../store'
 import { AuthorityError } from '../store'
 import { OK_STATUS, SpireApiError } from '../spire-api/api-error'
-import { ownBundleMessage } from '../spire-api/bundle-service'
+import { federatedBundleMessage, ownBundleMessage } from '../spire-api/bundle-service'
 import { entryToMessage, maskEntry } from '../spire-api/entry-mapping'
 import type { EntryContext } from '../spire-api/entry-mapping'
 import type { BundleMaskMessage, EntryMaskMessage, JwtKeyMessage, StatusMessage } from '../spire-api/messages'
@@ -28,6 +33,8 @@ import type { CallerLog } from '../spire-api/service-calls'
 import { parseSpiffeId } from '../../spiffe/id'
 import type { FleetAuthorization, FleetGrant } from './fleet-authorization'
 import { FLEET_METHODS } from './fleet-authorization'
+import { permissionDenied } from './permission-denied'
+import { syncAuthorizedEntries } from './sync-authorized-entries'
 
 export interface FleetServiceDeps {
   readonly store: RegistrationStore
@@ -39,7 +46,14 @@ export interface FleetServiceDeps {
 
 interface X509SvidItem { status: StatusMessage, svid: object | null }
 
-export function fleetServices (deps: FleetServiceDeps): { entry: UntypedServiceImplementation, svid: UntypedServiceImplementation, bundle: UntypedServiceImplementation } {
+export interface FleetServices {
+  readonly agent: UntypedServiceImplementation
+  readonly entry: UntypedServiceImplementation
+  readonly svid: UntypedServiceImplementation
+  readonly bundle: UntypedServiceImplementation
+}
+
+export function fleetServices (deps: FleetServiceDeps): FleetServices {
   const { store, ca, authorization } = deps
   const { unary, unaryAsync, logChanges } = serviceCalls(deps.logger, deps.callers)
   const ctx: EntryContext = { trustDomain: ca.trustDomain.name, agentId: store.agentId }
@@ -53,10 +67,23 @@ export function fleetServices (deps: FleetServiceDeps): { entry: UntypedServiceI
     return store.entriesAuthorizedTo(agent.spiffeId, agent.selectors)
   }
 
+  const agent = {
+    RenewAgent: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      try {
+        grantOf(FLEET_METHODS.renewAgent, call.getPeer(), 'agent')
+        const denial = permissionDenied('agent must reattest instead of renew', 'AGENT_MUST_REATTEST')
+        callback(Object.assign(new Error(denial.details), denial))
+      } catch (err) {
+        callback(err instanceof SpireApiError ? err.toServiceError() : err as Error)
+      }
+    }
+  }
+
   const entry = {
     GetAuthorizedEntries: unary('GetAuthorizedEntries', (request: { output_mask: EntryMaskMessage | null }, call) => ({
       entries: authorizedEntries(call.getPeer(), FLEET_METHODS.getAuthorizedEntries).map(e => maskEntry(entryToMessage(e, ctx), request.output_mask))
-    }))
+    })),
+    SyncAuthorizedEntries: syncAuthorizedEntries({ ctx, entriesFor: peer => authorizedEntries(peer, FLEET_METHODS.syncAuthorizedEntries) })
   }
 
   const svid = {
@@ -81,6 +108,15 @@ export function fleetServices (deps: FleetServiceDeps): { entry: UntypedServiceI
       logChanges('BatchNewX509SVID', call, 'svids', results.map((r, i) => ({ id: request.params[i].entry_id, code: r.status.code })))
       return { results }
     }),
+    NewJWTSVID: unaryAsync('NewJWTSVID', async (request: { entry_id: string, audience: string[] }, call) => {
+      const item = authorizedEntries(call.getPeer(), FLEET_METHODS.newJwtSvid).find(e => e.id === request.entry_id)
+      if (item === undefined) throw new SpireApiError(status.NOT_FOUND, 'entry not found or not authorized')
+      if (request.audience.length === 0) throw SpireApiError.invalid('at least one audience is required')
+      const id = parseSpiffeId(item.spiffeId)
+      const minted = await ca.mintJwtSvid({ spiffeId: id, audience: request.audience, ttlSeconds: item.jwtSvidTtl > 0 ? item.jwtSvidTtl : undefined })
+      const { iat } = JSON.parse(Buffer.from(minted.token.split('.')[1], 'base64url').toString()) as { iat: number }
+      return { svid: { token: minted.token, id: { trust_domain: id.trustDomain.name, path: id.path }, expires_at: Math.floor(minted.expiresAt.getTime() / 1000), issued_at: iat, hint: item.hint } }
+    }),
     NewDownstreamX509CA: unaryAsync('NewDownstreamX509CA', async (request: { csr: Buffer, preferred_ttl: number }, call) => {
       const grant = grantOf(FLEET_METHODS.newDownstreamX509Ca, call.getPeer(), 'downstream')
       try {
@@ -95,6 +131,10 @@ export function fleetServices (deps: FleetServiceDeps): { entry: UntypedServiceI
   }
 
   const bundle = {
+    GetFederatedBundle: unary('GetFederatedBundle', (request: { trust_domain: string, output_mask: BundleMaskMessage | null }, call) => {
+      grantOf(FLEET_METHODS.getFederatedBundle, call.getPeer(), 'agent')
+      return federatedBundleMessage(store, ctx.trustDomain, request)
+    }),
     GetBundle: unary('GetBundle', (request: { output_mask: BundleMaskMessage | null }) => maskBundle(ownBundleMessage(store, ca), request.output_mask)),
     PublishJWTAuthority: unary('PublishJWTAuthority', (request: { jwt_authority: JwtKeyMessage | null }, call) => {
       const grant = grantOf(FLEET_METHODS.publishJwtAuthority, call.getPeer(), 'downstream')
@@ -110,7 +150,7 @@ export function fleetServices (deps: FleetServiceDeps): { entry: UntypedServiceI
       return { jwt_authorities: ownBundleMessage(store, ca).jwt_authorities }
     })
   }
-  return { entry, svid, bundle }
+  return { agent, entry, svid, bundle }
 }
 
 function failure (code: status, message: string): X509SvidItem {

@@ -62,7 +62,6 @@ function read (der: Buffer): [PopCertificate, Buffer] {
   const explicitVersion = fields[0].tag === 0xa0
   const at = explicitVersion ? 1 : 0
   const serial = der.subarray(fields[at].start, fields[at].end)
-  const serialHex = BigInt(`0x0${serial.toString('hex')}`).toString(16)
   return [{
     parsed,
     der,
@@ -70,13 +69,19 @@ function read (der: Buffer): [PopCertificate, Buffer] {
     rawIssuer: encoding(der, fields[at + 2]),
     rawSubject: encoding(der, fields[at + 4]),
     signatureAlgorithm: readOid(der, children(der, outer[1])[0]),
-    serialHex: serialHex.length % 2 === 0 ? serialHex : `0${serialHex}`,
+    serialHex: spireSerialHex(serial.toString('hex')),
     commonName: attributes(der, fields[at + 4], COMMON_NAME).pop() ?? '',
     organization: attributes(der, fields[at + 4], ORGANIZATION).shift() ?? '',
     spki: encoding(der, fields[at + 5]),
     keyType: goKeyType(parsed.publicKey.asymmetricKeyType),
     fingerprint: createHash('sha1').update(der).digest('hex')
   }, serial]
+}
+
+/** SPIRE's SerialNumberHex of hex digits: lowercase, without leading zeros, padded to an even length. */
+export function spireSerialHex (hexDigits: string): string {
+  const hex = BigInt(`0x0${hexDigits}`).toString(16)
+  return hex.length % 2 === 0 ? hex : `0${hex}`
 }
 
 function goKeyType (type: string | undefined): GoPublicKeyType {

@@ -1,18 +1,25 @@
 /**
- * SPIRE's server Agent service (spire.api.server.agent.v1.Agent), read-only: this node has one agent, the Chaperone
- * agent itself, described as SPIRE describes an attested agent so that an orchestrator can learn the parent ID its
- * entries need (RegistrationStore.agentId, spiffe://<td>/spire/agent/chaperone/<node>). Its attestation type is
- * "chaperone", as in its ID's path; it holds no X509-SVID of its own (it is the CA), so its serial number is empty
- * and its expiry 0; it has no selectors, is never banned and cannot re-attest. The other calls (attesting, renewing,
- * banning, deleting agents, join tokens) are not in our agent.proto: grpc-js answers UNIMPLEMENTED, naming them.
+ * SPIRE's server Agent service (spire.api.server.agent.v1.Agent): the agents of this node as SPIRE's server describes
+ * its attested agents. First the Chaperone agent itself, so that an orchestrator can learn the parent ID its entries
+ * need (RegistrationStore.agentId, spiffe://<td>/spire/agent/chaperone/<node>): its attestation type is "chaperone",
+ * as in its ID's path; it holds no X509-SVID of its own (it is the CA), so its serial number is empty and its expiry
+ * 0; it has no selectors, is never banned and cannot re-attest. Then, by SPIFFE ID, the agents (devices) attested to
+ * it as the fleet's upstream (RegistrationStore.agents), with their attestation type, node selectors, the serial
+ * number and expiry of the X509-SVID last issued to them (a banned one's serial number is empty), and whether they
+ * re-attest. Count, list and get apply SPIRE's filter (agent-filter.ts), output mask and paging to all of them.
+ * DeleteAgent evicts an attested agent (it may attest again) and BanAgent bans one (refused until evicted), each
+ * logged with its caller; the Chaperone agent itself is not an attested agent and is refused NOT_FOUND, as SPIRE
+ * refuses an agent it has no record of, in words that say why. The other calls (attesting and renewing agents,
+ * served on the fleet's port; join tokens) are not in our agent.proto: grpc-js answers UNIMPLEMENTED, naming them.
  */
 import { status } from '@grpc/grpc-js'
-import type { UntypedServiceImplementation } from '@grpc/grpc-js'
+import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
-import type { RegistrationStore } from '../store'
+import { AgentError } from '../store'
+import type { AttestedAgent, RegistrationStore } from '../store'
+import { agentQuery } from './agent-filter'
 import { SpireApiError } from './api-error'
 import type { CallerRegistry } from './callers'
-import { checkSelector } from './entry-mapping'
 import { keyedPage } from './keyed-paging'
 import type { AgentFilterMessage, AgentMaskMessage, AgentMessage, SpiffeIdMessage } from './messages'
 import { serviceCalls } from './service-calls'
@@ -30,42 +37,70 @@ const MASKABLE: ReadonlyArray<keyof AgentMaskMessage> = ['attestation_type', 'x5
 const ZERO: Readonly<Omit<AgentMessage, 'id'>> = Object.freeze({
   attestation_type: '', x509svid_serial_number: '', x509svid_expires_at: 0, selectors: [], banned: false, can_reattest: false
 })
-/** Go's time layout SPIRE reads by_expires_before with ("2006-01-02 15:04:05 -0700 -07"). */
-const EXPIRES_BEFORE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4} [+-]\d{2}$/
+
+type AgentRequest = { id: SpiffeIdMessage | null }
 
 export function agentHandlers (deps: AgentServiceDeps): UntypedServiceImplementation {
-  const { unary } = serviceCalls(deps.logger, deps.callers)
-  const described = (): AgentMessage => ({ ...ZERO, id: idToProto(deps.store.agentId), attestation_type: ATTESTATION_TYPE })
-  const matching = (filter: AgentFilterMessage | null): AgentMessage[] => [described()].filter(agentFilter(filter))
+  const { store } = deps
+  const { unary, logChanges } = serviceCalls(deps.logger, deps.callers)
+  const described = (): AgentMessage => ({ ...ZERO, id: idToProto(store.agentId), attestation_type: ATTESTATION_TYPE })
+  /** Every agent, in walk order: ours, then the attested ones by ID (a record under our own ID is not another agent). */
+  const all = (): AgentMessage[] => [described(), ...store.agents.list().filter(agent => agent.spiffeId !== store.agentId).map(agentToMessage)]
+  /** The walk order as a key: ours first. */
+  const order = (id: string): string => id === store.agentId ? '0' : `1${id}`
+  const requestedId = (request: AgentRequest): string => SpireApiError.within('invalid agent ID', () => agentIdFromProto(deps.trustDomain, request.id))
+  /** DeleteAgent and BanAgent: `change` applied to an attested agent, logged with its caller. */
+  const change = (method: string, apply: (id: string) => AttestedAgent) => unary(method, (request: AgentRequest, call: ServerUnaryCall<AgentRequest, object>) => {
+    const id = requestedId(request)
+    if (id === store.agentId) {
+      throw new SpireApiError(status.NOT_FOUND, `agent not found: ${JSON.stringify(id)} is this Chaperone agent itself, not an attested agent; it cannot be banned or deleted`)
+    }
+    try {
+      apply(id)
+    } catch (err) {
+      if (err instanceof AgentError && err.code === 'ERR_AGENT_NOT_FOUND') throw new SpireApiError(status.NOT_FOUND, 'agent not found')
+      if (err instanceof AgentError && err.code === 'ERR_AGENT_INVALID') throw SpireApiError.invalid(err.message)
+      throw err
+    }
+    logChanges(method, call, 'agents', [{ id, code: status.OK }])
+    return {}
+  })
   return {
-    CountAgents: unary('CountAgents', (request: { filter: AgentFilterMessage | null }) => ({ count: matching(request.filter).length })),
+    CountAgents: unary('CountAgents', (request: { filter: AgentFilterMessage | null }) => {
+      const query = agentQuery(request.filter, 'count')
+      return { count: all().filter(agent => query.matches(agent) && query.keeps(agent)).length }
+    }),
     ListAgents: unary('ListAgents', (request: { filter: AgentFilterMessage | null, output_mask: AgentMaskMessage | null, page_size: number, page_token: string }) => {
-      const page = keyedPage(matching(request.filter), request.page_size, request.page_token, {
+      const query = agentQuery(request.filter, 'list')
+      const page = keyedPage(all().filter(query.matches), request.page_size, request.page_token, {
         keyOf: agent => idFromProto(agent.id),
-        follows: (agent, token) => idFromProto(agent.id) > token
+        follows: (agent, token) => order(idFromProto(agent.id)) > order(token),
+        keeps: query.keeps
       })
       return { agents: page.items.map(agent => maskAgent(agent, request.output_mask)), next_page_token: page.nextPageToken }
     }),
-    GetAgent: unary('GetAgent', (request: { id: SpiffeIdMessage | null, output_mask: AgentMaskMessage | null }) => {
-      const id = SpireApiError.within('invalid agent ID', () => agentIdFromProto(deps.trustDomain, request.id))
-      if (id !== deps.store.agentId) throw new SpireApiError(status.NOT_FOUND, 'agent not found')
-      return maskAgent(described(), request.output_mask)
-    })
+    GetAgent: unary('GetAgent', (request: AgentRequest & { output_mask: AgentMaskMessage | null }) => {
+      const id = requestedId(request)
+      const attested = id === store.agentId ? undefined : store.agents.get(id)
+      if (id !== store.agentId && attested === undefined) throw new SpireApiError(status.NOT_FOUND, 'agent not found')
+      return maskAgent(attested === undefined ? described() : agentToMessage(attested), request.output_mask)
+    }),
+    DeleteAgent: change('DeleteAgent', id => store.agents.evict(id)),
+    BanAgent: change('BanAgent', id => store.agents.ban(id))
   }
 }
 
-/** SPIRE's filter over attested agents, applied to ours. */
-function agentFilter (filter: AgentFilterMessage | null): (agent: AgentMessage) => boolean {
-  if (filter === null) return () => true
-  // SPIRE checks the selectors given before it looks at any agent; ours has none, so a selector match finds nothing.
-  SpireApiError.within('failed to parse selectors', () => filter.by_selector_match?.selectors.forEach(checkSelector))
-  return agent =>
-    (filter.by_attestation_type === '' || filter.by_attestation_type === agent.attestation_type) &&
-    (filter.by_banned === null || filter.by_banned.value === agent.banned) &&
-    (filter.by_can_reattest === null || filter.by_can_reattest.value === agent.can_reattest) &&
-    // No X509-SVID: its expiry (0) is before any time given; a time SPIRE cannot read is its zero time, before ours.
-    (filter.by_expires_before === '' || EXPIRES_BEFORE.test(filter.by_expires_before)) &&
-    filter.by_selector_match === null
+/** An attested agent as SPIRE's ProtoFromAttestedNode shows it. */
+function agentToMessage (agent: AttestedAgent): AgentMessage {
+  return {
+    id: idToProto(agent.spiffeId),
+    attestation_type: agent.attestationType,
+    x509svid_serial_number: agent.serialNumber,
+    x509svid_expires_at: agent.expiresAt,
+    selectors: agent.selectors.map(({ type, value }) => ({ type, value })),
+    banned: agent.banned,
+    can_reattest: agent.canReattest
+  }
 }
 
 function maskAgent (agent: AgentMessage, mask: AgentMaskMessage | null): AgentMessage {

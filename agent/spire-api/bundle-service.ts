@@ -35,6 +35,13 @@ interface BatchRequest { bundle: BundleMessage[], output_mask: BundleMaskMessage
 /** One bundle of the walk ListFederatedBundles pages: ours first, as SPIRE's is its datastore's first row, then by name. */
 interface Listed { readonly name: string, readonly own: boolean }
 
+/** GetFederatedBundle's answer (SPIRE's words for a bad or own trust domain, NOT_FOUND for one not held). */
+export function federatedBundleMessage (store: BundleWriteDeps['store'], ownTrustDomain: string, request: { trust_domain: string, output_mask: BundleMaskMessage | null }): BundleMessage {
+  const name = SpireApiError.within('trust domain argument is not valid', () => trustDomainName(request.trust_domain))
+  if (name === ownTrustDomain) throw SpireApiError.invalid('getting a federated bundle for the server\'s own trust domain is not allowed')
+  return maskBundle(bundleToMessage((store.findFederatedBundle(name) ?? notFound()).bundle), request.output_mask)
+}
+
 export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplementation {
   const { store, ctx, ca } = deps
   const { unary, logChanges } = serviceCalls(deps.logger, deps.callers)
@@ -71,11 +78,7 @@ export function bundleHandlers (deps: BundleServiceDeps): UntypedServiceImplemen
       })
       return { bundles: page.items.filter(item => !item.own).map(item => maskBundle(federated(item.name), request.output_mask)), next_page_token: page.nextPageToken }
     }),
-    GetFederatedBundle: unary('GetFederatedBundle', (request: { trust_domain: string, output_mask: BundleMaskMessage | null }) => {
-      const name = SpireApiError.within('trust domain argument is not valid', () => trustDomainName(request.trust_domain))
-      if (name === ctx.trustDomain) throw SpireApiError.invalid('getting a federated bundle for the server\'s own trust domain is not allowed')
-      return maskBundle(federated(name), request.output_mask)
-    }),
+    GetFederatedBundle: unary('GetFederatedBundle', (request: { trust_domain: string, output_mask: BundleMaskMessage | null }) => federatedBundleMessage(store, ctx.trustDomain, request)),
     BatchCreateFederatedBundle: batch('BatchCreateFederatedBundle', (bundle, request) => createFederatedBundle(deps, bundle, request.output_mask)),
     BatchUpdateFederatedBundle: batch('BatchUpdateFederatedBundle', (bundle, request) =>
       updateFederatedBundle(deps, bundle, (request as BatchRequest & { input_mask: BundleMaskMessage | null }).input_mask, request.output_mask)),

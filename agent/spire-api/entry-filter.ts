@@ -4,11 +4,12 @@
  * first decides which entries a page is cut from; the second, only for selector matches EXACT and SUBSET, drops
  * entries from a page already cut (SPIRE's SQL finds the entries that share the selectors, then filters in Go).
  */
-import type { RegistrationEntry, Selector } from '../store'
+import type { RegistrationEntry } from '../store'
 import { SpireApiError } from './api-error'
 import { checkSelector } from './entry-mapping'
 import type { EntryContext } from './entry-mapping'
 import type { EntryFilterMessage, MatchBehavior } from './messages'
+import { isMatchBehavior, selectorMatch } from './selector-match'
 import { memberIdFromProto, trustDomainName, workloadIdFromProto } from './spire-id'
 
 export interface EntryQuery {
@@ -20,7 +21,6 @@ export interface EntryQuery {
 
 type Test = (entry: RegistrationEntry) => boolean
 const ALWAYS: Test = () => true
-const MATCHES = new Set<MatchBehavior>(['MATCH_EXACT', 'MATCH_SUBSET', 'MATCH_SUPERSET', 'MATCH_ANY'])
 
 /** The filter's two passes; throws SpireApiError (INVALID_ARGUMENT) with SPIRE's message for a malformed filter. */
 export function entryQuery (filter: EntryFilterMessage | null, ctx: EntryContext): EntryQuery {
@@ -43,12 +43,9 @@ export function entryQuery (filter: EntryFilterMessage | null, ctx: EntryContext
     const selectors = SpireApiError.within('malformed selectors filter', () => filter.by_selectors?.selectors.map(checkSelector) ?? [])
     if (selectors.length === 0) throw SpireApiError.invalid('malformed selectors filter: empty selector set')
     knownMatch('selectors', match)
-    const given = new Set(selectors.map(key))
-    const has = (entry: RegistrationEntry): number => entry.selectors.filter(s => given.has(key(s))).length
-    // EXACT and SUPERSET: the entry has every selector given; SUBSET and ANY: at least one. EXACT and SUBSET then
-    // keep only entries whose selectors are all among those given.
-    tests.push(match === 'MATCH_EXACT' || match === 'MATCH_SUPERSET' ? entry => has(entry) === given.size : entry => has(entry) > 0)
-    if (match === 'MATCH_EXACT' || match === 'MATCH_SUBSET') keeps = entry => entry.selectors.every(s => given.has(key(s)))
+    const query = selectorMatch(selectors, match)
+    tests.push(entry => query.matches(entry.selectors))
+    keeps = entry => query.keeps(entry.selectors)
   }
   if (filter.by_federates_with !== null) {
     const { match } = filter.by_federates_with
@@ -78,10 +75,6 @@ function federatesWith (given: ReadonlySet<string>, match: MatchBehavior): Test 
   }
 }
 
-function key (selector: Selector): string {
-  return `${selector.type}:${selector.value}`
-}
-
 function knownMatch (what: string, match: MatchBehavior): void {
-  if (!MATCHES.has(match)) throw SpireApiError.invalid(`malformed ${what} filter: unknown match behavior ${String(match)}`)
+  if (!isMatchBehavior(match)) throw SpireApiError.invalid(`malformed ${what} filter: unknown match behavior ${String(match)}`)
 }

@@ -47,6 +47,11 @@ export class BundlePoll {
     return this.#lastContact
   }
 
+  /** Since when the upstream has not answered; undefined while it answers (or before the first poll). */
+  get lostSince (): Date | undefined {
+    return this.#lostSince
+  }
+
   #schedule (delayMs: number): void {
     if (this.#stopped) return
     this.#timer = setTimeout(() => { void this.#poll() }, delayMs).unref()

@@ -205,9 +205,15 @@ function standIns (commands: Record<string, string>): { dir: string, log: () => 
   return { dir, log: () => { try { return readFileSync(join(dir, 'log'), 'utf8').trim().split('\n') } catch { return [] } } }
 }
 
+/**
+ * A stand-in that runs until SIGTERM, then exits 0 and takes its sleep with it: a sleep left behind would hold the
+ * entrypoint's output pipes open, and this test process with them, for its full minute.
+ */
+const RUN_UNTIL_SIGNALLED = 'sleep 60 & child=$!; trap \'kill $child; exit 0\' TERM; wait $child'
+
 void t.test('deploy – the sidecar entrypoint sets up iptables as root, then runs the proxy as the exempted uid', async t => {
   // The stand-in proxy runs until it is signalled, like the real one.
-  const bin = standIns({ chaperone: '', setpriv: 'sleep 60 & wait $!' })
+  const bin = standIns({ chaperone: '', setpriv: RUN_UNTIL_SIGNALLED })
   t.teardown(() => { rmSync(bin.dir, { recursive: true, force: true }) })
   const entrypoint = spawn('sh', [join(ROOT, 'deploy', 'sidecar-entrypoint.sh'), '--transparent-http-ports', '8080'], { env: { ...process.env, PATH: `${bin.dir}:${process.env.PATH ?? ''}` } })
   await waitForLines(bin, 2)
@@ -222,7 +228,7 @@ void t.test('deploy – the sidecar entrypoint sets up iptables as root, then ru
 
 void t.test('deploy – a proxy that exits is started again in the same container, its iptables kept', async t => {
   // The first start fails at once; the second runs until it is signalled.
-  const bin = standIns({ chaperone: '', setpriv: `if [ "$(grep -c '^setpriv' "$(dirname "$0")/log")" -lt 2 ]; then exit 3; fi; sleep 60 & wait $!` })
+  const bin = standIns({ chaperone: '', setpriv: `if [ "$(grep -c '^setpriv' "$(dirname "$0")/log")" -lt 2 ]; then exit 3; fi; ${RUN_UNTIL_SIGNALLED}` })
   t.teardown(() => { rmSync(bin.dir, { recursive: true, force: true }) })
   const entrypoint = spawn('sh', [join(ROOT, 'deploy', 'sidecar-entrypoint.sh')], { env: { ...process.env, PATH: `${bin.dir}:${process.env.PATH ?? ''}` } })
   let stderr = ''

@@ -4,21 +4,19 @@
  * a Unix socket with the `unix` workload attestor. Entries are made with `spire-server entry create`, as operators
  * do; the agent can be stopped and started again on the same data directory (it reloads its own SVID and key, no
  * new attestation). Everything lives in a short folder under /tmp (a Unix socket path has at most 107 bytes) and is
- * stopped and removed at the test's end; SPIRE's logs are kept in memory and shown when the test failed.
+ * stopped and removed at the test's end; SPIRE's logs are kept in memory and shown when the test failed. Both may run
+ * inside a network namespace, the server listening on that namespace's address (`netns`, `bindAddress`).
  * Not a test itself.
  */
 import type { Test } from 'tap'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { must, run, waitFor } from '../helpers/command'
 import type { CommandOptions, CommandResult } from '../helpers/command'
 import { freePort } from '../../bench/proxy/processes'
 import { spireAgent, spireServer } from './peers'
+import { LOG_LINES, SpireProcess } from './spire-process'
 
 export interface SpireStandOptions {
   /** The trust domain's name; `spire.example` by default. */
@@ -109,54 +107,6 @@ export interface SpireStand {
   startServer: () => Promise<void>
   /** The last lines SPIRE logged, server's and agent's, labelled. */
   logs: () => string
-}
-
-/** Lines kept per process: enough to see what went wrong, bounded for long runs. */
-const LOG_LINES = 400
-
-/** A SPIRE process whose output goes, line by line, into a bounded log. */
-class SpireProcess {
-  readonly #lines: string[] = []
-  #child: ChildProcess | undefined
-
-  constructor (readonly label: string, readonly netns?: string) {}
-
-  start (binary: string, args: string[]): void {
-    // `ip netns exec` enters the namespace and execs the binary: the child's pid stays SPIRE's own.
-    const child = this.netns === undefined
-      ? spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('ip', ['netns', 'exec', this.netns, binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.#child = child
-    this.#note(`started: ${binary} ${args.join(' ').replace(/-joinToken \S+/, '-joinToken …')}`)
-    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', line => { this.#note(line) })
-    child.once('exit', (code, signal) => { this.#note(`exited: ${signal ?? code}`) })
-    child.once('error', err => { this.#note(`failed to start: ${err.message}`) })
-  }
-
-  /** Still running (no exit seen). */
-  get running (): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
-  }
-
-  /** SIGTERM, SIGKILL after 10 s; resolves once it has exited. */
-  async stop (): Promise<void> {
-    const child = this.#child
-    if (child === undefined || !this.running) return
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
-    await exited
-    clearTimeout(timer)
-  }
-
-  tail (): string {
-    return this.#lines.map(line => `${this.label}: ${line}`).join('\n')
-  }
-
-  #note (line: string): void {
-    this.#lines.push(line)
-    if (this.#lines.length > LOG_LINES) this.#lines.shift()
-  }
 }
 
 /** An x509pop NodeAttestor trusting the manufacturer roots in `caBundlePath` (SPIRE's defaults otherwise). */

@@ -22,13 +22,14 @@ const GET_BUNDLE = '/spire.api.server.bundle.v1.Bundle/GetBundle'
 const HEALTH = '/grpc.health.v1.Health/Check'
 const METHODS = [COUNT_ENTRIES, GET_BUNDLE, HEALTH]
 
-/** A client process: calls each method with an empty request and prints [{ code, details }] (code 0: answered). */
+/** A client process: calls each method with an empty request and prints [{ code, details }] (code 0: answered). The
+ * deadline is generous: 2,000 calls at once on a loaded machine must each be answered, not answered fast. */
 const CLIENT = `
 const grpc = require('@grpc/grpc-js')
 const [socket, ...methods] = process.argv.slice(1)
 const client = new grpc.Client('unix:' + socket, grpc.credentials.createInsecure())
 const bytes = b => b
-Promise.all(methods.map(method => new Promise(resolve => client.makeUnaryRequest(method, bytes, bytes, Buffer.alloc(0), new grpc.Metadata(), { deadline: Date.now() + 10000 },
+Promise.all(methods.map(method => new Promise(resolve => client.makeUnaryRequest(method, bytes, bytes, Buffer.alloc(0), new grpc.Metadata(), { deadline: Date.now() + 60000 },
   err => resolve(err ? { code: err.code, details: err.details } : { code: 0 })))))
   .then(results => { process.stdout.write(JSON.stringify(results)); client.close() })
 `

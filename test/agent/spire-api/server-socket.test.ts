@@ -54,7 +54,7 @@ void t.test('server socket – healthy for spire-server healthcheck (grpc.health
 
 void t.test('server socket – what is not implemented says so, naming the method', async t => {
   const stand = await startSpireApiStand(t)
-  for (const method of ['/spire.api.server.agent.v1.Agent/BanAgent', '/spire.api.server.agent.v1.Agent/CreateJoinToken', '/spire.api.server.svid.v1.SVID/MintX509SVID']) {
+  for (const method of ['/spire.api.server.agent.v1.Agent/RenewAgent', '/spire.api.server.agent.v1.Agent/CreateJoinToken', '/spire.api.server.svid.v1.SVID/MintX509SVID']) {
     const answer = await rawCall(stand.serverSocket, method)
     t.equal(answer.code, CODE.UNIMPLEMENTED, method)
     t.match(answer.details, method, 'the message names the method')
