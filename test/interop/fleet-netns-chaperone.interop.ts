@@ -8,32 +8,39 @@
  * that `openssl verify` against the fleet's bundle; a JWT-SVID from dev1 valid on dev2; device CAs of 60 s rotating
  * at half-life under continuous load with 0 failed requests; the fleet agent stopped longer than an SVID lives (20 s)
  * while calls go on, then resync; a foreign birth certificate refused with the reason logged at both ends; a device
- * banned with `chaperone fleet ban` refused likewise, and let in again once evicted. Part of `npm run test:interop`.
+ * banned with `chaperone fleet ban` refused likewise, and let in again once evicted; and an unmodified `spire-server`
+ * nested under the fleet agent from its own machine ("nested", through a `spire-agent` attested by x509pop), whose
+ * workload's sidecar calls dev2's app. Part of `npm run test:interop`.
  */
 import t from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TestManufacturer } from '../../certs-test'
+import { X509Bundle } from '../../spiffe/x509-bundle'
 import { birthCredential, x509popAgentId } from '../../agent/upstream'
 import { runCli } from '../helpers/cli'
 import { waitFor } from '../helpers/command'
-import { betweenDevices, deviceCaShown, refusedDevices, rotationUnderLoad, upstreamAway } from './fleet-netns-checks'
+import { betweenDevices, deviceCaShown, refusedDevices, rotationUnderLoad, spireWorkloadCalls, upstreamAway } from './fleet-netns-checks'
 import { TD, skipFleetNetns, spireServerCli, startFleetNetnsStand } from './fleet-netns-stand'
 import type { FleetUpstream } from './fleet-netns-stand'
+import { startSpireStand } from './spire-stand'
+import { startX509popSpireAgent } from './spire-x509pop-agent'
 
 const skip = skipFleetNetns()
 const CA_TTL = '60s'
 const X509_TTL = '20s'
 const FLEET_PORT = 8081
 const app = (serial: string): string => `spiffe://${TD.name}/device/${serial}/app`
+const NESTED_WORKLOAD = `spiffe://${TD.name}/nested/app`
 const POLICY = `version: 1
 rules:
   - { name: dev1-reads-dev2, from: ["${app('SN-DEV-1')}"], to: ["${app('SN-DEV-2')}"], ports: [8080], http: { methods: [GET] }, action: allow }
+  - { name: nested-reads-dev2, from: ["${NESTED_WORKLOAD}"], to: ["${app('SN-DEV-2')}"], ports: [8080], http: { methods: [GET] }, action: allow }
 `
 
 void t.test('Chaperone devices under a Chaperone fleet agent on network namespaces', { skip, timeout: 900_000 }, async t => {
   const startedAt = Date.now()
-  const stand = await startFleetNetnsStand(t, 'fnchp', ['fleet', 'dev1', 'dev2', 'rogue'], POLICY)
+  const stand = await startFleetNetnsStand(t, 'fnchp', ['fleet', 'dev1', 'dev2', 'rogue', 'nested'], POLICY)
   const maker = new TestManufacturer({ intermediate: true })
   const fleetDir = join(stand.dir, 'fleet')
   const serverSocket = join(fleetDir, 'server', 'api.sock')
@@ -83,6 +90,25 @@ void t.test('Chaperone devices under a Chaperone fleet agent on network namespac
   })
 
   await betweenDevices(t, stand, upstream, dev1, dev2, 'the fleet\'s bundle')
+
+  await t.test('an unmodified spire-server on its own machine (namespace nested) nests under the fleet agent', async t => {
+    // SPIRE's nested topology across machines: a spire-agent attests to the fleet agent with its birth certificate
+    // over the bridge; the spire-server beside it takes its downstream SVID from that agent's Workload API.
+    const birth = maker.issueBirthCert('SN-NESTED-1')
+    const agentId = x509popAgentId(TD, birthCredential(birth.chain, birth.key)).toString()
+    const nestedId = `spiffe://${TD.name}/nested-server`
+    await spireServerCli(serverSocket, ['entry', 'create', '-parentID', agentId, '-spiffeID', nestedId, '-selector', 'unix:uid:0', '-downstream'])
+    const ns = stand.topology.hosts.nested.ns
+    const local = await startX509popSpireAgent(t, { dir: join(stand.dir, 'nested-agent'), trustDomain: TD.name, serverAddress: address, bundlePem: await upstream.bundlePem(), birth, netns: ns })
+    await waitFor('the spire-agent to hold the nested server\'s SVID', 60_000, async () => (await local.api(['fetch', 'x509'])).includes(nestedId) ? true : undefined)
+    const nested = await startSpireStand(t, { trustDomain: TD.name, netns: ns, bindAddress: stand.address('nested'), upstreamAuthority: { address, workloadApiSocket: local.socket } })
+    t.equal(X509Bundle.fromPem(TD, await nested.bundlePem()).authorities.map(root => root.fingerprint256).join(), X509Bundle.fromPem(TD, await upstream.bundlePem()).authorities.map(root => root.fingerprint256).join(),
+      'the nested server\'s bundle is the fleet agent\'s roots')
+    t.ok(fleet.logs().some(line => line.msg === 'fleet: signed a downstream X.509 CA' && line.caller === nestedId), 'the fleet agent signed its CA')
+    await nested.createEntry({ spiffeId: NESTED_WORKLOAD, selectors: ['unix:uid:0'] })
+    await nested.waitForSvids([NESTED_WORKLOAD])
+    await spireWorkloadCalls(t, stand, 'nested', nested.workloadApi, NESTED_WORKLOAD, dev2)
+  })
 
   await t.test(`device CAs of ${CA_TTL} rotate at half-life under continuous load: 0 failed requests`, async t => {
     await rotationUnderLoad(t, stand, upstream, dev1, dev2, 90_000)

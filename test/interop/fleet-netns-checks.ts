@@ -234,3 +234,18 @@ export async function betweenDevices (t: Test, stand: FleetNetnsStand, upstream:
     await jwtAcross(t, stand, one, two)
   })
 }
+
+/**
+ * A Chaperone sidecar in `host` fed by a SPIRE agent's Workload API (`workloadApi`, `unix://…`) as `workloadId`
+ * calls `to`'s app: the app sees the workload's SPIFFE ID, and the policy (GET only) holds for it too.
+ */
+export async function spireWorkloadCalls (t: Test, stand: FleetNetnsStand, host: string, workloadApi: string, workloadId: string, to: Device): Promise<void> {
+  const sidecar = stand.process(host, ['proxy', 'run', '--workload-api', workloadApi, '--policy', stand.policy, '--spiffe-id', workloadId,
+    '--outbound-http', `127.0.0.1:18080=${stand.address(to.host)}:8080@${to.appId}`, '--log-level', 'info'], `${host} sidecar`)
+  await sidecar.startUntil('admin')
+  const get = await stand.curl(host, `http://127.0.0.1:18080/from-${host}`)
+  t.equal(get.code, '200', get.stderr)
+  t.match(get.body, `;URI=${workloadId}`, `${to.host}'s app sees the SPIRE workload's SPIFFE ID`)
+  const post = await stand.curl(host, `http://127.0.0.1:18080/from-${host}`, 'POST')
+  t.equal(post.code, '403', 'and the policy holds for it too')
+}

@@ -14,7 +14,7 @@ import t from 'tap'
 import { TestManufacturer } from '../../certs-test'
 import { birthCredential, x509popAgentId } from '../../agent/upstream'
 import { waitFor } from '../helpers/command'
-import { betweenDevices, deviceCaShown, refusedDevices, rotationUnderLoad, upstreamAway } from './fleet-netns-checks'
+import { betweenDevices, deviceCaShown, refusedDevices, rotationUnderLoad, spireWorkloadCalls, upstreamAway } from './fleet-netns-checks'
 import { TD, skipFleetNetns, startFleetNetnsStand } from './fleet-netns-stand'
 import type { FleetUpstream } from './fleet-netns-stand'
 import { SPIRE_VERSION } from './peers'
@@ -69,14 +69,7 @@ void t.test(`Chaperone devices under spire-server ${SPIRE_VERSION} on network na
   await t.test('a Chaperone sidecar fed by SPIRE\'s own agent (namespace spire) calls the app on dev2', async t => {
     await spire.createEntry({ spiffeId: SPIRE_WORKLOAD, selectors: ['unix:uid:0'] })
     await spire.waitForSvids([SPIRE_WORKLOAD])
-    const sidecar = stand.process('spire', ['proxy', 'run', '--workload-api', spire.workloadApi, '--policy', stand.policy, '--spiffe-id', SPIRE_WORKLOAD,
-      '--outbound-http', `127.0.0.1:18080=${stand.address('dev2')}:8080@${dev2.appId}`, '--log-level', 'info'], 'spire sidecar')
-    await sidecar.startUntil('admin')
-    const get = await stand.curl('spire', 'http://127.0.0.1:18080/from-spire')
-    t.equal(get.code, '200', get.stderr)
-    t.match(get.body, `;URI=${SPIRE_WORKLOAD}`, 'dev2\'s app sees the SPIRE workload\'s SPIFFE ID')
-    const post = await stand.curl('spire', 'http://127.0.0.1:18080/from-spire', 'POST')
-    t.equal(post.code, '403', 'and the policy holds for it too')
+    await spireWorkloadCalls(t, stand, 'spire', spire.workloadApi, SPIRE_WORKLOAD, dev2)
   })
 
   await t.test(`device CAs of ${CA_TTL} rotate at half-life under continuous load: 0 failed requests`, async t => {

@@ -8,7 +8,7 @@
  * (AGENT_BANNED). Part of `npm run test:interop`.
  */
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { birthCredential, x509popAgentId } from '../../agent/upstream'
 import { X509Bundle } from '../../spiffe/x509-bundle'
@@ -16,8 +16,8 @@ import { verifyX509Svid } from '../../spiffe/x509-svid'
 import { decodePem } from '../../spiffe/pem'
 import { must, run, waitFor } from '../helpers/command'
 import { FLEET_TD, startFleetStand } from '../agent/fleet/fixtures/fleet-stand'
-import { interopSkip, spireAgent, spireServer, SPIRE_VERSION } from './peers'
-import { SpireProcess } from './spire-process'
+import { interopSkip, spireServer, SPIRE_VERSION } from './peers'
+import { startX509popSpireAgent } from './spire-x509pop-agent'
 import { startSpireStand } from './spire-stand'
 
 const skip = interopSkip()
@@ -25,61 +25,17 @@ const TD = FLEET_TD.name
 const AUDIENCE = 'fleet-app'
 const UID = process.getuid?.() ?? 0
 
-function agentConfig (dir: string, address: string): string {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)]
-  return `agent {
-  data_dir = "${join(dir, 'data')}"
-  log_level = "DEBUG"
-  server_address = "${host}"
-  server_port = "${port}"
-  socket_path = "${join(dir, 'a.sock')}"
-  trust_bundle_path = "${join(dir, 'fleet-bundle.pem')}"
-  trust_domain = "${TD}"
-}
-plugins {
-  NodeAttestor "x509pop" {
-    plugin_data {
-      certificate_path = "${join(dir, 'birth.pem')}"
-      private_key_path = "${join(dir, 'birth.key')}"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  WorkloadAttestor "unix" {
-    plugin_data {}
-  }
-}
-`
-}
-
 void t.test(`an unmodified spire-agent ${SPIRE_VERSION} attested to a Chaperone fleet agent`, { skip, timeout: 600_000 }, async t => {
   const fleet = await startFleetStand(t)
   const fleetRoots = fleet.agent.ca.bundle().x509
   const birth = fleet.maker.issueBirthCert('SN-SPIRE-AGENT-1')
   const agentId = x509popAgentId(FLEET_TD, birthCredential(birth.chain, birth.key)).toString()
-  const dir = fleet.dir.replace(/fleet$/, 'spire-agent')
-  await must('mkdir', ['-p', dir])
-  writeFileSync(join(dir, 'birth.pem'), birth.chainPem)
-  writeFileSync(join(dir, 'birth.key'), birth.keyPem, { mode: 0o600 })
-  writeFileSync(join(dir, 'fleet-bundle.pem'), fleetRoots.toPem())
-  writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, fleet.address))
-  const binary = await spireAgent()
-  const spire = new SpireProcess('spire-agent')
-  t.teardown(async () => {
-    await spire.stop()
-    if (!t.passing()) t.comment(spire.tail())
+  const spire = await startX509popSpireAgent(t, {
+    dir: fleet.dir.replace(/fleet$/, 'spire-agent'), trustDomain: TD, serverAddress: fleet.address, bundlePem: fleetRoots.toPem(), birth
   })
+  const { binary, api } = spire
+  const socket = spire.socket
   const spireCli = async (args: string[]): Promise<string> => await must(await spireServer(), [...args, '-socketPath', join(fleet.dir, 'server', 'api.sock')], { timeoutMs: 30_000 })
-  const api = async (args: string[]): Promise<string> => await must(binary, ['api', ...args, '-socketPath', join(dir, 'a.sock')], { timeoutMs: 30_000 })
-  const healthy = async (): Promise<void> => {
-    await waitFor('spire-agent to be healthy', 60_000, async () => {
-      if (!spire.running) throw new Error(`spire-agent exited:\n${spire.tail()}`)
-      return (await run(binary, ['healthcheck', '-socketPath', join(dir, 'a.sock')])).status === 0 ? true : undefined
-    })
-  }
-  spire.start(binary, ['run', '-config', join(dir, 'agent.conf')])
-  await healthy()
 
   await t.test('it attests with its birth certificate and is recorded with SPIRE\'s selectors', async t => {
     const recorded = fleet.agent.store.agents.get(agentId)
@@ -93,9 +49,11 @@ void t.test(`an unmodified spire-agent ${SPIRE_VERSION} attested to a Chaperone 
   // SPIRE's agent syncs its entries every 5 s with SyncAuthorizedEntries (it no longer falls back to
   // GetAuthorizedEntries), so an SVID for the entry shows that call works.
   const fetchChain = async (): Promise<Buffer[] | undefined> => {
-    const out = await run(binary, ['api', 'fetch', 'x509', '-socketPath', join(dir, 'a.sock'), '-write', dir], { timeoutMs: 30_000 })
+    const written = join(fleet.dir, '..', 'fetched')
+    mkdirSync(written, { recursive: true })
+    const out = await run(binary, ['api', 'fetch', 'x509', '-socketPath', socket, '-write', written], { timeoutMs: 30_000 })
     if (out.status !== 0 || !out.stdout.includes(workloadId)) return undefined
-    return decodePem(readFileSync(join(dir, 'svid.0.pem'), 'utf8')).map(block => block.der)
+    return decodePem(readFileSync(join(written, 'svid.0.pem'), 'utf8')).map(block => block.der)
   }
 
   await t.test('its workloads get X509-SVIDs and JWT-SVIDs that a Chaperone device trusts', async t => {
@@ -121,7 +79,7 @@ void t.test(`an unmodified spire-agent ${SPIRE_VERSION} attested to a Chaperone 
       const ids = [...(await api(['fetch', 'x509'])).matchAll(/SPIFFE ID:\s+(\S+)/g)].map(match => match[1])
       return ids.length === 1 && ids[0] === nestedId ? true : undefined
     })
-    const nested = await startSpireStand(t, { trustDomain: TD, upstreamAuthority: { address: fleet.address, workloadApiSocket: join(dir, 'a.sock') } })
+    const nested = await startSpireStand(t, { trustDomain: TD, upstreamAuthority: { address: fleet.address, workloadApiSocket: socket } })
     const leafId = `spiffe://${TD}/nested/app`
     await nested.createEntry({ spiffeId: leafId, selectors: [`unix:uid:${UID}`] })
     const [svid] = await nested.waitForSvids([leafId])
@@ -134,7 +92,7 @@ void t.test(`an unmodified spire-agent ${SPIRE_VERSION} attested to a Chaperone 
     const many = Array.from({ length: 520 }, (_, i) => `spiffe://${TD}/spire-agent/many/${i}`)
     for (const spiffeId of many) fleet.agent.store.createEntry({ spiffeId, parentId: agentId, selectors: [`unix:uid:${UID}`] })
     const served = await waitFor('spire-agent to serve every entry', 120_000, async () => {
-      const out = await run(binary, ['api', 'fetch', 'x509', '-socketPath', join(dir, 'a.sock')], { timeoutMs: 60_000 })
+      const out = await run(binary, ['api', 'fetch', 'x509', '-socketPath', socket], { timeoutMs: 60_000 })
       const ids = new Set([...out.stdout.matchAll(/SPIFFE ID:\s+(\S+)/g)].map(match => match[1]))
       return many.every(id => ids.has(id)) ? ids : undefined
     })
@@ -155,7 +113,7 @@ void t.test(`an unmodified spire-agent ${SPIRE_VERSION} attested to a Chaperone 
     const served = await waitFor('its workloads to be served again', 60_000, async () => (await api(['fetch', 'x509'])).includes(nestedId) ? true : undefined)
     t.ok(served, 'and its workloads are served again')
     await spireCli(['agent', 'ban', '-spiffeID', agentId])
-    await waitFor('spire-agent to stop once banned', 90_000, async () => spire.running ? undefined : true)
-    t.match(spire.tail(), /banned/i, 'it said it was banned')
+    await waitFor('spire-agent to stop once banned', 90_000, async () => spire.process.running ? undefined : true)
+    t.match(spire.process.tail(), /banned/i, 'it said it was banned')
   })
 })
