@@ -20,6 +20,7 @@ import { SpireServerApi } from './spire-api'
 import { startFleetFromConfig } from './fleet/fleet-from-config'
 import { AgentMetrics } from './metrics/agent-metrics'
 import { MetricsServer } from './metrics/metrics-server'
+import { BundleEndpointServer } from './federation/bundle-endpoint-server'
 import type { FleetServer } from './fleet/fleet-server'
 import { BundlePoll } from './upstream/bundle-poll'
 import { deviceUpstreamFromConfig } from './upstream/device-from-config'
@@ -38,10 +39,12 @@ export class Agent {
   readonly fleet?: FleetServer
   /** The Prometheus endpoint, with `metrics:`. */
   readonly metrics?: MetricsServer
+  /** The trust domain's bundle endpoint, with `federation.bundleEndpoint`. */
+  readonly bundleEndpoint?: BundleEndpointServer
 
   private constructor (
     config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi,
-    grpc: Server, adminSocket: NetServer, roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer }
+    grpc: Server, adminSocket: NetServer, roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer, bundleEndpoint?: BundleEndpointServer }
   ) {
     this.config = config
     this.store = store
@@ -53,6 +56,7 @@ export class Agent {
     this.#bundlePoll = roles.bundlePoll
     this.fleet = roles.fleet
     this.metrics = roles.metrics
+    this.bundleEndpoint = roles.bundleEndpoint
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -68,6 +72,7 @@ export class Agent {
     let spireServerApi: SpireServerApi | undefined
     let fleet: FleetServer | undefined
     let metrics: MetricsServer | undefined
+    let bundleEndpoint: BundleEndpointServer | undefined
     try {
       const device = config.upstream === undefined ? undefined : deviceUpstreamFromConfig(config.upstream, config.trustDomain)
       ca = await AgentCa.open({
@@ -114,8 +119,10 @@ export class Agent {
         const registry = new AgentMetrics({ ca, store, ...(bundlePoll === undefined ? {} : { bundlePoll }), ...(fleet === undefined ? {} : { fleet }) }).registry
         metrics = await MetricsServer.start({ ...config.metrics, registry, logger })
       }
-      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, { bundlePoll, fleet, metrics })
+      if (config.bundleEndpoint !== undefined) bundleEndpoint = await BundleEndpointServer.start({ ...config.bundleEndpoint, ca, store, logger })
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, { bundlePoll, fleet, metrics, bundleEndpoint })
     } catch (err) {
+      await metrics?.stop()
       await fleet?.stop()
       bundlePoll?.stop()
       await spireServerApi?.stop()
@@ -129,6 +136,7 @@ export class Agent {
 
   /** Stops serving, then closes the CA and the store (nothing is lost: both are durable at every step). */
   async stop (): Promise<void> {
+    await this.bundleEndpoint?.stop()
     await this.metrics?.stop()
     this.#bundlePoll?.stop()
     await this.fleet?.stop()
