@@ -20,7 +20,7 @@ import { X509Bundle } from '../../spiffe/x509-bundle'
 import { birthCredential, x509popAgentId } from '../../agent/upstream'
 import { runCli } from '../helpers/cli'
 import { waitFor } from '../helpers/command'
-import { betweenDevices, deviceCaShown, refusedDevices, rotationUnderLoad, spireWorkloadCalls, upstreamAway } from './fleet-netns-checks'
+import { betweenDevices, deviceCaShown, refusedDevices, rotationAndOutage, spireWorkloadCalls } from './fleet-netns-checks'
 import { TD, skipFleetNetns, spireServerCli, startFleetNetnsStand } from './fleet-netns-stand'
 import type { FleetUpstream } from './fleet-netns-stand'
 import { startSpireStand } from './spire-stand'
@@ -110,13 +110,7 @@ void t.test('Chaperone devices under a Chaperone fleet agent on network namespac
     await spireWorkloadCalls(t, stand, 'nested', nested.workloadApi, NESTED_WORKLOAD, dev2)
   })
 
-  await t.test(`device CAs of ${CA_TTL} rotate at half-life under continuous load: 0 failed requests`, async t => {
-    await rotationUnderLoad(t, stand, upstream, dev1, dev2, 90_000)
-  })
-
-  await t.test('the fleet agent stopped for 25 s (> the 20 s SVID lifetime): calls go on; restarted: the devices resync', async t => {
-    await upstreamAway(t, stand, upstream, dev1, dev2, 25_000)
-  })
+  await rotationAndOutage(t, stand, upstream, dev1, dev2, CA_TTL)
 
   await t.test('refused: a foreign birth certificate, and a banned device', async t => {
     const fleetCli = async (args: string[]): Promise<void> => {

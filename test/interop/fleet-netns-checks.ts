@@ -249,3 +249,13 @@ export async function spireWorkloadCalls (t: Test, stand: FleetNetnsStand, host:
   const post = await stand.curl(host, `http://127.0.0.1:18080/from-${host}`, 'POST')
   t.equal(post.code, '403', 'and the policy holds for it too')
 }
+
+/** The subtests both upstreams share after the calls: device CAs rotating under load, then the upstream away for 25 s. */
+export async function rotationAndOutage (t: Test, stand: FleetNetnsStand, upstream: FleetUpstream, one: Device, two: Device, caTtl: string): Promise<void> {
+  await t.test(`device CAs of ${caTtl} rotate at half-life under continuous load: 0 failed requests`, async t => {
+    await rotationUnderLoad(t, stand, upstream, one, two, 90_000)
+  })
+  await t.test(`the ${upstream.name} stopped for 25 s (> the 20 s SVID lifetime): calls go on; restarted: the devices resync`, async t => {
+    await upstreamAway(t, stand, upstream, one, two, 25_000)
+  })
+}

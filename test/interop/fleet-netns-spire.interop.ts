@@ -14,7 +14,7 @@ import t from 'tap'
 import { TestManufacturer } from '../../certs-test'
 import { birthCredential, x509popAgentId } from '../../agent/upstream'
 import { waitFor } from '../helpers/command'
-import { betweenDevices, deviceCaShown, refusedDevices, rotationUnderLoad, spireWorkloadCalls, upstreamAway } from './fleet-netns-checks'
+import { betweenDevices, deviceCaShown, refusedDevices, rotationAndOutage, spireWorkloadCalls } from './fleet-netns-checks'
 import { TD, skipFleetNetns, startFleetNetnsStand } from './fleet-netns-stand'
 import type { FleetUpstream } from './fleet-netns-stand'
 import { SPIRE_VERSION } from './peers'
@@ -72,13 +72,7 @@ void t.test(`Chaperone devices under spire-server ${SPIRE_VERSION} on network na
     await spireWorkloadCalls(t, stand, 'spire', spire.workloadApi, SPIRE_WORKLOAD, dev2)
   })
 
-  await t.test(`device CAs of ${CA_TTL} rotate at half-life under continuous load: 0 failed requests`, async t => {
-    await rotationUnderLoad(t, stand, upstream, dev1, dev2, 90_000)
-  })
-
-  await t.test('SPIRE server stopped for 25 s (> the 20 s SVID lifetime): calls go on; restarted: the devices resync', async t => {
-    await upstreamAway(t, stand, upstream, dev1, dev2, 25_000)
-  })
+  await rotationAndOutage(t, stand, upstream, dev1, dev2, CA_TTL)
 
   await t.test('refused: a foreign birth certificate, and a banned device', async t => {
     await refusedDevices(t, stand, 'rogue', { foreign: new TestManufacturer({ intermediate: true }).issueBirthCert('SN-FOREIGN-1'), birth: maker.issueBirthCert('SN-BANNED-1') }, options, {
