@@ -21,6 +21,7 @@ import { startFleetFromConfig } from './fleet/fleet-from-config'
 import { AgentMetrics } from './metrics/agent-metrics'
 import { MetricsServer } from './metrics/metrics-server'
 import { BundleEndpointServer } from './federation/bundle-endpoint-server'
+import { Federation } from './federation/federation'
 import type { FleetServer } from './fleet/fleet-server'
 import { BundlePoll } from './upstream/bundle-poll'
 import { deviceUpstreamFromConfig } from './upstream/device-from-config'
@@ -41,10 +42,13 @@ export class Agent {
   readonly metrics?: MetricsServer
   /** The trust domain's bundle endpoint, with `federation.bundleEndpoint`. */
   readonly bundleEndpoint?: BundleEndpointServer
+  /** The federation relationships' fetchers. */
+  readonly federation: Federation
 
   private constructor (
     config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi,
-    grpc: Server, adminSocket: NetServer, roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer, bundleEndpoint?: BundleEndpointServer }
+    grpc: Server, adminSocket: NetServer, federation: Federation,
+    roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer, bundleEndpoint?: BundleEndpointServer }
   ) {
     this.config = config
     this.store = store
@@ -57,6 +61,7 @@ export class Agent {
     this.fleet = roles.fleet
     this.metrics = roles.metrics
     this.bundleEndpoint = roles.bundleEndpoint
+    this.federation = federation
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -73,6 +78,7 @@ export class Agent {
     let fleet: FleetServer | undefined
     let metrics: MetricsServer | undefined
     let bundleEndpoint: BundleEndpointServer | undefined
+    let federation: Federation | undefined
     try {
       const device = config.upstream === undefined ? undefined : deviceUpstreamFromConfig(config.upstream, config.trustDomain)
       ca = await AgentCa.open({
@@ -83,11 +89,13 @@ export class Agent {
         x509SvidTtlSeconds: config.svid.x509TtlSeconds,
         jwtSvidTtlSeconds: config.svid.jwtTtlSeconds,
         jwtKeyType: config.svid.jwtKeyType,
+        refreshHintSeconds: config.federation.refreshHintSeconds,
         ...(config.ca.upstream === undefined ? {} : { upstream: config.ca.upstream }),
         ...(device === undefined ? {} : { remoteUpstream: device }),
         logger
       })
       if (device !== undefined) bundlePoll = followUpstream(device, ca, logger)
+      federation = Federation.start({ store, ca, config: config.federation, logger })
       workloadApi = await WorkloadApiServer.start({
         socketPath: config.socket,
         store,
@@ -97,7 +105,7 @@ export class Agent {
         attestor: attestorOptions
       })
       adminGrpc = new Server()
-      adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, fleet: () => fleet, logger }))
+      adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, fleet: () => fleet, federation, logger }))
       const injector = adminGrpc.createConnectionInjector(ServerCredentials.createInsecure())
       adminSocket = await listenUnixSocket(
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
@@ -112,19 +120,22 @@ export class Agent {
         trustDomain: config.trustDomain,
         store,
         ca,
+        federation,
         logger
       })
       fleet = config.fleet === undefined ? undefined : await startFleetFromConfig(config.fleet, ca, store, logger)
       if (config.metrics !== undefined) {
-        const registry = new AgentMetrics({ ca, store, ...(bundlePoll === undefined ? {} : { bundlePoll }), ...(fleet === undefined ? {} : { fleet }) }).registry
+        const registry = new AgentMetrics({ ca, store, federation, ...(bundlePoll === undefined ? {} : { bundlePoll }), ...(fleet === undefined ? {} : { fleet }) }).registry
         metrics = await MetricsServer.start({ ...config.metrics, registry, logger })
       }
-      if (config.bundleEndpoint !== undefined) bundleEndpoint = await BundleEndpointServer.start({ ...config.bundleEndpoint, ca, store, logger })
-      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, { bundlePoll, fleet, metrics, bundleEndpoint })
+      const endpoint = config.federation.bundleEndpoint
+      if (endpoint !== undefined) bundleEndpoint = await BundleEndpointServer.start({ ...endpoint, ca, store, logger })
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, federation, { bundlePoll, fleet, metrics, bundleEndpoint })
     } catch (err) {
       await metrics?.stop()
       await fleet?.stop()
       bundlePoll?.stop()
+      federation?.stop()
       await spireServerApi?.stop()
       if (adminGrpc !== undefined && adminSocket !== undefined) await stopGrpcOnSocket(adminGrpc, adminSocket)
       await workloadApi?.stop()
@@ -139,6 +150,7 @@ export class Agent {
     await this.bundleEndpoint?.stop()
     await this.metrics?.stop()
     this.#bundlePoll?.stop()
+    this.federation.stop()
     await this.fleet?.stop()
     await this.spireServerApi.stop()
     await stopGrpcOnSocket(this.#grpc, this.#adminSocket)

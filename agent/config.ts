@@ -6,6 +6,8 @@ import { ConfigError, DURATION_SCHEMA, compileSchema, durationSeconds, readConfi
 import { parseTrustDomain } from '../spiffe/id'
 import type { TrustDomain } from '../spiffe/id'
 import type { WorkloadApiLimits } from './workload/admission'
+import { FEDERATION_SCHEMA, federationConfig } from './federation/federation-config'
+import type { FederationConfig, FederationConfigFile } from './federation/federation-config'
 
 export interface AgentConfigFile {
   trustDomain: string
@@ -29,17 +31,8 @@ export interface AgentConfigFile {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   /** host:port of a Prometheus /metrics endpoint (plain HTTP); none without it. */
   metrics?: string
-  /** Federation with other trust domains: the bundle endpoint this agent serves (off without it). */
-  federation?: {
-    bundleEndpoint?: {
-      /** host:port to listen on, e.g. 0.0.0.0:8443. */
-      address: string
-      /** https_spiffe: served with the agent's own X509-SVID (spiffe://<td>/spire/server); https_web: certFile and keyFile. */
-      profile: 'https_spiffe' | 'https_web'
-      certFile?: string
-      keyFile?: string
-    }
-  }
+  /** Federation with other trust domains: the bundle endpoint this agent serves (off without it), the relationships. */
+  federation: FederationConfigFile
   ca: {
     keyType: 'ec-p256' | 'rsa-2048'
     ttl: number | string
@@ -99,24 +92,7 @@ export const AGENT_CONFIG_SCHEMA = {
     dockerSocket: { ...PATH, description: 'The Docker Engine API socket (e.g. /var/run/docker.sock), for docker:* selectors' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
     metrics: { type: 'string', minLength: 1, description: 'host:port of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9464 (checked in loadAgentConfig)' },
-    federation: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        bundleEndpoint: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['address', 'profile'],
-          description: 'The trust domain\'s SPIFFE bundle endpoint, for other trust domains to federate with this one',
-          properties: {
-            address: { type: 'string', minLength: 1, description: 'host:port to listen on, e.g. 0.0.0.0:8443 (checked in loadAgentConfig)' },
-            profile: { enum: ['https_spiffe', 'https_web'] },
-            certFile: PATH,
-            keyFile: PATH
-          }
-        }
-      }
-    },
+    federation: FEDERATION_SCHEMA,
     ca: {
       type: 'object',
       additionalProperties: false,
@@ -202,8 +178,8 @@ export interface AgentConfig {
   readonly logLevel: AgentConfigFile['logLevel']
   /** Where /metrics is served, when it is. */
   readonly metrics?: { readonly host: string, readonly port: number }
-  /** The bundle endpoint, when it is served. */
-  readonly bundleEndpoint?: BundleEndpointConfig
+  /** The bundle endpoint (when it is served), the relationships from the file, the refresh settings. */
+  readonly federation: FederationConfig
   readonly ca: { readonly keyType: AgentConfigFile['ca']['keyType'], readonly ttlSeconds: number, readonly upstream?: Readonly<NonNullable<AgentConfigFile['ca']['upstream']>> }
   readonly upstream?: DeviceUpstreamConfig
   readonly fleet?: FleetConfig
@@ -217,13 +193,6 @@ export interface DeviceUpstreamConfig {
   readonly trustBundleFile: string
   readonly x509pop: { readonly certFile: string, readonly keyFile: string }
   readonly timeoutMs: number
-}
-
-/** Where the bundle endpoint listens, and its profile (https_web: the certificate and key files). */
-export interface BundleEndpointConfig {
-  readonly host: string
-  readonly port: number
-  readonly profile: { readonly kind: 'https_spiffe' } | { readonly kind: 'https_web', readonly certFile: string, readonly keyFile: string }
 }
 
 /** The upstream role's settings: where to listen, and the manufacturers' roots file. */
@@ -265,7 +234,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
   if (raw.upstream !== undefined && raw.ca.upstream !== undefined) {
     throw new ConfigError(name, [{ path: '/upstream', message: 'and ca.upstream exclude each other: the CA\'s authorities are signed by the fleet\'s SPIRE server (upstream) or by CA files (ca.upstream), not both', location: source?.locate('/upstream') }])
   }
-  for (const [path, address, example] of [['/upstream/address', raw.upstream?.address, 'spire.fleet.example:8081'], ['/fleet/address', raw.fleet?.address, '0.0.0.0:8081'], ['/metrics', raw.metrics, '127.0.0.1:9464'], ['/federation/bundleEndpoint/address', raw.federation?.bundleEndpoint?.address, '0.0.0.0:8443']] as const) {
+  for (const [path, address, example] of [['/upstream/address', raw.upstream?.address, 'spire.fleet.example:8081'], ['/fleet/address', raw.fleet?.address, '0.0.0.0:8081'], ['/metrics', raw.metrics, '127.0.0.1:9464'], ['/federation/bundleEndpoint/address', raw.federation.bundleEndpoint?.address, '0.0.0.0:8443']] as const) {
     if (address === undefined || hostPort(address) !== undefined) continue
     throw new ConfigError(name, [{
       path,
@@ -273,18 +242,8 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
       location: fromFlag(path) ?? source?.locate(path)
     }])
   }
-  const endpoint = raw.federation?.bundleEndpoint
-  const web = endpoint?.profile === 'https_web'
-  if (endpoint !== undefined && (web ? endpoint.certFile === undefined || endpoint.keyFile === undefined : endpoint.certFile !== undefined || endpoint.keyFile !== undefined)) {
-    const path = '/federation/bundleEndpoint'
-    throw new ConfigError(name, [{
-      path,
-      message: web
-        ? 'profile https_web needs certFile and keyFile: the Web PKI certificate (and its chain) for the host name peers dial, and its key'
-        : 'certFile and keyFile are for profile https_web only: https_spiffe is served with the agent\'s own SVID',
-      location: source?.locate(path)
-    }])
-  }
+  const federation = federationConfig(raw.federation, trustDomain, address => hostPort(address) as { host: string, port: number },
+    (path, message) => new ConfigError(name, [{ path, message, location: source?.locate(path) }]))
   return Object.freeze({
     trustDomain,
     dataDir: raw.dataDir,
@@ -297,7 +256,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ...(raw.metrics === undefined ? {} : { metrics: Object.freeze(hostPort(raw.metrics) as { host: string, port: number }) }),
-    ...(raw.federation?.bundleEndpoint === undefined ? {} : { bundleEndpoint: bundleEndpointConfig(raw.federation.bundleEndpoint) }),
+    federation,
     ca: Object.freeze({ keyType: raw.ca.keyType, ttlSeconds: caTtlSeconds, ...(raw.ca.upstream === undefined ? {} : { upstream: raw.ca.upstream }) }),
     ...(raw.upstream === undefined ? {} : { upstream: deviceUpstream(raw.upstream) }),
     ...(raw.fleet === undefined ? {} : { fleet: fleetConfig(raw.fleet) }),
@@ -324,11 +283,4 @@ function hostPort (address: string): { host: string, port: number } | undefined 
 
 function fleetConfig (raw: NonNullable<AgentConfigFile['fleet']>): FleetConfig {
   return Object.freeze({ ...hostPort(raw.address) as { host: string, port: number }, manufacturerBundleFile: raw.manufacturerBundleFile })
-}
-
-function bundleEndpointConfig (raw: NonNullable<NonNullable<AgentConfigFile['federation']>['bundleEndpoint']>): BundleEndpointConfig {
-  const profile = raw.profile === 'https_web'
-    ? Object.freeze({ kind: 'https_web' as const, certFile: raw.certFile as string, keyFile: raw.keyFile as string })
-    : Object.freeze({ kind: 'https_spiffe' as const })
-  return Object.freeze({ ...hostPort(raw.address) as { host: string, port: number }, profile })
 }

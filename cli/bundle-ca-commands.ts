@@ -10,6 +10,8 @@ import type { AuthorityMessage } from '../agent/admin/ca-message'
 import type { BundleMessage } from '../agent/admin/bundle-message'
 import type { AppendedAuthoritiesMessage, AppendedAuthorityMessage } from '../agent/admin/appended-authority-message'
 import { print, withAdmin, withAdminOptions } from './admin-options'
+import type { AdminClient, RelationshipMessage } from '../agent/admin/client'
+import { describeRelationship } from './federation-commands'
 import type { AdminOptions } from './admin-options'
 
 type Format = 'pem' | 'spiffe'
@@ -79,12 +81,32 @@ function readBundle (path: string | undefined, command: Command): string {
   }
 }
 
+interface FederatedView { bundle: BundleMessage, relationship: RelationshipMessage | null }
+
+/** Every federated bundle held, each with the relationship that keeps it current (null: set by an operator). */
+async function federatedBundles (client: AdminClient): Promise<FederatedView[]> {
+  const [bundles, relationships] = await Promise.all([client.listFederatedBundles(), client.listRelationships()])
+  return bundles.map(bundle => ({ bundle, relationship: relationships.find(r => r.trust_domain === bundle.trust_domain) ?? null }))
+}
+
+function describeWithRelationship ({ bundle, relationship }: FederatedView, format: Format): string {
+  const keeping = relationship === null ? 'Kept by         : an operator (chaperone bundle set); no relationship fetches it\n' : describeRelationship(relationship)
+  return `${describeFederated(bundle)}${keeping}\n${format === 'pem' ? bundle.pem : `${bundle.spiffe_json}\n`}`
+}
+
 export function addBundleAndCaCommands (program: Command): void {
   const bundle = program.command('bundle').description('the trust domain\'s bundle, and the federated bundles of other trust domains')
 
-  idOption(withAdminOptions(bundle.command('show').description('print a bundle: ours, or with --id a federated one; PEM (default) or the SPIFFE bundle format')), 'a federated trust domain', false)
+  idOption(withAdminOptions(bundle.command('show').description('print a bundle: ours, with --id a federated one, with --federated every federated one and how it is kept current; PEM (default) or the SPIFFE bundle format')), 'a federated trust domain', false)
     .addOption(formatOption('pem: the X.509 authorities; spiffe: the SPIFFE bundle (JWKS)'))
-    .action(async (options: AdminOptions & { id?: string, format: Format }) => {
+    .option('--federated', 'every federated bundle, each with its relationship\'s fetching (last fetch, sequence, next refresh, failures)')
+    .action(async (options: AdminOptions & { id?: string, format: Format, federated?: boolean }, command: Command) => {
+      if (options.federated === true) {
+        if (options.id !== undefined) command.error('error: --federated shows every federated bundle; leave out --id', { exitCode: 2 })
+        const federated = await withAdmin(options, federatedBundles)
+        print(options, federated, () => federated.length === 0 ? 'no federated bundles\n' : federated.map(f => describeWithRelationship(f, options.format)).join('\n'))
+        return
+      }
       const shown = await withAdmin(options, client => options.id === undefined ? client.getBundle() : client.getFederatedBundle(options.id))
       print(options, shown, () => options.format === 'pem' ? shown.pem : shown.spiffe_json)
     })

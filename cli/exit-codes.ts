@@ -1,7 +1,7 @@
 /**
  * Exit codes of `chaperone`: 0 success, 2 the input was wrong (a usage error, a bad ID, selector, TTL, config, policy or
  * bundle, a duplicate or unknown entry, an unknown federated bundle, a bad device registration or birth certificate,
- * an unknown device), 1 anything else (the agent unreachable, a failure on its side, an agent without `fleet:`).
+ * an unknown device, a bad, unknown, existing or config-defined federation relationship), 1 anything else (the agent unreachable, a failure on its side, an agent without `fleet:`).
  */
 import { CommanderError } from 'commander'
 import { ChaperoneError } from '../spiffe/errors'
@@ -16,7 +16,8 @@ const INPUT_CODES = new Set([
   'ERR_ENTRY_DUPLICATE', 'ERR_ENTRY_NOT_FOUND', 'ERR_ADMIN_REQUEST_INVALID', 'ERR_WORKLOAD_API_ADDRESS', 'ERR_WORKLOAD_API_INVALID_REQUEST',
   'ERR_POLICY_INVALID', 'ERR_POLICY_REQUEST_INVALID', 'ERR_BUNDLE_INVALID', 'ERR_BUNDLE_NOT_FOUND', 'ERR_BUNDLE_OWN_TRUST_DOMAIN',
   'ERR_AUTHORITY_INVALID', 'ERR_AUTHORITY_KEY_ID_IN_USE', 'ERR_AUTHORITY_NOT_FOUND', 'ERR_AUTHORITY_OF_CA',
-  'ERR_AGENT_INVALID', 'ERR_AGENT_NOT_FOUND', 'ERR_FLEET_REGISTRATION_INVALID', 'ERR_FLEET_BIRTH_CERT_INVALID'
+  'ERR_AGENT_INVALID', 'ERR_AGENT_NOT_FOUND', 'ERR_FLEET_REGISTRATION_INVALID', 'ERR_FLEET_BIRTH_CERT_INVALID',
+  'ERR_RELATIONSHIP_INVALID', 'ERR_RELATIONSHIP_NOT_FOUND', 'ERR_RELATIONSHIP_EXISTS', 'ERR_RELATIONSHIP_FROM_CONFIG'
 ])
 
 export function exitCodeOf (err: unknown): number {

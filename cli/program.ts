@@ -10,6 +10,7 @@ import { addAgentCommand } from './agent-command'
 import { addEntryCommands } from './entry-commands'
 import { addBundleAndCaCommands } from './bundle-ca-commands'
 import { addFleetCommands } from './fleet-commands'
+import { addFederationCommands } from './federation-commands'
 import { addApiCommands } from './api-commands'
 import { addPolicyCommands } from './policy-commands'
 import { addProxyCommands } from './proxy-command'
@@ -33,6 +34,7 @@ export function buildProgram (): Command {
   addEntryCommands(program)
   addBundleAndCaCommands(program)
   addFleetCommands(program)
+  addFederationCommands(program)
   addApiCommands(program)
   addPolicyCommands(program)
   addProxyCommands(program)

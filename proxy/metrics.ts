@@ -20,6 +20,13 @@ export class SidecarMetrics {
     registers: [this.registry]
   })
 
+  readonly closed = new Counter({
+    name: 'chaperone_connections_closed_total',
+    help: 'Established connections the sidecar closed, by listener and reason (policy: the new policy denies them; trust_domain_removed: their peer\'s trust domain left the bundle set)',
+    labelNames: ['listener', 'reason'],
+    registers: [this.registry]
+  })
+
   readonly active = new Gauge({ name: 'chaperone_active_connections', help: 'Open connections, by listener', labelNames: ['listener'], registers: [this.registry] })
   readonly handshakeFailures = new Counter({
     name: 'chaperone_handshake_failures_total',

@@ -1,7 +1,9 @@
 /**
  * The sidecar process: its identity from the Workload API, the policy (hot-reloaded), the listeners and the admin
  * endpoints. A policy change closes the open connections the new policy denies and leaves the rest; an SVID or
- * bundle change applies to new handshakes only. Rules the listeners can never serve are logged at start and on reload. `stop()` stops accepting, drains, then closes what is left.
+ * bundle change applies to new handshakes only, but a trust domain whose bundle leaves the set takes the
+ * connections with its peers along. Rules the listeners can never serve are logged at start and on reload.
+ * `stop()` stops accepting, drains, then closes what is left.
  */
 import { once } from 'node:events'
 import type { Server as HttpServer } from 'node:http'
@@ -26,6 +28,7 @@ import { explicitProxyListener } from './listeners/explicit-proxy'
 import { isDrainable } from './http1/connections'
 import { transparentInboundListener, transparentOutboundListener } from './listeners/transparent'
 import { logServedPortWarnings } from './served-ports'
+import { closeOnTrustDomainRemoval } from './trust-domain-removal'
 
 interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
 
@@ -65,6 +68,7 @@ export class Sidecar {
       logServedPortWarnings(services)
     })
     const listeners = config.listeners.map((listener): BoundListener => ({ config: listener, server: createListener(services, listener, state), bound: undefined }))
+    closeOnTrustDomainRemoval(services, listeners.map(l => ({ name: l.config.name, server: l.server })))
     const sidecar = new Sidecar(services, listeners, adminServer(services, () => listeners))
     await sidecar.#listen()
     logger.info({ event: 'sidecar_started', spiffeId: state.context.spiffeId.toString(), policy: policy.policy.hash, listeners: sidecar.addresses() }, 'sidecar running')
@@ -123,6 +127,7 @@ function createListener (services: SidecarServices, listener: ListenerConfig, st
 
 function closeDenied (services: SidecarServices): void {
   for (const { connection, decision } of services.tracker.reevaluate(services.policy.decide)) {
+    services.metrics.closed.inc({ listener: connection.listener, reason: 'policy' })
     services.logger.warn({
       event: 'closed_by_policy',
       listener: connection.listener,

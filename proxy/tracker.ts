@@ -1,9 +1,11 @@
 /**
- * Open connections, for what happens to them later: a policy change closes the ones the new policy denies
- * (the rest are untouched), and SIGTERM drains them. Each remembers the request it was allowed as.
+ * Open connections, for what happens to them later: a policy change closes the ones the new policy denies, a
+ * trust domain leaving the bundle set closes those with its peers (the rest are untouched in both cases), and
+ * SIGTERM drains them. Each remembers the request it was allowed as.
  */
 import type { Socket } from 'node:net'
 import type { Decision, PolicyRequest } from '../policy/engine'
+import type { SpiffeId } from '../spiffe/id'
 
 export interface TrackedConnection {
   readonly listener: string
@@ -12,6 +14,11 @@ export interface TrackedConnection {
   readonly request: PolicyRequest
   /** Every socket of the connection (client side and upstream side). */
   readonly sockets: readonly Socket[]
+}
+
+/** The verified peer of a connection: the client inbound, the server outbound. */
+export function peerOf (connection: TrackedConnection): SpiffeId | string {
+  return connection.direction === 'inbound' ? connection.request.from : connection.request.to
 }
 
 export class ConnectionTracker {
@@ -31,16 +38,26 @@ export class ConnectionTracker {
     return this.#open.size
   }
 
-  /** Closes the connections `decide` now denies; returns them with the denying decision. */
-  reevaluate (decide: (request: PolicyRequest) => Decision): Array<{ connection: TrackedConnection, decision: Decision }> {
-    const closed: Array<{ connection: TrackedConnection, decision: Decision }> = []
+  /** Closes the open connections `close` picks (those closed already but not yet gone are skipped); returns them. */
+  closeWhere (close: (connection: TrackedConnection) => boolean): TrackedConnection[] {
+    const closed: TrackedConnection[] = []
     for (const connection of this.#open) {
-      const decision = decide(connection.request)
-      if (decision.allow) continue
-      closed.push({ connection, decision })
+      if (connection.sockets[0].destroyed || !close(connection)) continue
+      closed.push(connection)
       for (const socket of connection.sockets) socket.destroy()
     }
     return closed
+  }
+
+  /** Closes the connections `decide` now denies; returns them with the denying decision. */
+  reevaluate (decide: (request: PolicyRequest) => Decision): Array<{ connection: TrackedConnection, decision: Decision }> {
+    const denied = new Map<TrackedConnection, Decision>()
+    this.closeWhere(connection => {
+      const decision = decide(connection.request)
+      if (!decision.allow) denied.set(connection, decision)
+      return !decision.allow
+    })
+    return [...denied].map(([connection, decision]) => ({ connection, decision }))
   }
 
   /** Waits until every connection has closed, or `ms` has passed; then closes what is left. Returns how many were cut. */
@@ -54,8 +71,6 @@ export class ConnectionTracker {
         }
       })
     }
-    const cut = this.#open.size
-    for (const connection of this.#open) for (const socket of connection.sockets) socket.destroy()
-    return cut
+    return this.closeWhere(() => true).length
   }
 }

@@ -15,10 +15,12 @@ import type { BundleMessage } from './bundle-message'
 import type { AppendedAuthoritiesMessage } from './appended-authority-message'
 import type { FederatedBundleFormat } from '../store'
 import type { DeviceMessage, FleetStatusMessage, ListDevicesMessage, RegisteredDeviceMessage } from './fleet-message'
+import type { CreateRelationshipMessage, RelationshipMessage } from './federation-message'
 
 export type { BundleMessage } from './bundle-message'
 export type { AppendedAuthoritiesMessage, AppendedAuthorityMessage } from './appended-authority-message'
 export type { DeviceMessage, FleetStatusMessage, ListDevicesMessage, RegisteredDeviceMessage } from './fleet-message'
+export type { RelationshipMessage } from './federation-message'
 
 type Callback<T> = (err: ServiceError | null, value?: T) => void
 type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: Date }, callback: Callback<unknown>) => void
@@ -125,14 +127,42 @@ export class AdminClient {
     return this.#call('GetFleetStatus', {})
   }
 
+  /** Creates a federation relationship, with a bootstrap bundle (its text and format) if given. */
+  createRelationship (request: RelationshipRequest): Promise<RelationshipMessage> {
+    return this.#call('CreateRelationship', relationshipRequest(request))
+  }
+
+  /** Changes a relationship's endpoint URL or profile (what is left out is kept), or sets its bundle. */
+  updateRelationship (request: Partial<RelationshipRequest> & { trustDomain: string }): Promise<RelationshipMessage> {
+    return this.#call('UpdateRelationship', relationshipRequest(request))
+  }
+
+  /** Deletes a relationship and its trust domain's bundle; returns what was deleted. */
+  deleteRelationship (trustDomain: string): Promise<RelationshipMessage> {
+    return this.#call('DeleteRelationship', { trust_domain: trustDomain })
+  }
+
+  getRelationship (trustDomain: string): Promise<RelationshipMessage> {
+    return this.#call('GetRelationship', { trust_domain: trustDomain })
+  }
+
+  async listRelationships (): Promise<RelationshipMessage[]> {
+    return (await this.#call<{ relationships: RelationshipMessage[] }>('ListRelationships', {})).relationships
+  }
+
+  /** Fetches a relationship's bundle now; fails with ERR_BUNDLE_FETCH_FAILED (and the reason) if the endpoint does. */
+  refreshRelationship (trustDomain: string): Promise<RelationshipMessage> {
+    return this.#call('RefreshRelationship', { trust_domain: trustDomain }, 40_000)
+  }
+
   close (): void {
     this.#client.close()
   }
 
-  #call<T> (method: string, request: unknown): Promise<T> {
+  #call<T> (method: string, request: unknown, deadlineMs = 10_000): Promise<T> {
     const fn = (this.#client as unknown as Record<string, UnaryMethod>)[method].bind(this.#client)
     return new Promise((resolve, reject) => {
-      fn(request, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, (err, value) => {
+      fn(request, new Metadata(), { deadline: new Date(Date.now() + deadlineMs) }, (err, value) => {
         if (err === null) resolve(value as T)
         else reject(this.#errorOf(err))
       })
@@ -146,6 +176,25 @@ export class AdminClient {
       return new AgentError('ERR_ADMIN_UNAVAILABLE', `cannot reach the agent's admin API at ${this.#socketPath}: ${unreachableHint(err.details)}`, { cause: err })
     }
     return new AgentError('ERR_ADMIN_FAILED', `the agent's admin API failed: ${err.details}`, { cause: err })
+  }
+}
+
+export interface RelationshipRequest {
+  trustDomain: string
+  bundleEndpointUrl: string
+  profile: 'https_web' | 'https_spiffe'
+  endpointSpiffeId?: string
+  bundle?: { format: FederatedBundleFormat, text: string }
+}
+
+function relationshipRequest (request: Partial<RelationshipRequest>): CreateRelationshipMessage {
+  return {
+    trust_domain: request.trustDomain ?? '',
+    bundle_endpoint_url: request.bundleEndpointUrl ?? '',
+    profile: request.profile ?? '',
+    endpoint_spiffe_id: request.endpointSpiffeId ?? '',
+    bundle_format: request.bundle?.format ?? '',
+    bundle: request.bundle?.text ?? ''
   }
 }
 

@@ -20,6 +20,8 @@ import { caStatusMessage } from './ca-message'
 import { bundleToMessage, federatedBundleToMessage } from './bundle-message'
 import { appendedAuthorityCalls } from './appended-authority-calls'
 import { fleetCalls } from './fleet-calls'
+import { federationCalls } from './federation-calls'
+import type { Federation } from '../federation/federation'
 import type { FleetServer } from '../fleet'
 import type { WorkloadApiStatusMessage } from './workload-api-message'
 import { AgentError } from '../errors'
@@ -47,7 +49,13 @@ const INPUT_ERRORS: Record<string, status> = {
   ERR_AGENT_NOT_FOUND: status.NOT_FOUND,
   ERR_FLEET_NOT_CONFIGURED: status.FAILED_PRECONDITION,
   ERR_FLEET_REGISTRATION_INVALID: status.INVALID_ARGUMENT,
-  ERR_FLEET_BIRTH_CERT_INVALID: status.INVALID_ARGUMENT
+  ERR_FLEET_BIRTH_CERT_INVALID: status.INVALID_ARGUMENT,
+  ERR_RELATIONSHIP_INVALID: status.INVALID_ARGUMENT,
+  ERR_RELATIONSHIP_NOT_FOUND: status.NOT_FOUND,
+  ERR_RELATIONSHIP_EXISTS: status.ALREADY_EXISTS,
+  ERR_RELATIONSHIP_FROM_CONFIG: status.FAILED_PRECONDITION,
+  // The other trust domain's endpoint, not this agent: the caller may try again.
+  ERR_BUNDLE_FETCH_FAILED: status.UNAVAILABLE
 }
 
 export interface AdminDeps {
@@ -56,18 +64,17 @@ export interface AdminDeps {
   readonly workloadApi: WorkloadAdmission
   /** The upstream role's server, once started; undefined without `fleet:`. */
   readonly fleet: () => FleetServer | undefined
+  readonly federation: Federation
   readonly logger: Logger
 }
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void
 
-export function adminHandlers ({ store, ca, workloadApi, fleet, logger }: AdminDeps): UntypedServiceImplementation {
-  /** Runs `work` and answers with its result or a mapped error; `what` names the call in logs. */
-  function unary<Req, Res> (what: string, work: (request: Req) => Res): Handler<Req, Res> {
+export function adminHandlers ({ store, ca, workloadApi, fleet, federation, logger }: AdminDeps): UntypedServiceImplementation {
+  /** Runs `work` and answers with its result (or what it resolves to) or a mapped error; `what` names the call in logs. */
+  function unary<Req, Res> (what: string, work: (request: Req) => Res | Promise<Res>): Handler<Req, Res> {
     return (call, callback) => {
-      try {
-        callback(null, work(call.request))
-      } catch (err) {
+      Promise.resolve().then(() => work(call.request)).then(result => { callback(null, result) }, (err: unknown) => {
         const code = err instanceof ChaperoneError ? (err as ChaperoneError).code : undefined
         const grpcStatus = code === undefined ? undefined : INPUT_ERRORS[code]
         const metadata = new Metadata()
@@ -87,13 +94,14 @@ export function adminHandlers ({ store, ca, workloadApi, fleet, logger }: AdminD
           logger.error({ call: what, err }, 'admin request failed')
           callback({ code: status.INTERNAL, details: `the agent failed to ${what}; see its log`, metadata })
         }
-      }
+      })
     }
   }
 
   const appended = appendedAuthorityCalls(store, ca, logger)
   const message = (entry: RegistrationEntry): EntryMessage => entryToMessage(entry, notServedReason(store, entry, Math.floor(Date.now() / 1000)))
   const devices = fleetCalls({ store, trustDomain: ca.trustDomain, fleet, entryMessage: message, logger })
+  const relationships = federationCalls(store, federation, logger)
 
   return {
     CreateEntry: unary('create an entry', (m: EntryMessage) => message(store.createEntry(messageToInput(m)))),
@@ -133,6 +141,12 @@ export function adminHandlers ({ store, ca, workloadApi, fleet, logger }: AdminD
     BanDevice: unary('ban a fleet device', devices.ban),
     EvictDevice: unary('evict a fleet device', devices.evict),
     GetFleetStatus: unary('show the fleet', devices.status),
+    CreateRelationship: unary('create a federation relationship', relationships.create),
+    UpdateRelationship: unary('update a federation relationship', relationships.update),
+    DeleteRelationship: unary('delete a federation relationship', relationships.delete),
+    GetRelationship: unary('show a federation relationship', relationships.get),
+    ListRelationships: unary('list federation relationships', relationships.list),
+    RefreshRelationship: unary('refresh a federated bundle', relationships.refresh),
     GetWorkloadApiStatus: unary('show the Workload API', (): WorkloadApiStatusMessage => {
       const { open, refused, openFiles } = workloadApi.status()
       const { idleTimeoutMs, maxConnectionsPerUid, reservedDescriptors } = workloadApi.limits

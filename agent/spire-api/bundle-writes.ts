@@ -23,7 +23,7 @@ export interface BundleWriteDeps {
 export function createFederatedBundle (deps: BundleWriteDeps, message: BundleMessage | null, outputMask: BundleMaskMessage | null): BundleResult {
   return attempt(deps, 'unable to create bundle', () => {
     const name = federatedName(deps, message, 'creating a federated bundle for the server\'s own trust domain is not allowed')
-    const document = converted(() => messageToDocument(message as BundleMessage))
+    const document = convertedBundle(() => messageToDocument(message as BundleMessage))
     if (deps.store.findFederatedBundle(name) !== undefined) throw new SpireApiError(status.ALREADY_EXISTS, 'bundle already exists')
     return stored(deps, name, document, outputMask)
   })
@@ -32,18 +32,18 @@ export function createFederatedBundle (deps: BundleWriteDeps, message: BundleMes
 export function updateFederatedBundle (deps: BundleWriteDeps, message: BundleMessage | null, inputMask: BundleMaskMessage | null, outputMask: BundleMaskMessage | null): BundleResult {
   return attempt(deps, 'failed to update bundle', () => {
     const name = federatedName(deps, message, 'updating a federated bundle for the server\'s own trust domain is not allowed')
-    converted(() => messageToDocument(message as BundleMessage))
+    convertedBundle(() => messageToDocument(message as BundleMessage))
     const current = deps.store.findFederatedBundle(name)
     if (current === undefined) throw new SpireApiError(status.NOT_FOUND, 'bundle not found')
     const merged = mergeBundle(message as BundleMessage, inputMask, bundleToMessage(current.bundle))
-    return stored(deps, name, converted(() => messageToDocument(merged)), outputMask)
+    return stored(deps, name, convertedBundle(() => messageToDocument(merged)), outputMask)
   })
 }
 
 export function setFederatedBundle (deps: BundleWriteDeps, message: BundleMessage | null, outputMask: BundleMaskMessage | null): BundleResult {
   return attempt(deps, 'failed to set bundle', () => {
     const name = federatedName(deps, message, 'setting a federated bundle for the server\'s own trust domain is not allowed')
-    return stored(deps, name, converted(() => messageToDocument(message as BundleMessage)), outputMask)
+    return stored(deps, name, convertedBundle(() => messageToDocument(message as BundleMessage)), outputMask)
   })
 }
 
@@ -79,16 +79,19 @@ function federatedName (deps: BundleWriteDeps, message: BundleMessage | null, ow
 }
 
 function stored (deps: BundleWriteDeps, name: string, document: string, outputMask: BundleMaskMessage | null): BundleResult {
-  const held: FederatedBundle = converted(() => deps.store.setFederatedBundle({ trustDomain: name, format: 'spiffe', bundle: document }))
+  const held: FederatedBundle = convertedBundle(() => deps.store.setFederatedBundle({ trustDomain: name, format: 'spiffe', bundle: document }))
   return { status: { ...OK_STATUS }, bundle: maskBundle(bundleToMessage(held.bundle), outputMask) }
 }
 
-/** SPIRE's conversion failures, "failed to convert bundle: <reason>"; our store's refusals of a bundle are among them. */
-function converted<T> (read: () => T): T {
+/**
+ * SPIRE's conversion failures of a bundle sent to the API, "<prefix>: <reason>" (INVALID_ARGUMENT; SPIRE's prefix
+ * for the Bundle service unless given); our store's refusals of a bundle (ERR_BUNDLE_INVALID) are among them.
+ */
+export function convertedBundle<T> (read: () => T, prefix = 'failed to convert bundle'): T {
   try {
-    return SpireApiError.within('failed to convert bundle', read)
+    return SpireApiError.within(prefix, read)
   } catch (err) {
-    if (err instanceof ChaperoneError && (err as ChaperoneError).code === 'ERR_BUNDLE_INVALID') throw SpireApiError.invalid(`failed to convert bundle: ${err.message}`)
+    if (err instanceof ChaperoneError && (err as ChaperoneError).code === 'ERR_BUNDLE_INVALID') throw SpireApiError.invalid(`${prefix}: ${err.message}`)
     throw err
   }
 }

@@ -12,6 +12,9 @@ export const BundleService = (): ServiceClientConstructor =>
 export const AgentService = (): ServiceClientConstructor =>
   loadProtoService(packageFile('agent/spire-api/proto/agent.proto'), 'spire.api.server.agent.v1.Agent')
 
+export const TrustDomainService = (): ServiceClientConstructor =>
+  loadProtoService(packageFile('agent/spire-api/proto/trustdomain.proto'), 'spire.api.server.trustdomain.v1.TrustDomain')
+
 /** The Agent service as a device CALLS it on an upstream SPIRE server: only AttestAgent (proto/agent-attest.proto). */
 export const AgentAttestationService = (): ServiceClientConstructor =>
   loadProtoService(packageFile('agent/spire-api/proto/agent-attest.proto'), 'spire.api.server.agent.v1.Agent')

@@ -1,6 +1,7 @@
 /**
- * The SPIRE server API's messages (proto/types.proto, proto/entry.proto) as grpc-js hands them over and takes them
- * back: field names as in the .proto, int64s as numbers, enums as their names, an unset message field as null.
+ * The SPIRE server API's messages (proto/types.proto, proto/entry.proto, …) as grpc-js hands them over and takes
+ * them back: field names as in the .proto, int64s as numbers, enums as their names, an unset message field as null,
+ * the member of a oneof that is not set as absent (undefined).
  */
 
 export interface SpiffeIdMessage {
@@ -160,4 +161,28 @@ export interface AgentFilterMessage {
   by_banned: { value: boolean } | null
   by_can_reattest: { value: boolean } | null
   by_expires_before: string
+}
+
+/** A oneof's members as grpc-js hands them over: the one set present, and its name under the oneof's; others absent. */
+export interface FederationRelationshipMessage {
+  trust_domain: string
+  bundle_endpoint_url: string
+  bundle_endpoint_profile?: 'https_web' | 'https_spiffe'
+  https_web?: Record<string, never>
+  https_spiffe?: { endpoint_spiffe_id: string }
+  trust_domain_bundle: BundleMessage | null
+}
+
+/** The FederationRelationship fields a mask names: every field but trust_domain (the profile is its oneof). */
+export type FederationRelationshipMaskMessage = Record<'bundle_endpoint_url' | 'bundle_endpoint_profile' | 'trust_domain_bundle', boolean>
+
+/** One result of a federation relationship batch: its status, and the relationship (create, update) it concerns. */
+export interface FederationRelationshipResult {
+  status: StatusMessage
+  federation_relationship?: FederationRelationshipMessage
+}
+
+export interface FederationRelationshipDeleteResult {
+  status: StatusMessage
+  trust_domain: string
 }

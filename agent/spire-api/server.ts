@@ -3,8 +3,9 @@
  * api.sock, its directory 0750, the socket 0770, optionally given to a group), where SPIRE's tools and
  * orchestrators written for SPIRE reach the agent's registration store. Who may call is decided by the socket's
  * mode and group, as for SPIRE's local callers, and, when admin workloads are let in (the socket then 0777 in a
- * 0755 directory), by the caller's entries: authorization.ts checks every call. Serves the Entry, Bundle and Agent services and the
- * standard health service (`spire-server healthcheck`); any other method answers UNIMPLEMENTED, naming it.
+ * 0755 directory), by the caller's entries: authorization.ts checks every call. Serves the Entry, Bundle, Agent and
+ * TrustDomain services and the standard health service (`spire-server healthcheck`); any other method answers
+ * UNIMPLEMENTED, naming it.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js'
 import type { Server as NetServer } from 'node:net'
@@ -25,7 +26,9 @@ import { WorkloadAdmission } from '../workload/admission'
 import type { WorkloadApiLimits } from '../workload/admission'
 import { ConnectionRegistry } from '../workload/connections'
 import { entryHandlers } from './entry-service'
-import { AgentService, BundleService, EntryService } from './grpc-proto'
+import { AgentService, BundleService, EntryService, TrustDomainService } from './grpc-proto'
+import { trustDomainHandlers } from './trust-domain-service'
+import type { BundleRefresher } from './trust-domain-service'
 
 export interface SpireServerApiOptions {
   readonly socketPath: string
@@ -42,12 +45,14 @@ export interface SpireServerApiOptions {
   /** Our own trust domain's bundle (GetBundle). */
   readonly ca: AgentCa
   readonly logger: Logger
+  /** The agent's federation, which RefreshBundle asks for a fetch (none: RefreshBundle answers UNIMPLEMENTED). */
+  readonly federation?: BundleRefresher
 }
 
 /** SPIRE server's modes (pkg/server/endpoints): its own user and group only; with admin workloads, every user. */
 const MODES = { local: { directory: 0o750, socket: 0o770 }, adminWorkloads: { directory: 0o755, socket: 0o777 } }
 /** The services served, by their full names (each with its health status). */
-const SERVICES = ['spire.api.server.entry.v1.Entry', 'spire.api.server.bundle.v1.Bundle', 'spire.api.server.agent.v1.Agent']
+const SERVICES = ['spire.api.server.entry.v1.Entry', 'spire.api.server.bundle.v1.Bundle', 'spire.api.server.agent.v1.Agent', 'spire.api.server.trustdomain.v1.TrustDomain']
 
 export class SpireServerApi {
   readonly socketPath: string
@@ -79,6 +84,7 @@ export class SpireServerApi {
     grpc.addService(EntryService().service, entryHandlers({ store, ctx, logger, callers }))
     grpc.addService(BundleService().service, bundleHandlers({ store, ctx, ca: options.ca, logger, callers }))
     grpc.addService(AgentService().service, agentHandlers({ store, trustDomain: ctx.trustDomain, logger, callers }))
+    grpc.addService(TrustDomainService().service, trustDomainHandlers({ store, ctx, logger, callers, ...options.federation === undefined ? {} : { federation: options.federation } }))
     new HealthImplementation(Object.fromEntries(['', ...SERVICES].map(name => [name, 'SERVING' as const]))).addToServer(grpc)
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure())
     const socket = await listenUnixSocket({

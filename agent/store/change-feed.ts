@@ -10,13 +10,14 @@ import type { AppendedAuthoritiesChange } from './appended-authority'
 import type { AttestedAgentChange } from './attested-agent'
 import type { EntryChange } from './entry'
 import type { FederatedBundleChange } from './federated-bundle'
+import type { RelationshipChange } from './federation-relationship'
 
 /**
  * What one committed write changed: an entry (created, updated, deleted), a federated bundle (set, deleted), the
  * appended authorities of our own bundle, or an attested agent (attested, banned, evicted). An entry's change
  * carries the `entry`, an agent's the `agent`, every other change names the trust domain of its `bundle`.
  */
-export type StoreChange = EntryChange | FederatedBundleChange | AppendedAuthoritiesChange | AttestedAgentChange
+export type StoreChange = EntryChange | FederatedBundleChange | AppendedAuthoritiesChange | AttestedAgentChange | RelationshipChange
 
 export type ChangeListener = (change: StoreChange) => void
 
@@ -69,6 +70,8 @@ export class ChangeFeed {
 function summary (change: StoreChange): object {
   const subject = 'entry' in change
     ? { entryId: change.entry.id }
-    : 'agent' in change ? { agentId: change.agent.spiffeId } : { trustDomain: change.bundle.trustDomain.name }
+    : 'agent' in change
+      ? { agentId: change.agent.spiffeId }
+      : { trustDomain: ('relationship' in change ? change.relationship : change.bundle).trustDomain.name }
   return { kind: change.kind, ...subject, storeRevision: change.storeRevision }
 }

@@ -29,6 +29,8 @@ import { EntryError } from './errors'
 import { federatedTrustDomain, isFederatedBundleChange, validateFederatedBundle } from './federated-bundle'
 import type { FederatedBundle, FederatedBundleInput } from './federated-bundle'
 import { FederatedBundleTable } from './federated-bundle-table'
+import { RelationshipTable } from './federation-relationship-table'
+import { FederationRelationships } from './federation-relationships'
 import { formatSelector, parseSelector, uniqueSelectors } from './selectors'
 import type { Selector } from './selectors'
 import { OwnBundleCache } from './own-bundle'
@@ -70,6 +72,8 @@ export class RegistrationStore {
   readonly serverId: string
   /** The agents attested to this one (its upstream role). */
   readonly agents: AttestedAgents
+  /** The federation relationships: other trust domains' bundle endpoints, which the fetchers poll. */
+  readonly relationships: FederationRelationships
   readonly #file: StoreFile
   readonly #entries: EntryTable
   readonly #federatedBundles: FederatedBundleTable
@@ -109,6 +113,15 @@ export class RegistrationStore {
       trustDomain: options.trustDomain,
       clock: () => this.#clock(),
       write: (kind, write) => this.#write(storeRevision => ({ kind, agent: write(), storeRevision })).agent
+    })
+    this.relationships = new FederationRelationships({
+      table: new RelationshipTable(db, logger),
+      trustDomain: options.trustDomain,
+      clock: () => this.#clock(),
+      write: (kind, write) => this.#write(storeRevision => ({ kind, relationship: write(), storeRevision })).relationship,
+      setBundle: (trustDomain, format, bundle) => this.setFederatedBundle({ trustDomain, format, bundle }),
+      findBundle: name => this.findFederatedBundle(name),
+      deleteBundle: name => this.deleteFederatedBundle(name)
     })
     this.#feed = new ChangeFeed(logger)
     this.#trustDomain = options.trustDomain

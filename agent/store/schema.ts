@@ -135,6 +135,26 @@ export const MIGRATIONS: readonly Migration[] = [
       -- the entries parented on an ID: the crawl of the entries authorized to an agent
       CREATE INDEX entries_by_parent ON entries (parent_id);
     `
+  },
+  {
+    version: 6,
+    description: 'federation relationships: where other trust domains serve their bundles, and how to authenticate them',
+    sql: `
+      CREATE TABLE federation_relationships (
+        -- the other trust domain's name, e.g. "plant-b.example" (never the agent's own)
+        trust_domain        TEXT PRIMARY KEY,
+        -- the https URL of its bundle endpoint
+        bundle_endpoint_url TEXT NOT NULL,
+        profile             TEXT NOT NULL CHECK (profile IN ('https_web', 'https_spiffe')),
+        -- the SPIFFE ID the endpoint must present, https_spiffe only
+        endpoint_spiffe_id  TEXT,
+        -- 'config': from the agent's config file (changed there only); 'api': made at run time
+        source              TEXT NOT NULL CHECK (source IN ('config', 'api')),
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        CHECK ((profile = 'https_spiffe') = (endpoint_spiffe_id IS NOT NULL))
+      ) WITHOUT ROWID;
+    `
   }
 ]
 

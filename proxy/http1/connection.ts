@@ -60,6 +60,11 @@ export class HttpConnection<C> implements ExchangeHost {
     client.on('close', () => { this.#onClientClose() })
   }
 
+  /** What the listener gave this connection: the verified peer inbound, the destination outbound. */
+  get context (): C {
+    return this.#context
+  }
+
   get settings (): HttpConnectionHooks<C>['settings'] {
     return this.#hooks.settings
   }

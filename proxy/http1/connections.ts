@@ -3,8 +3,11 @@
  * listener's routing and a context of its own (the verified peer inbound, the destination outbound), one pool of
  * upstream connections, request durations in the metrics, upgraded connections tracked like TCP ones (a policy
  * reload re-decides them). Draining closes idle connections at once and the others after their current response.
+ * When a trust domain leaves the bundle set, the connections with its peers close: client connections inbound,
+ * upstream connections (idle or in use) outbound.
  */
 import type { Server, Socket } from 'node:net'
+import type { SpiffeId } from '../../spiffe/id'
 import type { ListenerConfig } from '../config'
 import type { SidecarServices } from '../services'
 import { refused } from '../steps/admit'
@@ -12,27 +15,31 @@ import { HttpConnection } from './connection'
 import type { HttpConnectionHooks } from './route'
 import { UpstreamPool } from './upstream-pool'
 
-/** A listener's server whose open HTTP connections the sidecar closes itself when it stops. */
+/** A listener's server whose open HTTP connections the sidecar closes itself: when it stops, or when peers are no longer trusted. */
 export interface Drainable {
   closeIdleConnections: () => void
   closeAllConnections: () => void
+  /** Closes the connections whose verified peer `gone` picks; returns how many. */
+  closePeerConnections: (gone: (peer: SpiffeId) => boolean) => number
 }
 
 export type DrainableServer = Server & Drainable
 
 export function isDrainable (server: Server): server is DrainableServer {
-  return 'closeIdleConnections' in server && 'closeAllConnections' in server
+  return 'closeIdleConnections' in server && 'closeAllConnections' in server && 'closePeerConnections' in server
 }
 
 export class HttpConnections<C> {
   readonly pool: UpstreamPool
   readonly #open = new Set<HttpConnection<C>>()
   readonly #hooks: HttpConnectionHooks<C>
+  readonly #peerOf: (context: C) => SpiffeId | undefined
   #draining = false
 
-  /** `peerOf`: the peer a connection's context names, for the log of a request refused at a limit. */
-  constructor (services: SidecarServices, listener: ListenerConfig, route: HttpConnectionHooks<C>['route'], peerOf: (context: C) => string | undefined) {
+  /** `peerOf`: the verified peer a connection's context names (inbound), if any. */
+  constructor (services: SidecarServices, listener: ListenerConfig, route: HttpConnectionHooks<C>['route'], peerOf: (context: C) => SpiffeId | undefined) {
     const { config, metrics, logger, tracker } = services
+    this.#peerOf = peerOf
     const pool = this.pool = new UpstreamPool(config.idleTimeoutMs, (err, target) => {
       logger.warn({ event: 'upstream_failed', listener: listener.name, target, err: err.message }, 'the upstream connection failed')
     })
@@ -42,7 +49,7 @@ export class HttpConnections<C> {
       release: (upstream, reusable, keepAliveMs) => { pool.release(upstream, reusable && !this.#draining, keepAliveMs) },
       observe: (status, ms) => { metrics.httpDuration.observe({ listener: listener.name, code: String(status) }, ms / 1000) },
       tunnel: (request, client, upstream) => { tracker.add({ listener: listener.name, direction: listener.direction, request, sockets: [client, upstream] }) },
-      limited: (limit, context, remote) => { refused(services, listener, limit, peerOf(context), remote) }
+      limited: (limit, context, remote) => { refused(services, listener, limit, peerOf(context)?.toString(), remote) }
     }
   }
 
@@ -65,7 +72,19 @@ export class HttpConnections<C> {
           if (connection.idle) connection.destroy()
         }
       },
-      closeAllConnections: () => { for (const connection of this.#open) connection.destroy() }
+      closeAllConnections: () => { for (const connection of this.#open) connection.destroy() },
+      closePeerConnections: (gone: (peer: SpiffeId) => boolean) => this.#closePeerConnections(gone)
     })
+  }
+
+  #closePeerConnections (gone: (peer: SpiffeId) => boolean): number {
+    let closed = this.pool.closeWhere(gone)
+    for (const connection of this.#open) {
+      const peer = this.#peerOf(connection.context)
+      if (connection.client.destroyed || peer === undefined || !gone(peer)) continue
+      connection.destroy()
+      closed++
+    }
+    return closed
   }
 }

@@ -4,7 +4,7 @@
  * exchange owns it at the time: no listener is added or removed per request. A socket that says anything while
  * idle, or closes, leaves the pool. A connection made under credentials that have since expired — the sidecar's
  * own SVID or the server's certificate — is closed, not reused: its TLS session vouches for identities no longer
- * valid.
+ * valid. Connections in use are known too, so those with servers of a trust domain no longer trusted can be closed.
  */
 import type { Socket } from 'node:net'
 import type { SpiffeId } from '../../spiffe/id'
@@ -38,6 +38,8 @@ const KEEP_ALIVE_MARGIN_MS = 1000
 
 export class UpstreamPool {
   readonly #idle = new Map<string, Upstream[]>()
+  /** Idle and in use. */
+  readonly #all = new Set<Upstream>()
   readonly #idleTimeoutMs: number
   readonly #onError: (err: Error, key: string) => void
 
@@ -66,6 +68,7 @@ export class UpstreamPool {
   /** Wraps a new connection (not yet in the pool; the caller owns it). */
   adopt (socket: Socket, key: string, serverId: SpiffeId | undefined, expiresAt = Infinity): Upstream {
     const upstream: Upstream = { socket, key, serverId, reused: false, owner: undefined, error: undefined, idleMs: undefined, expiresAt }
+    this.#all.add(upstream)
     socket.setNoDelay(true)
     socket.setTimeout(this.#idleTimeoutMs, () => { socket.destroy() })
     socket.on('data', (chunk: Buffer) => {
@@ -79,6 +82,7 @@ export class UpstreamPool {
       socket.destroy()
     })
     socket.on('close', () => {
+      this.#all.delete(upstream)
       this.#forget(upstream)
       const owner = upstream.owner
       upstream.owner = undefined
@@ -113,6 +117,17 @@ export class UpstreamPool {
   /** Closes every idle connection (the sidecar is stopping). */
   closeIdle (): void {
     for (const idle of [...this.#idle.values()]) for (const upstream of [...idle]) upstream.socket.destroy()
+  }
+
+  /** Closes the connections, idle or in use, whose server `close` picks; returns how many. */
+  closeWhere (close: (serverId: SpiffeId) => boolean): number {
+    let closed = 0
+    for (const upstream of this.#all) {
+      if (upstream.socket.destroyed || upstream.serverId === undefined || !close(upstream.serverId)) continue
+      upstream.socket.destroy()
+      closed++
+    }
+    return closed
   }
 
   #forget (upstream: Upstream): void {

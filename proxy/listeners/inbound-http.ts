@@ -61,7 +61,7 @@ export class InboundHttp {
     this.#services = services
     this.#listener = listener
     this.#admission = admission
-    this.connections = new HttpConnections<InboundPeer>(services, listener, (head, peer, done) => { done(this.#route(head, peer)) }, peer => peer.id.toString())
+    this.connections = new HttpConnections<InboundPeer>(services, listener, (head, peer, done) => { done(this.#route(head, peer)) }, peer => peer.id)
   }
 
   /** Verifies and admits the peer, then serves its requests to `target`; a refused peer's socket is closed. */

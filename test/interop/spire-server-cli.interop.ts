@@ -56,7 +56,7 @@ async function startBoth (t: Test): Promise<{
 }
 
 void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's server socket, compared with a real SPIRE server`, { skip, timeout: 1_800_000 }, async t => {
-  const { spire, stand, same, ours } = await startBoth(t)
+  const { spire, stand, same, ours, theirs } = await startBoth(t)
 
   // SPIRE's stand registered its node alias; both servers start from no entries.
   const existing = [...(await spire.server('entry', 'show')).matchAll(/^Entry ID\s*:\s*(\S+)/gm)].map(m => m[1])
@@ -119,12 +119,20 @@ void t.test(`spire-server ${SPIRE_VERSION} entry commands against Chaperone's se
     t.match(shown.stdout, `Served        : no: its parent ID spiffe://${TD}/node does not lead to this agent's ID (${stand.agent.store.agentId})`)
   })
 
-  await t.test('entry create refused: a similar entry, a reserved SPIFFE ID, a trust domain without a bundle', async t => {
+  await t.test('entry create refused: a similar entry, a reserved SPIFFE ID, an entry ID taken', async t => {
     const similar = await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/plain`, '-selector', 'unix:uid:1001'], 'similar entry')
     t.match(similar.stderr, 'Failed to create the following entry (code: AlreadyExists, msg: "similar entry already exists"):')
     await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/spire/x`, '-selector', 'unix:uid:1'], 'reserved namespace')
-    await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/lonely`, '-selector', 'unix:uid:1', '-federatesWith', 'spiffe://nowhere.example'], 'no bundle')
     await same(t, ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/dup-id`, '-selector', 'unix:uid:2', '-entryID', 'web-entry'], 'an entry ID taken')
+  })
+
+  await t.test('entry create federating with a trust domain without a bundle: SPIRE refuses it, Chaperone accepts it (spire#7146)', async t => {
+    const args = ['entry', 'create', ...parent, '-spiffeID', `spiffe://${TD}/lonely`, '-selector', 'unix:uid:1', '-federatesWith', 'spiffe://nowhere.example']
+    const [refused, accepted] = [await theirs(args), await ours(args)]
+    t.match(refused, { status: 1, stderr: 'unable to find federated bundle \\"spiffe://nowhere.example\\"' }, 'SPIRE refuses it')
+    t.match(accepted, { status: 0, stdout: /^FederatesWith\s*: nowhere\.example$/m }, 'Chaperone stores it; the bundle is served once it arrives')
+    const id = /^Entry ID\s*:\s*(\S+)$/m.exec(accepted.stdout)?.[1] ?? ''
+    t.equal((await ours(['entry', 'delete', '-entryID', id])).status, 0, 'deleted again: both servers keep the same entries for what follows')
   })
 
   await t.test('entry show, with each filter, and entry count', async t => {

@@ -89,6 +89,7 @@ void t.test('sidecar lifecycle – a policy reload closes the open connections i
   t.equal(await kept.say('still here'), 'still here', 'the allowed one is untouched')
   await until('the log line', () => server.logs.some(line => line.event === 'closed_by_policy'))
   t.match(server.logs.find(line => line.event === 'closed_by_policy'), { listener: 'inbound-1', from: `${TD}/second`, to: `${TD}/server`, rule: 'default' })
+  t.match((await server.sidecar.services.metrics.closed.get()).values, [{ labels: { listener: 'inbound-1', reason: 'policy' }, value: 1 }], 'counted')
   kept.socket.destroy()
 })
 
