@@ -28,7 +28,7 @@ export const skipFleetNetns = (): string | false => CLI_SKIP || NETNS_SKIP || IP
 /** An app's node: started in /, without the test runner's NODE_OPTIONS hooks. */
 export const NODE_APP = ['env', '--chdir=/', '-u', 'NODE_OPTIONS', process.execPath] as const
 /** A small HTTP server, as an unchanged app: answers with the X-Forwarded-Client-Cert it received. */
-const REPORTER = 'require("http").createServer((q, s) => s.end("caller=" + (q.headers["x-forwarded-client-cert"] || "none"))).listen(8080, "0.0.0.0")'
+export const REPORTER = 'require("http").createServer((q, s) => s.end("caller=" + (q.headers["x-forwarded-client-cert"] || "none"))).listen(8080, "0.0.0.0")'
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 

@@ -5,8 +5,8 @@
  * do; the agent can be stopped and started again on the same data directory (it reloads its own SVID and key, no
  * new attestation). Everything lives in a short folder under /tmp (a Unix socket path has at most 107 bytes) and is
  * stopped and removed at the test's end; SPIRE's logs are kept in memory and shown when the test failed. Both may run
- * inside a network namespace, the server listening on that namespace's address (`netns`, `bindAddress`).
- * Not a test itself.
+ * inside a network namespace, the server listening on that namespace's address (`netns`, `bindAddress`). On request
+ * the server serves its trust domain's bundle endpoint (`bundleEndpoint`). Not a test itself.
  */
 import type { Test } from 'tap'
 import { X509Certificate } from 'node:crypto'
@@ -39,6 +39,8 @@ export interface SpireStandOptions {
   bindAddress?: string
   /** Run server and agent inside this network namespace (`ip netns exec NS …`, as root); the root namespace by default. */
   netns?: string
+  /** Serve the trust domain's SPIFFE bundle endpoint (https_spiffe: the server's own SVID) at `bindAddress:port`, with this refresh hint (e.g. `4s`). */
+  bundleEndpoint?: { port: number, refreshHint: string }
 }
 
 export interface SpireEntry {
@@ -145,7 +147,20 @@ function keyManagerConfig (dir: string, onDisk: boolean): string {
   }`
 }
 
-function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraPlugins = '', keysOnDisk = false, bindAddress = '127.0.0.1'): string {
+/** `federation.bundle_endpoint`: the trust domain's bundle served over https_spiffe. */
+function bundleEndpointConfig (address: string, endpoint: { port: number, refreshHint: string }): string {
+  return `
+  federation {
+    bundle_endpoint {
+      address = "${address}"
+      port = ${endpoint.port}
+      refresh_hint = "${endpoint.refreshHint}"
+      profile "https_spiffe" {}
+    }
+  }`
+}
+
+function serverConfig (dir: string, trustDomain: string, port: number, x509SvidTtl: number, extraPlugins = '', keysOnDisk = false, bindAddress = '127.0.0.1', federation = ''): string {
   return `server {
   bind_address = "${bindAddress}"
   bind_port = "${port}"
@@ -157,7 +172,7 @@ function serverConfig (dir: string, trustDomain: string, port: number, x509SvidT
   ca_ttl = "24h"
   default_x509_svid_ttl = "${x509SvidTtl}s"
   # The agent's own SVID lives long: a restarted agent reloads it instead of attesting again (a join token is single-use).
-  agent_ttl = "1h"
+  agent_ttl = "1h"${federation}
 }
 plugins {
   DataStore "sql" {
@@ -241,7 +256,8 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     extraPlugins = x509popAttestorConfig(join(dir, 'x509pop-ca.pem'))
   }
   if (options.upstreamAuthority !== undefined) extraPlugins += spireUpstreamAuthorityConfig(options.upstreamAuthority)
-  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraPlugins, options.restartableServer === true, bindAddress))
+  writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraPlugins, options.restartableServer === true, bindAddress,
+    options.bundleEndpoint === undefined ? '' : bundleEndpointConfig(bindAddress, options.bundleEndpoint)))
   writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port, bindAddress))
   const startServer = async (): Promise<void> => {
     server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
