@@ -8,6 +8,8 @@ import type { Logger } from 'pino'
 import type { TrustDomain } from '../../spiffe/id'
 import { jwtAuthority, x509Authority } from './appended-authority'
 import type { AppendedAuthorities, AppendedAuthoritiesChange, AppendedAuthority } from './appended-authority'
+import { prepareStatements } from './statements'
+import type { Statements } from './statements'
 
 interface AppendedAuthorityRow {
   kind: 'x509' | 'jwt'
@@ -32,10 +34,9 @@ export const APPENDED_AUTHORITY_SQL = {
   setRevision: `UPDATE meta SET value = ? WHERE key = '${REVISION_KEY}'`
 } as const
 
-type Statements = { readonly [K in keyof typeof APPENDED_AUTHORITY_SQL]: Database.Statement }
 
 export class AppendedAuthorityTable {
-  readonly #statements: Statements
+  readonly #statements: Statements<typeof APPENDED_AUTHORITY_SQL>
   /** As of the last committed change. */
   #held: AppendedAuthorities
 
@@ -44,7 +45,7 @@ export class AppendedAuthorityTable {
    * and left out rather than keeping the agent from starting; appending it again repairs it.
    */
   constructor (db: Database.Database, trustDomain: TrustDomain, logger: Logger) {
-    this.#statements = Object.fromEntries(Object.entries(APPENDED_AUTHORITY_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
+    this.#statements = prepareStatements(db, APPENDED_AUTHORITY_SQL)
     const authorities = (this.#statements.list.all() as AppendedAuthorityRow[]).flatMap(row => {
       try {
         return [fromRow(row, trustDomain)]

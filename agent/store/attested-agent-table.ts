@@ -8,6 +8,8 @@ import type { Logger } from 'pino'
 import type { AttestedAgent } from './attested-agent'
 import { selectorsFromColumn, selectorsToColumn } from './selectors'
 import type { Selector } from './selectors'
+import { prepareStatements } from './statements'
+import type { Statements } from './statements'
 
 interface AttestedAgentRow {
   spiffe_id: string
@@ -37,14 +39,13 @@ export const ATTESTED_AGENT_SQL = {
   ban: "UPDATE attested_agents SET banned = 1, serial_number = '' WHERE spiffe_id = ?"
 } as const
 
-type Statements = { readonly [K in keyof typeof ATTESTED_AGENT_SQL]: Database.Statement }
 
 export class AttestedAgentTable {
-  readonly #statements: Statements
+  readonly #statements: Statements<typeof ATTESTED_AGENT_SQL>
   readonly #logger: Logger
 
   constructor (db: Database.Database, logger: Logger) {
-    this.#statements = Object.fromEntries(Object.entries(ATTESTED_AGENT_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
+    this.#statements = prepareStatements(db, ATTESTED_AGENT_SQL)
     this.#logger = logger
   }
 

@@ -7,6 +7,8 @@ import { freezeEntry } from './entry'
 import type { EntryFields, RegistrationEntry } from './entry'
 import { selectorsFromColumn, selectorsToColumn } from './selectors'
 import type { Selector } from './selectors'
+import { prepareStatements } from './statements'
+import type { Statements } from './statements'
 
 interface EntryRow {
   id: string
@@ -84,13 +86,12 @@ export interface CreatedEntry {
   readonly creationOrder: number
 }
 
-type Statements = { readonly [K in keyof typeof ENTRY_SQL]: Database.Statement }
 
 export class EntryTable {
-  readonly #statements: Statements
+  readonly #statements: Statements<typeof ENTRY_SQL>
 
   constructor (db: Database.Database) {
-    this.#statements = Object.fromEntries(Object.entries(ENTRY_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
+    this.#statements = prepareStatements(db, ENTRY_SQL)
   }
 
   /** Stores a new entry; `creationOrder` ranks it among the others (the store revision that creates it). */

@@ -9,6 +9,8 @@ import { parseTrustDomain } from '../../spiffe/id'
 import type { TrustDomain } from '../../spiffe/id'
 import { SpiffeBundle } from '../../spiffe/spiffe-bundle'
 import type { FederatedBundle, FederatedBundleChange } from './federated-bundle'
+import { prepareStatements } from './statements'
+import type { Statements } from './statements'
 
 interface FederatedBundleRow {
   trust_domain: string
@@ -27,10 +29,9 @@ export const FEDERATED_BUNDLE_SQL = {
   list: 'SELECT * FROM federated_bundles ORDER BY trust_domain'
 } as const
 
-type Statements = { readonly [K in keyof typeof FEDERATED_BUNDLE_SQL]: Database.Statement }
 
 export class FederatedBundleTable {
-  readonly #statements: Statements
+  readonly #statements: Statements<typeof FEDERATED_BUNDLE_SQL>
   /** By trust domain name, as of the last committed change. */
   readonly #held = new Map<string, FederatedBundle>()
 
@@ -39,7 +40,7 @@ export class FederatedBundleTable {
    * left out rather than keeping the agent from starting; setting it again replaces it.
    */
   constructor (db: Database.Database, logger: Logger) {
-    this.#statements = Object.fromEntries(Object.entries(FEDERATED_BUNDLE_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
+    this.#statements = prepareStatements(db, FEDERATED_BUNDLE_SQL)
     for (const row of this.#statements.list.all() as FederatedBundleRow[]) {
       try {
         const held = fromRow(row)

@@ -6,6 +6,8 @@ import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
 import { parseSpiffeId, parseTrustDomain } from '../../spiffe/id'
 import type { FederationRelationship, RelationshipProfile, RelationshipSource } from './federation-relationship'
+import { prepareStatements } from './statements'
+import type { Statements } from './statements'
 
 interface RelationshipRow {
   trust_domain: string
@@ -29,14 +31,13 @@ export const RELATIONSHIP_SQL = {
   delete: 'DELETE FROM federation_relationships WHERE trust_domain = ?'
 } as const
 
-type Statements = { readonly [K in keyof typeof RELATIONSHIP_SQL]: Database.Statement }
 
 export class RelationshipTable {
-  readonly #statements: Statements
+  readonly #statements: Statements<typeof RELATIONSHIP_SQL>
   readonly #logger: Logger
 
   constructor (db: Database.Database, logger: Logger) {
-    this.#statements = Object.fromEntries(Object.entries(RELATIONSHIP_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements
+    this.#statements = prepareStatements(db, RELATIONSHIP_SQL)
     this.#logger = logger
   }
 
