@@ -1,7 +1,8 @@
 /**
  * The agent process: opens the registration store and the CA in the data directory (the CA keeps its own rotation
  * schedule), serves the SPIFFE Workload API on the public socket, the admin API on its own socket, and SPIRE's
- * server API on a SPIRE-compatible socket, both of these over the one registration store. In the device role
+ * server API on a SPIRE-compatible socket, both of these over the one registration store; SPIRE's Delegated Identity
+ * API on the admin socket and, when configured, on a socket of its own. In the device role
  * (`upstream:`), the CA's authorities come from the fleet's SPIRE server and the trust domain's bundle is polled from it.
  */
 import { mkdirSync } from 'node:fs'
@@ -17,6 +18,7 @@ import { listenUnixSocket } from './unix-socket'
 import { stopGrpcOnSocket } from './grpc-shutdown'
 import { WorkloadApiServer } from './workload/server'
 import { SpireServerApi } from './spire-api'
+import { DelegatedIdentityApi } from './delegated-identity'
 import { startFleetFromConfig } from './fleet/fleet-from-config'
 import { AgentMetrics } from './metrics/agent-metrics'
 import { MetricsServer } from './metrics/metrics-server'
@@ -44,11 +46,13 @@ export class Agent {
   readonly bundleEndpoint?: BundleEndpointServer
   /** The federation relationships' fetchers. */
   readonly federation: Federation
+  /** SPIRE's Delegated Identity API, for node proxies (on the admin socket, and `delegatedIdentitySocket`). */
+  readonly delegatedIdentity: DelegatedIdentityApi
 
   private constructor (
     config: AgentConfig, store: RegistrationStore, ca: AgentCa, workloadApi: WorkloadApiServer, spireServerApi: SpireServerApi,
     grpc: Server, adminSocket: NetServer, federation: Federation,
-    roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer, bundleEndpoint?: BundleEndpointServer }
+    roles: { bundlePoll?: BundlePoll, fleet?: FleetServer, metrics?: MetricsServer, bundleEndpoint?: BundleEndpointServer, delegatedIdentity: DelegatedIdentityApi }
   ) {
     this.config = config
     this.store = store
@@ -62,6 +66,7 @@ export class Agent {
     this.metrics = roles.metrics
     this.bundleEndpoint = roles.bundleEndpoint
     this.federation = federation
+    this.delegatedIdentity = roles.delegatedIdentity
   }
 
   static async start (config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -79,6 +84,7 @@ export class Agent {
     let metrics: MetricsServer | undefined
     let bundleEndpoint: BundleEndpointServer | undefined
     let federation: Federation | undefined
+    let delegatedIdentity: DelegatedIdentityApi | undefined
     try {
       const device = config.upstream === undefined ? undefined : deviceUpstreamFromConfig(config.upstream, config.trustDomain)
       ca = await AgentCa.open({
@@ -106,10 +112,21 @@ export class Agent {
       })
       adminGrpc = new Server()
       adminGrpc.addService(AdminService().service, adminHandlers({ store, ca, workloadApi: workloadApi.admission, fleet: () => fleet, federation, logger }))
+      delegatedIdentity = await DelegatedIdentityApi.start({
+        authorizedDelegates: config.authorizedDelegates,
+        ...(config.delegatedIdentitySocket === undefined ? {} : { socketPath: config.delegatedIdentitySocket }),
+        ...(config.delegatedIdentitySocketGroup === undefined ? {} : { socketGroup: config.delegatedIdentitySocketGroup }),
+        limits: config.workloadApi,
+        attestor: attestorOptions,
+        store,
+        ca,
+        cache: workloadApi.cache,
+        logger
+      }, adminGrpc)
       const injector = adminGrpc.createConnectionInjector(ServerCredentials.createInsecure())
       adminSocket = await listenUnixSocket(
         { path: config.adminSocket, mode: config.adminSocketGroup === undefined ? 0o600 : 0o660, ...(config.adminSocketGroup === undefined ? {} : { group: config.adminSocketGroup }) },
-        socket => { injector.injectConnection(socket) }
+        socket => { delegatedIdentity?.trackAdminConnection(socket); injector.injectConnection(socket) }
       )
       spireServerApi = await SpireServerApi.start({
         socketPath: config.serverSocket,
@@ -130,13 +147,14 @@ export class Agent {
       }
       const endpoint = config.federation.bundleEndpoint
       if (endpoint !== undefined) bundleEndpoint = await BundleEndpointServer.start({ ...endpoint, ca, store, logger })
-      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, federation, { bundlePoll, fleet, metrics, bundleEndpoint })
+      return new Agent(config, store, ca, workloadApi, spireServerApi, adminGrpc, adminSocket, federation, { bundlePoll, fleet, metrics, bundleEndpoint, delegatedIdentity })
     } catch (err) {
       await metrics?.stop()
       await fleet?.stop()
       bundlePoll?.stop()
       federation?.stop()
       await spireServerApi?.stop()
+      await delegatedIdentity?.stop()
       if (adminGrpc !== undefined && adminSocket !== undefined) await stopGrpcOnSocket(adminGrpc, adminSocket)
       await workloadApi?.stop()
       ca?.close()
@@ -153,6 +171,7 @@ export class Agent {
     this.federation.stop()
     await this.fleet?.stop()
     await this.spireServerApi.stop()
+    await this.delegatedIdentity.stop()
     await stopGrpcOnSocket(this.#grpc, this.#adminSocket)
     await this.workloadApi.stop()
     this.ca.close()

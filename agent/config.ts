@@ -3,8 +3,8 @@
  * Defaults are SPIRE's where SPIRE has one (CA 24 h, X509-SVID 1 h, JWT-SVID 5 min, EC P-256).
  */
 import { ConfigError, DURATION_SCHEMA, compileSchema, durationSeconds, readConfigFile, validateConfig } from '../config/load'
-import { parseTrustDomain } from '../spiffe/id'
-import type { TrustDomain } from '../spiffe/id'
+import { parseSpiffeId, parseTrustDomain } from '../spiffe/id'
+import type { SpiffeId, TrustDomain } from '../spiffe/id'
 import type { WorkloadApiLimits } from './workload/admission'
 import { FEDERATION_SCHEMA, federationConfig } from './federation/federation-config'
 import type { FederationConfig, FederationConfigFile } from './federation/federation-config'
@@ -26,6 +26,15 @@ export interface AgentConfigFile {
    * credentials. Off: only the socket's owner, its group and root can connect (0770, directory 0750).
    */
   serverSocketAdminWorkloads: boolean
+  /**
+   * SPIFFE IDs of the workloads that may call the Delegated Identity API (SPIRE's authorized_delegates): a caller
+   * attested to an entry with one of these IDs gets other workloads' SVIDs. None (the default): every call is refused.
+   */
+  authorizedDelegates: string[]
+  /** A socket that serves the Delegated Identity API alone (it is served on the admin socket too). */
+  delegatedIdentitySocket?: string
+  /** Group (name or gid) given the delegated identity socket (0660); without one it is 0666, each caller attested and authorized. */
+  delegatedIdentitySocketGroup?: string
   /** The Docker Engine API socket, for docker:* selectors; without it only unix:* selectors (and the container ID) are attested. */
   dockerSocket?: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -89,6 +98,14 @@ export const AGENT_CONFIG_SCHEMA = {
     serverSocket: { ...PATH, default: '/tmp/spire-server/private/api.sock', description: 'SPIRE\'s server API socket, where SPIRE\'s default is (0770; its directory 0750)' },
     serverSocketGroup: { ...GROUP },
     serverSocketAdminWorkloads: { type: 'boolean', default: false, description: 'Workloads attested to an entry with admin: true may call the server socket too (it opens to every local user; each call is authorized)' },
+    authorizedDelegates: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      default: [],
+      description: 'SPIFFE IDs of the workloads that may call the Delegated Identity API, e.g. spiffe://plant.example/node-proxy (checked in loadAgentConfig)'
+    },
+    delegatedIdentitySocket: { ...PATH, description: 'A socket serving only the Delegated Identity API (0666, or 0660 with delegatedIdentitySocketGroup; every caller attested and authorized)' },
+    delegatedIdentitySocketGroup: { ...GROUP },
     dockerSocket: { ...PATH, description: 'The Docker Engine API socket (e.g. /var/run/docker.sock), for docker:* selectors' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
     metrics: { type: 'string', minLength: 1, description: 'host:port of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9464 (checked in loadAgentConfig)' },
@@ -174,6 +191,10 @@ export interface AgentConfig {
   readonly serverSocket: string
   readonly serverSocketGroup?: string
   readonly serverSocketAdminWorkloads: boolean
+  /** Canonical SPIFFE IDs, each once. */
+  readonly authorizedDelegates: readonly string[]
+  readonly delegatedIdentitySocket?: string
+  readonly delegatedIdentitySocketGroup?: string
   readonly dockerSocket?: string
   readonly logLevel: AgentConfigFile['logLevel']
   /** Where /metrics is served, when it is. */
@@ -234,6 +255,9 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
   if (raw.upstream !== undefined && raw.ca.upstream !== undefined) {
     throw new ConfigError(name, [{ path: '/upstream', message: 'and ca.upstream exclude each other: the CA\'s authorities are signed by the fleet\'s SPIRE server (upstream) or by CA files (ca.upstream), not both', location: source?.locate('/upstream') }])
   }
+  if (raw.delegatedIdentitySocketGroup !== undefined && raw.delegatedIdentitySocket === undefined) {
+    throw new ConfigError(name, [{ path: '/delegatedIdentitySocketGroup', message: 'is the group of delegatedIdentitySocket: set that socket too (without it the Delegated Identity API is served on the admin socket only)', location: source?.locate('/delegatedIdentitySocketGroup') }])
+  }
   for (const [path, address, example] of [['/upstream/address', raw.upstream?.address, 'spire.fleet.example:8081'], ['/fleet/address', raw.fleet?.address, '0.0.0.0:8081'], ['/metrics', raw.metrics, '127.0.0.1:9464'], ['/federation/bundleEndpoint/address', raw.federation.bundleEndpoint?.address, '0.0.0.0:8443']] as const) {
     if (address === undefined || hostPort(address) !== undefined) continue
     throw new ConfigError(name, [{
@@ -242,6 +266,7 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
       location: fromFlag(path) ?? source?.locate(path)
     }])
   }
+  const authorizedDelegates = delegateIds(raw.authorizedDelegates, trustDomain, (path, message) => new ConfigError(name, [{ path, message, location: source?.locate(path) }]))
   const federation = federationConfig(raw.federation, trustDomain, address => hostPort(address) as { host: string, port: number },
     (path, message) => new ConfigError(name, [{ path, message, location: source?.locate(path) }]))
   return Object.freeze({
@@ -253,6 +278,9 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
     serverSocket: raw.serverSocket,
     ...(raw.serverSocketGroup === undefined ? {} : { serverSocketGroup: raw.serverSocketGroup }),
     serverSocketAdminWorkloads: raw.serverSocketAdminWorkloads,
+    authorizedDelegates,
+    ...(raw.delegatedIdentitySocket === undefined ? {} : { delegatedIdentitySocket: raw.delegatedIdentitySocket }),
+    ...(raw.delegatedIdentitySocketGroup === undefined ? {} : { delegatedIdentitySocketGroup: raw.delegatedIdentitySocketGroup }),
     ...(raw.dockerSocket === undefined ? {} : { dockerSocket: raw.dockerSocket }),
     logLevel: raw.logLevel,
     ...(raw.metrics === undefined ? {} : { metrics: Object.freeze(hostPort(raw.metrics) as { host: string, port: number }) }),
@@ -267,6 +295,26 @@ export function loadAgentConfig (file: string | undefined, flags: AgentFlags = {
       reservedDescriptors: raw.workloadApi.reservedDescriptors
     })
   })
+}
+
+/**
+ * The authorized delegates as canonical SPIFFE IDs, each once. Only an entry's SPIFFE ID can match, and entries are
+ * workloads of our own trust domain, so anything else could never authorize anyone: refused, saying why.
+ */
+function delegateIds (ids: readonly string[], trustDomain: TrustDomain, problem: (path: string, message: string) => ConfigError): readonly string[] {
+  const canonical = ids.map((text, i) => {
+    let id: SpiffeId
+    try {
+      id = parseSpiffeId(text)
+    } catch (err) {
+      throw problem(`/authorizedDelegates/${i}`, (err as Error).message)
+    }
+    if (!id.hasPath || !id.memberOf(trustDomain)) {
+      throw problem(`/authorizedDelegates/${i}`, `must be the SPIFFE ID of a workload of this agent's trust domain (spiffe://${trustDomain.name}/…): only its entries can name a delegate`)
+    }
+    return id.toString()
+  })
+  return Object.freeze([...new Set(canonical)])
 }
 
 function deviceUpstream (raw: NonNullable<AgentConfigFile['upstream']>): DeviceUpstreamConfig {

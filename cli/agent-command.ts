@@ -16,10 +16,19 @@ function describeRunning (config: AgentConfig, agent: Agent): string {
     `  admin API     : ${config.adminSocket} (${mode})`,
     `  SPIRE API     : ${config.serverSocket} (${serverMode}; spire-server -socketPath)`,
     `  Workload API  : ${config.socket} (any local process; identified by the kernel)`,
+    `  Delegated API : ${describeDelegatedApi(config)}`,
     `  agent ID      : ${agent.store.agentId} (the parent ID of entries this agent serves)`,
     `  data directory: ${config.dataDir}`,
     ''
   ].join('\n')
+}
+
+/** Where the Delegated Identity API is served, and to how many delegates. */
+function describeDelegatedApi (config: AgentConfig): string {
+  const delegates = config.authorizedDelegates.length === 0 ? 'no authorized delegates: every call refused' : `${config.authorizedDelegates.length} authorized delegate(s)`
+  if (config.delegatedIdentitySocket === undefined) return `the admin socket (${delegates})`
+  const mode = config.delegatedIdentitySocketGroup === undefined ? '0666, callers attested' : `0660, group ${config.delegatedIdentitySocketGroup}`
+  return `${config.delegatedIdentitySocket} (${mode}) and the admin socket (${delegates})`
 }
 
 /** "reason count, …" by reason, or "none". */

@@ -14,6 +14,7 @@ import { addFederationCommands } from './federation-commands'
 import { addApiCommands } from './api-commands'
 import { addPolicyCommands } from './policy-commands'
 import { addProxyCommands } from './proxy-command'
+import { addNodeCommands } from './node-command'
 
 export function buildProgram (): Command {
   const program = new Command('chaperone')
@@ -38,6 +39,7 @@ export function buildProgram (): Command {
   addApiCommands(program)
   addPolicyCommands(program)
   addProxyCommands(program)
+  addNodeCommands(program)
   pointToHelp(program, 'chaperone')
   return program
 }

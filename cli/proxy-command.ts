@@ -11,6 +11,7 @@ import { cleanup as cleanupIptables, install as installIptables, installCommands
 import type { IptablesOptions } from '../proxy/listeners/iptables'
 import type { SidecarFlags } from '../proxy/config'
 import { collect, parsePort } from './admin-options'
+import { serveUntilStopped } from './until-signal'
 
 const DEFAULT_ADMIN = '127.0.0.1:15000'
 
@@ -51,16 +52,7 @@ export function addProxyCommands (program: Command): void {
       const sidecar = await Sidecar.start(config, logger)
       process.stdout.write(`chaperone sidecar running as ${sidecar.services.identity.current?.context.spiffeId.toString() ?? '?'}\n${
         Object.entries(sidecar.addresses()).map(([name, address]) => `  ${name.padEnd(16)} ${address}`).join('\n')}\n`)
-      const reload = (): void => { sidecar.services.policy.reload('sighup') }
-      process.on('SIGHUP', reload)
-      const signal = await new Promise<string>(resolve => {
-        process.once('SIGINT', resolve)
-        process.once('SIGTERM', resolve)
-      })
-      process.off('SIGHUP', reload)
-      logger.info({ signal }, 'stopping')
-      await sidecar.stop()
-      logger.flush()
+      await serveUntilStopped(logger, () => { sidecar.services.policy.reload('sighup') }, async () => { await sidecar.stop() })
     })
 
   proxy.command('init-iptables')
@@ -72,7 +64,9 @@ export function addProxyCommands (program: Command): void {
     .option('--exclude-outbound-ports <ports>', 'comma-separated ports not redirected outbound', parsePorts, [])
     .option('--dry-run', 'print the iptables commands instead of running them')
     .option('--cleanup', 'remove the rules and chains init-iptables added')
-    .action((options: IptablesOptions & { dryRun?: boolean, cleanup?: boolean }) => {
+    .action((flags: Omit<IptablesOptions, 'exempt'> & { proxyUid: number, dryRun?: boolean, cleanup?: boolean }) => {
+      const { proxyUid, ...rest } = flags
+      const options: IptablesOptions & { dryRun?: boolean, cleanup?: boolean } = { ...rest, exempt: { uid: proxyUid } }
       if (options.cleanup === true) {
         if (options.dryRun !== true) cleanupIptables()
         process.stdout.write(options.dryRun === true ? 'would remove the CHAPERONE_INBOUND and CHAPERONE_OUTPUT chains and their jumps\n' : 'removed the Chaperone redirect rules\n')
@@ -83,7 +77,7 @@ export function addProxyCommands (program: Command): void {
         return
       }
       installIptables(options)
-      process.stdout.write(`TCP in this network namespace now goes through the sidecar: inbound → :${options.inboundPort}, outbound → :${options.outboundPort} (uid ${options.proxyUid} exempt)\n`)
+      process.stdout.write(`TCP in this network namespace now goes through the sidecar: inbound → :${options.inboundPort}, outbound → :${options.outboundPort} (uid ${proxyUid} exempt)\n`)
     })
 
   proxy.command('wait')

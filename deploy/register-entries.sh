@@ -6,6 +6,9 @@
 # Engine for the container the caller's process is in. Not by unix:uid: every sidecar's proxy runs as uid 1337, so
 # the kernel's uid cannot tell sidecar-a from sidecar-b (and under userns-remap it is not even 1337 on the host).
 # A new app: a line below, with the label given to its sidecar in docker-compose.yml.
+#
+# One more entry may be given as arguments, SPIFFE_ID SELECTOR [SELECTOR …]: docker-compose.node.yml gives the
+# node proxy's this way (its container's label and uid 0), the ID the agent's authorizedDelegates names.
 set -eu
 
 ADMIN_SOCKET="${CHAPERONE_ADMIN_SOCKET:-/run/chaperone-admin/admin.sock}"
@@ -39,3 +42,4 @@ register () {
 
 register spiffe://plant.example/app-a docker:label:io.chaperone.workload:app-a
 register spiffe://plant.example/app-b docker:label:io.chaperone.workload:app-b
+if [ "$#" -gt 0 ]; then register "$@"; fi

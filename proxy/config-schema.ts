@@ -9,7 +9,17 @@ export interface ListenerFile { name?: string, listen: string, target: string, p
 export interface InboundFile extends ListenerFile { proxyProtocol: boolean }
 export interface OutboundFile extends ListenerFile { expect?: string, servicePort?: number }
 
-export interface SidecarConfigFile {
+/** The settings LIMITS describes, as the schema leaves them (defaults filled). */
+export interface LimitsFile {
+  timeouts: { handshake: number | string, head: number | string, idle: number | string }
+  maxConnections: number
+  maxConnectionsPerPeer?: number
+  http: { maxHeaders: number, maxHeadBytes: number }
+  drain: number | string
+  readyTimeout: number | string
+}
+
+export interface SidecarConfigFile extends LimitsFile {
   workloadApi?: string
   spiffeId?: string
   policy: string
@@ -19,12 +29,6 @@ export interface SidecarConfigFile {
   outbound: OutboundFile[]
   httpProxy: Array<{ name?: string, listen: string, unsafe: boolean, upgrades: string[] }>
   transparent: { outbound?: number, inbound?: number, httpPorts: number[], services: Record<string, string>, upgrades: string[] }
-  timeouts: { handshake: number | string, head: number | string, idle: number | string }
-  maxConnections: number
-  maxConnectionsPerPeer?: number
-  http: { maxHeaders: number, maxHeadBytes: number }
-  drain: number | string
-  readyTimeout: number | string
 }
 
 const ADDRESS = { type: 'string', minLength: 3, description: 'host:port ([v6]:port for IPv6)' } as const
@@ -35,12 +39,45 @@ const LISTENER = {
   protocol: { enum: ['tcp', 'http'], default: 'tcp' },
   unsafe: { type: 'boolean', default: false, description: 'allow a non-loopback inbound target or outbound listener' }
 } as const
-const UPGRADES = {
+export const UPGRADES = {
   type: 'array',
   default: ['websocket'],
   uniqueItems: true,
   items: { type: 'string', pattern: '^[!#$%&\'*+.^_`|~0-9a-z-]+$' },
   description: 'HTTP mode: protocols a client may switch to with Upgrade (lowercase tokens); others, h2c among them, are removed'
+} as const
+
+/** The policy and the log level: a proxy process's, the sidecar's and node mode's alike. */
+export const PROCESS = {
+  policy: { type: 'string', minLength: 1, description: 'the policy file (watched, reloaded on change and SIGHUP)' },
+  logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' }
+} as const
+
+/** How long connections may take and how many there may be: the sidecar's and node mode's alike. */
+export const LIMITS = {
+  timeouts: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      handshake: { ...DURATION_SCHEMA, default: '10s' },
+      head: { ...DURATION_SCHEMA, default: '10s', description: 'HTTP mode: how long a request head may take (from the connection\'s start for the first, from its first byte for the next)' },
+      idle: { ...DURATION_SCHEMA, default: '1h' }
+    }
+  },
+  maxConnections: { type: 'integer', minimum: 1, default: 10000, description: 'open connections per listener' },
+  maxConnectionsPerPeer: { type: 'integer', minimum: 1, description: 'open connections per peer SPIFFE ID on an inbound listener (default: a tenth of maxConnections)' },
+  http: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      maxHeaders: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'header lines a request may have (more: 431)' },
+      maxHeadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'bytes a request head may take (more: 431)' }
+    }
+  },
+  drain: { ...DURATION_SCHEMA, default: '15s', description: 'after SIGTERM, how long open connections may finish' },
+  readyTimeout: { ...DURATION_SCHEMA, default: '30s', description: 'how long to wait at start for the first SVID' }
 } as const
 
 const SCHEMA = {
@@ -50,9 +87,8 @@ const SCHEMA = {
   properties: {
     workloadApi: { type: 'string', minLength: 1, description: 'the Workload API address (default: $SPIFFE_ENDPOINT_SOCKET)' },
     spiffeId: { type: 'string', minLength: 1, description: 'which identity to use when the Workload API gives several (default: the first, the default identity)' },
-    policy: { type: 'string', minLength: 1, description: 'the policy file (watched, reloaded on change and SIGHUP)' },
+    ...PROCESS,
     admin: { ...ADDRESS, default: '127.0.0.1:15000' },
-    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
     inbound: {
       type: 'array',
       default: [],
@@ -92,29 +128,7 @@ const SCHEMA = {
         upgrades: UPGRADES
       }
     },
-    timeouts: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        handshake: { ...DURATION_SCHEMA, default: '10s' },
-        head: { ...DURATION_SCHEMA, default: '10s', description: 'HTTP mode: how long a request head may take (from the connection\'s start for the first, from its first byte for the next)' },
-        idle: { ...DURATION_SCHEMA, default: '1h' }
-      }
-    },
-    maxConnections: { type: 'integer', minimum: 1, default: 10000, description: 'open connections per listener' },
-    maxConnectionsPerPeer: { type: 'integer', minimum: 1, description: 'open connections per peer SPIFFE ID on an inbound listener (default: a tenth of maxConnections)' },
-    http: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        maxHeaders: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'header lines a request may have (more: 431)' },
-        maxHeadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'bytes a request head may take (more: 431)' }
-      }
-    },
-    drain: { ...DURATION_SCHEMA, default: '15s', description: 'after SIGTERM, how long open connections may finish' },
-    readyTimeout: { ...DURATION_SCHEMA, default: '30s', description: 'how long to wait at start for the first SVID' }
+    ...LIMITS
   }
 } as const
 

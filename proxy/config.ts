@@ -10,7 +10,7 @@ import type { ConfigProblem, Locate } from '../config/load'
 import { parseIdPattern } from '../policy/id-pattern'
 import { parseSpiffeId } from '../spiffe/id'
 import { validateSidecarConfig } from './config-schema'
-import type { InboundFile, OutboundFile, SidecarConfigFile } from './config-schema'
+import type { InboundFile, LimitsFile, OutboundFile, SidecarConfigFile } from './config-schema'
 import type { HeadLimits } from './http1/limits'
 import { parseHostPort } from './host-port'
 import type { HostPort } from './host-port'
@@ -47,13 +47,8 @@ export interface ListenerConfig {
   readonly kind: 'fixed' | 'http-proxy' | 'transparent'
 }
 
-export interface SidecarConfig {
-  readonly workloadApi?: string
-  readonly spiffeId?: string
-  readonly policy: string
-  readonly admin: HostPort
-  readonly logLevel: SidecarConfigFile['logLevel']
-  readonly listeners: readonly ListenerConfig[]
+/** How long connections may take and how many there may be (LIMITS in the schema). */
+export interface ProxyLimits {
   readonly handshakeTimeoutMs: number
   readonly headTimeoutMs: number
   readonly idleTimeoutMs: number
@@ -62,6 +57,15 @@ export interface SidecarConfig {
   readonly httpLimits: HeadLimits
   readonly drainMs: number
   readonly readyTimeoutMs: number
+}
+
+export interface SidecarConfig extends ProxyLimits {
+  readonly workloadApi?: string
+  readonly spiffeId?: string
+  readonly policy: string
+  readonly admin: HostPort
+  readonly logLevel: SidecarConfigFile['logLevel']
+  readonly listeners: readonly ListenerConfig[]
   /** Transparent outbound: the server ID (or pattern) expected at a destination `host:port`. */
   readonly services: Readonly<Record<string, string>>
   /** Transparent mode: destination ports that speak HTTP (per-request decisions, X-Forwarded-Client-Cert). */
@@ -164,12 +168,7 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
       problem('/spiffeId', (err as Error).message)
     }
   }
-  for (const [destination, id] of Object.entries(raw.transparent.services)) {
-    const path = `/transparent/services/${destination.replace(/~/g, '~0').replace(/\//g, '~1')}`
-    if (typeof parseHostPort(destination) === 'string') problem(path, `the key ${parseHostPort(destination) as string}`)
-    const pattern = parseIdPattern(id)
-    if (typeof pattern === 'string') problem(path, `bad SPIFFE ID pattern "${id}": ${pattern}`)
-  }
+  checkServices(raw.transparent.services, '/transparent/services', problem)
   const admin = address('/admin', raw.admin)
   const names = new Set<string>()
   listeners.forEach(l => {
@@ -185,6 +184,25 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     admin,
     logLevel: raw.logLevel,
     listeners: Object.freeze(listeners),
+    ...limitsOf(raw),
+    services: Object.freeze({ ...raw.transparent.services }),
+    httpPorts: new Set(raw.transparent.httpPorts)
+  })
+}
+
+/** Checks a `services` map (destination host:port → expected ID or pattern) found at `at`, reporting each problem. */
+export function checkServices (services: Readonly<Record<string, string>>, at: string, problem: (path: string, message: string) => void): void {
+  for (const [destination, id] of Object.entries(services)) {
+    const path = `${at}/${destination.replace(/~/g, '~0').replace(/\//g, '~1')}`
+    if (typeof parseHostPort(destination) === 'string') problem(path, `the key ${parseHostPort(destination) as string}`)
+    const pattern = parseIdPattern(id)
+    if (typeof pattern === 'string') problem(path, `bad SPIFFE ID pattern "${id}": ${pattern}`)
+  }
+}
+
+/** The limits of a valid document (the schema's LIMITS), in the units the proxy runs with. */
+export function limitsOf (raw: LimitsFile): ProxyLimits {
+  return {
     handshakeTimeoutMs: durationSeconds(raw.timeouts.handshake) * 1000,
     headTimeoutMs: durationSeconds(raw.timeouts.head) * 1000,
     idleTimeoutMs: durationSeconds(raw.timeouts.idle) * 1000,
@@ -192,10 +210,8 @@ export function loadSidecarConfig (file: string | undefined, flags: SidecarFlags
     maxConnectionsPerPeer: raw.maxConnectionsPerPeer ?? Math.max(1, Math.floor(raw.maxConnections / 10)),
     httpLimits: Object.freeze({ ...raw.http }),
     drainMs: durationSeconds(raw.drain) * 1000,
-    readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000,
-    services: Object.freeze({ ...raw.transparent.services }),
-    httpPorts: new Set(raw.transparent.httpPorts)
-  })
+    readyTimeoutMs: durationSeconds(raw.readyTimeout) * 1000
+  }
 }
 
 /** The transparent listeners: outbound on loopback (where nat OUTPUT redirects), inbound on every address. */

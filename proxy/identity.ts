@@ -10,7 +10,7 @@ import type { SecureContext, SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
 import { encodePem } from '../spiffe/pem'
 import { X509Source } from '../spiffe/x509-source'
-import type { X509Context } from '../spiffe/x509-source'
+import type { X509Context, X509ContextSource } from '../spiffe/x509-context'
 import { SvidExpiryWatch } from './svid-expiry'
 
 export interface IdentityState {
@@ -30,21 +30,26 @@ export interface IdentityState {
 
 const TLS_MIN = 'TLSv1.2'
 
+/** A sidecar's source: its Workload API, `spiffeId` picking one of several identities (default: the first). */
+export function workloadApiSource (address: string | undefined, spiffeId: string | undefined, logger: Logger): X509Source {
+  return new X509Source({
+    address,
+    ...(spiffeId === undefined ? {} : { pick: svids => svids.find(svid => svid.spiffeId === spiffeId) }),
+    onError: err => { logger.warn({ event: 'workload_api_error', err: err.message }, 'Workload API: keeping the last good SVID') }
+  })
+}
+
 export class SidecarIdentity extends EventEmitter<{ change: [IdentityState] }> {
-  readonly source: X509Source
+  readonly source: X509ContextSource
   readonly #expiry: SvidExpiryWatch
   #state: IdentityState | undefined
   #fingerprint = ''
   #epoch = 0
 
-  /** `spiffeId` picks one of several identities the Workload API gives (default: the first, the default identity). */
-  constructor (address: string | undefined, spiffeId: string | undefined, logger: Logger) {
+  /** `source`: the Workload API (X509Source) for a sidecar, the Delegated Identity API (one per app) in node mode. */
+  constructor (source: X509ContextSource, logger: Logger) {
     super()
-    this.source = new X509Source({
-      address,
-      ...(spiffeId === undefined ? {} : { pick: svids => svids.find(svid => svid.spiffeId === spiffeId) }),
-      onError: err => { logger.warn({ event: 'workload_api_error', err: err.message }, 'Workload API: keeping the last good SVID') }
-    })
+    this.source = source
     // Once expired, no peer accepts the SVID: ask the Workload API again at once instead of after the longest backoff.
     this.#expiry = new SvidExpiryWatch(logger, this.source.address, () => { this.source.retrySoon() })
     this.source.on('update', context => {

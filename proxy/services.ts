@@ -7,6 +7,8 @@ import type { RateLimitedLog } from '../log/limited-log'
 import type { SidecarIdentity } from './identity'
 import type { SidecarMetrics } from './metrics'
 import type { PeerChains } from './steps/peer-chains'
+import type { Dialer } from './dial'
+import type { HostPort } from './host-port'
 
 export interface SidecarServices {
   readonly config: SidecarConfig
@@ -19,4 +21,11 @@ export interface SidecarServices {
   readonly limitedLog: RateLimitedLog
   /** Chains verified in full handshakes, to verify resumed sessions again in full. */
   readonly peerChains: PeerChains
+  /** Opens the connections to peers and to the app (dialDirect in a sidecar). */
+  readonly dial: Dialer
+  /**
+   * Node mode: the tunnel port of the node proxy serving the app at `destination`, to connect to instead (the
+   * port called goes in the tunnel header); undefined to connect to the destination itself, as a sidecar does.
+   */
+  readonly tunnelTo?: (destination: HostPort) => number | undefined
 }

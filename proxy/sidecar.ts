@@ -13,11 +13,12 @@ import { PolicyWatcher } from '../policy/watch'
 import type { ListenerConfig, SidecarConfig } from './config'
 import { ConnectionTracker } from './tracker'
 import { RateLimitedLog } from '../log/limited-log'
-import { SidecarIdentity } from './identity'
+import { SidecarIdentity, workloadApiSource } from './identity'
 import type { IdentityState } from './identity'
 import { SidecarMetrics } from './metrics'
 import { PeerChains } from './steps/peer-chains'
 import type { SidecarServices } from './services'
+import { dialDirect } from './dial'
 import { adminServer } from './admin'
 import type { ListenerStatus } from './admin'
 import { inboundTcpListener } from './listeners/inbound-tcp'
@@ -25,10 +26,8 @@ import { inboundHttpListener } from './listeners/inbound-http'
 import { outboundTcpListener } from './listeners/outbound-tcp'
 import { outboundHttpListener } from './listeners/outbound-http'
 import { explicitProxyListener } from './listeners/explicit-proxy'
-import { isDrainable } from './http1/connections'
 import { transparentInboundListener, transparentOutboundListener } from './listeners/transparent'
-import { logServedPortWarnings } from './served-ports'
-import { closeOnTrustDomainRemoval } from './trust-domain-removal'
+import { serveIdentity, stopServing } from './serving'
 
 interface BoundListener extends ListenerStatus { readonly server: Server, bound: AddressInfo | undefined }
 
@@ -48,7 +47,7 @@ export class Sidecar {
   static async start (config: SidecarConfig, logger: Logger): Promise<Sidecar> {
     const metrics = new SidecarMetrics()
     const policy = new PolicyWatcher(config.policy, { logger, registry: metrics.registry })
-    const identity = new SidecarIdentity(config.workloadApi, config.spiffeId, logger)
+    const identity = new SidecarIdentity(workloadApiSource(config.workloadApi, config.spiffeId, logger), logger)
     let state
     try {
       state = await identity.ready(config.readyTimeoutMs)
@@ -57,18 +56,10 @@ export class Sidecar {
       policy.close()
       throw err
     }
-    const services: SidecarServices = { config, identity, policy, metrics, tracker: new ConnectionTracker(), logger, limitedLog: new RateLimitedLog(logger), peerChains: new PeerChains() }
-    const track = (): void => { metrics.svidExpiry.set((services.identity.current?.context.notAfter.getTime() ?? 0) / 1000) }
-    track()
-    identity.on('change', track)
-    logServedPortWarnings(services)
-    policy.on('reload', result => {
-      if (result.result !== 'ok') return
-      closeDenied(services)
-      logServedPortWarnings(services)
-    })
+    const services: SidecarServices = { config, identity, policy, metrics, tracker: new ConnectionTracker(), logger, limitedLog: new RateLimitedLog(logger), peerChains: new PeerChains(), dial: dialDirect }
     const listeners = config.listeners.map((listener): BoundListener => ({ config: listener, server: createListener(services, listener, state), bound: undefined }))
-    closeOnTrustDomainRemoval(services, listeners.map(l => ({ name: l.config.name, server: l.server })))
+    const reloaded = serveIdentity(services, listeners.map(l => ({ name: l.config.name, server: l.server })))
+    policy.on('reload', result => { if (result.result === 'ok') reloaded() })
     const sidecar = new Sidecar(services, listeners, adminServer(services, () => listeners))
     await sidecar.#listen()
     logger.info({ event: 'sidecar_started', spiffeId: state.context.spiffeId.toString(), policy: policy.policy.hash, listeners: sidecar.addresses() }, 'sidecar running')
@@ -103,14 +94,7 @@ export class Sidecar {
   async stop (drainMs = this.services.config.drainMs): Promise<void> {
     const { services } = this
     services.logger.info({ event: 'draining', activeConnections: services.tracker.size, drainMs }, 'stopping: no new connections, draining')
-    const closed = [...this.#listeners.map(l => l.server), this.#admin].filter(s => s.listening).map(async server => {
-      server.close()
-      if (isDrainable(server)) server.closeIdleConnections()
-      await once(server, 'close')
-    })
-    const cut = await services.tracker.drain(drainMs)
-    for (const server of this.#listeners.map(l => l.server)) if (isDrainable(server)) server.closeAllConnections()
-    await Promise.all(closed)
+    const cut = await stopServing(services, this.#listeners.map(l => l.server), drainMs, [this.#admin])
     services.identity.close()
     services.policy.close()
     services.logger.info({ event: 'stopped', cutConnections: cut }, 'sidecar stopped')
@@ -123,21 +107,4 @@ function createListener (services: SidecarServices, listener: ListenerConfig, st
   if (listener.kind === 'http-proxy') return explicitProxyListener(services, listener)
   if (inbound) return (listener.protocol === 'http' ? inboundHttpListener : inboundTcpListener)(services, listener, state)
   return (listener.protocol === 'http' ? outboundHttpListener : outboundTcpListener)(services, listener)
-}
-
-function closeDenied (services: SidecarServices): void {
-  for (const { connection, decision } of services.tracker.reevaluate(services.policy.decide)) {
-    services.metrics.closed.inc({ listener: connection.listener, reason: 'policy' })
-    services.logger.warn({
-      event: 'closed_by_policy',
-      listener: connection.listener,
-      direction: connection.direction,
-      from: connection.request.from.toString(),
-      to: connection.request.to.toString(),
-      port: connection.request.port,
-      rule: decision.rule,
-      reason: decision.reason,
-      policy: services.policy.policy.hash
-    }, 'open connection closed: the new policy denies it')
-  }
 }

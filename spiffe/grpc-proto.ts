@@ -3,9 +3,19 @@
  * keepCase: field names as in the .proto (the standards' snake_case); longs as numbers (our int64s are seconds and
  * revisions); defaults: absent fields read as proto3 means ('' / 0 / empty); oneofs: Struct values say their kind.
  */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadPackageDefinition } from '@grpc/grpc-js'
 import type { GrpcObject, ServiceClientConstructor } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
+
+/** Where a .proto of this folder is: beside this file in the source tree; two levels up from dist/spiffe/ in the build. */
+export function spiffeProtoPath (fileName: string): string {
+  const candidates = [join(__dirname, fileName), join(__dirname, '..', '..', 'spiffe', fileName)]
+  const found = candidates.find(path => existsSync(path))
+  if (found === undefined) throw new Error(`cannot find ${fileName} (looked at ${candidates.join(', ')})`)
+  return found
+}
 
 const loaded = new Map<string, ServiceClientConstructor>()
 

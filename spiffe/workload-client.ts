@@ -13,6 +13,7 @@ import { parseJwtBundles, parseX509Bundles, parseX509SvidResponse } from './work
 import type { JwtBundlesResponseMessage, JwtSvidResponseMessage, X509BundlesResponseMessage, X509SvidResponseMessage, X509SvidResponseParsed } from './workload-messages'
 import { WORKLOAD_API_HEADER, workloadApiMethods } from './workload-proto'
 import { fromStruct } from './workload-struct'
+import { watchStream } from './stream-watch'
 import type { StructMessage } from './workload-struct'
 
 export { workloadEndpoint, ENDPOINT_SOCKET_ENV } from './workload-endpoint'
@@ -51,30 +52,13 @@ export class WorkloadClient {
    * that does not parse goes to onError and the watch continues; a stream failure or end goes to onError once.
    */
   watchX509Svids (onUpdate: (response: X509SvidResponseParsed) => void, onError: (err: Error) => void): () => void {
-    const call = this.#stream<X509SvidResponseMessage>('FetchX509SVID', {})
-    let cancelled = false
-    let ended = false
-    const fail = (err: Error): void => {
-      if (cancelled || ended) return
-      ended = true
-      onError(err)
-    }
-    call.on('data', (message: X509SvidResponseMessage) => {
-      let parsed
-      try {
-        parsed = parseX509SvidResponse(message)
-      } catch (err) {
-        onError(err as Error)
-        return
-      }
-      onUpdate(parsed)
+    return watchStream(this.#stream<X509SvidResponseMessage>('FetchX509SVID', {}), {
+      parse: parseX509SvidResponse,
+      onUpdate,
+      onError,
+      failed: err => workloadApiError(err, this.address),
+      ended: () => new WorkloadApiError('ERR_WORKLOAD_API_UNAVAILABLE', `the Workload API at ${this.address} closed the X509-SVID stream`)
     })
-    call.on('error', (err: ServiceError) => fail(workloadApiError(err, this.address)))
-    call.on('end', () => fail(new WorkloadApiError('ERR_WORKLOAD_API_UNAVAILABLE', `the Workload API at ${this.address} closed the X509-SVID stream`)))
-    return () => {
-      cancelled = true
-      call.cancel()
-    }
   }
 
   /** The X.509 bundles of every trust domain the caller may trust, by trust domain name. */

@@ -21,28 +21,36 @@ export function workloadEndpoint (explicit?: string): string {
   if (address === undefined || address === '') {
     throw new WorkloadApiError('ERR_WORKLOAD_API_ADDRESS', `no Workload API address: set ${ENDPOINT_SOCKET_ENV} (e.g. unix:///run/chaperone/workload.sock) or pass one`)
   }
+  return socketTarget(address, why => invalid(address, why), { tcp: true })
+}
+
+/**
+ * The grpc-js target for a socket address: `unix:///path`, `unix:/path` or a bare absolute `/path`, and with `tcp`
+ * also `tcp://IP:port`. `invalid(why)` makes the caller's error for any other address.
+ */
+export function socketTarget (address: string, invalid: (why: string) => Error, allow: { tcp: boolean }): string {
   if (address.startsWith('/')) return `unix://${address}`
   let url: URL
   try {
     url = new URL(address)
   } catch {
-    throw invalid(address, 'not a URI')
+    throw invalid('not a URI')
   }
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw invalid(address, 'a query, fragment or user info is not allowed')
+    throw invalid('a query, fragment or user info is not allowed')
   }
   if (url.protocol === 'unix:') {
-    if (url.host !== '') throw invalid(address, 'a unix URI has no authority')
-    if (!url.pathname.startsWith('/') || url.pathname === '/') throw invalid(address, 'a unix URI needs an absolute socket path')
+    if (url.host !== '') throw invalid('a unix URI has no authority')
+    if (!url.pathname.startsWith('/') || url.pathname === '/') throw invalid('a unix URI needs an absolute socket path')
     return `unix://${decodeURIComponent(url.pathname)}`
   }
-  if (url.protocol === 'tcp:') {
+  if (url.protocol === 'tcp:' && allow.tcp) {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     const version = isIP(host)
-    if (version === 0) throw invalid(address, 'a tcp URI needs an IP address, not a host name')
-    if (url.port === '') throw invalid(address, 'a tcp URI needs a port')
-    if (url.pathname !== '' && url.pathname !== '/') throw invalid(address, 'a tcp URI has no path')
+    if (version === 0) throw invalid('a tcp URI needs an IP address, not a host name')
+    if (url.port === '') throw invalid('a tcp URI needs a port')
+    if (url.pathname !== '' && url.pathname !== '/') throw invalid('a tcp URI has no path')
     return version === 4 ? `ipv4:${host}:${url.port}` : `ipv6:[${host}]:${url.port}`
   }
-  throw invalid(address, `unsupported scheme ${JSON.stringify(url.protocol)}`)
+  throw invalid(`unsupported scheme ${JSON.stringify(url.protocol)}`)
 }

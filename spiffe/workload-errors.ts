@@ -10,7 +10,8 @@ import { WorkloadApiError } from './workload-api-error'
 export { WorkloadApiError } from './workload-api-error'
 export type { WorkloadApiErrorCode } from './workload-api-error'
 
-function isServiceError (err: unknown): err is ServiceError {
+/** Whether `err` is a gRPC status error (grpc-js's ServiceError), as opposed to any other failure. */
+export function isServiceError (err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number'
 }
 

@@ -2,20 +2,15 @@
  * The Workload API's gRPC service definition, loaded from the workload.proto shipped next to this folder's sources.
  * Shared by the client here and by the agent's server, so both speak exactly the standard's messages.
  */
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import type { ServiceClientConstructor, ServiceDefinition } from '@grpc/grpc-js'
-import { loadProtoService } from './grpc-proto'
+import { loadProtoService, spiffeProtoPath } from './grpc-proto'
 
 /** gRPC metadata every request must carry (SPIFFE_Workload_Endpoint.md §4), so a browser or SSRF can't reach the API. */
 export const WORKLOAD_API_HEADER = 'workload.spiffe.io'
 
-/** Where workload.proto is: beside this file in the source tree; two levels up from dist/spiffe/ in the build. */
+/** Where workload.proto is (see spiffeProtoPath). */
 export function workloadProtoPath (): string {
-  const candidates = [join(__dirname, 'workload.proto'), join(__dirname, '..', '..', 'spiffe', 'workload.proto')]
-  const found = candidates.find(path => existsSync(path))
-  if (found === undefined) throw new Error(`cannot find workload.proto (looked at ${candidates.join(', ')})`)
-  return found
+  return spiffeProtoPath('workload.proto')
 }
 
 /** The SpiffeWorkloadAPI service: `new` it for a client, or pass `.service` to a grpc-js server's addService. */

@@ -6,7 +6,7 @@
  */
 export { peerCredentials } from './peer-credentials'
 export type { PeerCredentials } from './peer-credentials'
-export { pinProcess, isSameProcess } from './process-pin'
+export { pinProcess, isSameProcess, isRunning } from './process-pin'
 export type { ProcessPin } from './process-pin'
 export { WorkloadAttestor } from './workload-attestor'
 export type { AttestorOptions } from './workload-attestor'

@@ -24,16 +24,36 @@ export function isSameProcess (pin: ProcessPin, procRoot = '/proc'): boolean {
   return readStartTime(pin.pid, procRoot) === pin.startTime
 }
 
+/**
+ * False when the process has exited — gone, a zombie its parent has not reaped yet, or its pid now names another
+ * process: for holding an identity for as long as a process lives (the Delegated Identity API's PID subscriptions).
+ */
+export function isRunning (pin: ProcessPin, procRoot = '/proc'): boolean {
+  const stat = readStat(pin.pid, procRoot)
+  return stat !== undefined && parseStartTime(stat) === pin.startTime && !EXITED_STATES.has(parseState(stat) ?? 'X')
+}
+
+/** /proc/<pid>/stat states of a process that has exited: zombie, dead. */
+const EXITED_STATES = new Set(['Z', 'X', 'x'])
+
 function readStartTime (pid: number, procRoot: string): string | undefined {
+  const stat = readStat(pid, procRoot)
+  return stat === undefined ? undefined : parseStartTime(stat)
+}
+
+function readStat (pid: number, procRoot: string): string | undefined {
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
-  let stat: string
   try {
-    stat = readFileSync(`${procRoot}/${pid}/stat`, 'latin1')
+    return readFileSync(`${procRoot}/${pid}/stat`, 'latin1')
   } catch (err) {
     if (isGoneError(err)) return undefined
     throw err
   }
-  return parseStartTime(stat)
+}
+
+/** Field 3 of a /proc/<pid>/stat line, the state (R, S, D, Z, …): the first field after comm. */
+function parseState (stat: string): string | undefined {
+  return stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[0]
 }
 
 /**

@@ -11,6 +11,8 @@ import { dockerSelectorTexts, inspectContainer } from './docker'
 import { AttestationError, readProcFile } from './errors'
 import { ExeHashCache } from './exe-hash'
 import type { PeerCredentials } from './peer-credentials'
+import { isSameProcess } from './process-pin'
+import type { ProcessPin } from './process-pin'
 import { unixSelectorTexts } from './unix-selectors'
 
 export interface AttestorOptions {
@@ -48,7 +50,19 @@ export class WorkloadAttestor {
    * has to check its ProcessPin afterwards: the pid may have been reused while we read.
    */
   async attest (caller: PeerCredentials): Promise<Selector[]> {
-    const { pid } = caller
+    return await this.#attestPid(caller.pid)
+  }
+
+  /**
+   * Attests a pinned process: its selectors, or undefined when afterwards its pid no longer names that process (it
+   * exited, or the pid was reused while /proc was read, so the selectors might describe another process).
+   */
+  async attestPinned (pin: ProcessPin): Promise<Selector[] | undefined> {
+    const selectors = await this.#attestPid(pin.pid)
+    return isSameProcess(pin, this.#procRoot) ? selectors : undefined
+  }
+
+  async #attestPid (pid: number): Promise<Selector[]> {
     if (!Number.isSafeInteger(pid) || pid <= 0) {
       throw new AttestationError('ERR_ATTESTATION_PROCESS_GONE', `cannot attest pid ${pid}: not a process id`)
     }

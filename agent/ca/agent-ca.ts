@@ -110,7 +110,7 @@ export class AgentCa {
     return { ...await signDownstreamCa(authority, publicKey, ttlSeconds, this.trustDomain, now), roots }
   }
 
-  async mintJwtSvid (request: JwtSvidRequest): Promise<{ token: string, expiresAt: Date }> {
+  async mintJwtSvid (request: JwtSvidRequest): Promise<{ token: string, expiresAt: Date, issuedAt: Date }> {
     const checked = checkJwtSvidRequest(request, this.trustDomain, this.#settings.jwtSvidTtlSeconds)
     const now = await this.#current()
     return await signJwtSvid(activeOf(this.#snapshot.jwt), checked, now)

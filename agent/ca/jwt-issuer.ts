@@ -62,14 +62,15 @@ export function jwtKeyOf (id: string, state: KeyState, keyType: KeyType, private
  * Signs a JWT-SVID: header alg, kid and typ JWT (JWT-SVID §2); claims sub, aud (always a list), iat and exp (§3).
  * The token never outlives its key, so every token validates for as long as it lives while the key is in the bundle.
  */
-export async function signJwtSvid (key: JwtKey, request: CheckedJwtRequest, now: Date): Promise<{ token: string, expiresAt: Date }> {
+export async function signJwtSvid (key: JwtKey, request: CheckedJwtRequest, now: Date): Promise<{ token: string, expiresAt: Date, issuedAt: Date }> {
   const expiresAt = expiryWithin(now, request.ttlSeconds, key.notAfter)
+  const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000)
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: key.alg, kid: key.id, typ: 'JWT' })
     .setSubject(request.spiffeId.toString())
     .setAudience([...request.audience])
-    .setIssuedAt(Math.floor(now.getTime() / 1000))
+    .setIssuedAt(issuedAt.getTime() / 1000)
     .setExpirationTime(expiresAt.getTime() / 1000)
     .sign(key.privateKey)
-  return { token, expiresAt }
+  return { token, expiresAt, issuedAt }
 }

@@ -29,6 +29,7 @@ import type { EntryContext } from '../spire-api/entry-mapping'
 import type { BundleMaskMessage, EntryMaskMessage, JwtKeyMessage, StatusMessage } from '../spire-api/messages'
 import { maskBundle } from '../spire-api/bundle-mapping'
 import { serviceCalls } from '../spire-api/service-calls'
+import { jwtSvidToProto, x509SvidToProto } from '../spire-api/svid-mapping'
 import type { CallerLog } from '../spire-api/service-calls'
 import { parseSpiffeId } from '../../spiffe/id'
 import type { FleetAuthorization, FleetGrant } from './fleet-authorization'
@@ -97,8 +98,7 @@ export function fleetServices (deps: FleetServiceDeps): FleetServices {
         if (item === undefined) return failure(status.NOT_FOUND, 'entry not found or not authorized')
         try {
           const minted = await ca.mintX509SvidFromCsr(param.csr, { spiffeId: parseSpiffeId(item.spiffeId), ttlSeconds: item.x509SvidTtl > 0 ? item.x509SvidTtl : undefined, dnsNames: [...item.dnsNames] })
-          const id = parseSpiffeId(item.spiffeId)
-          return { status: OK_STATUS, svid: { cert_chain: minted.chain, id: { trust_domain: id.trustDomain.name, path: id.path }, expires_at: Math.floor(minted.expiresAt.getTime() / 1000), hint: item.hint } }
+          return { status: OK_STATUS, svid: x509SvidToProto(item.spiffeId, minted, item.hint) }
         } catch (err) {
           if (err instanceof CaError && err.code === 'ERR_CA_REQUEST_INVALID') return failure(status.INVALID_ARGUMENT, err.message)
           deps.logger.error({ err, entryId: item.id }, 'fleet: failed to sign an X509-SVID')
@@ -112,10 +112,8 @@ export function fleetServices (deps: FleetServiceDeps): FleetServices {
       const item = authorizedEntries(call.getPeer(), FLEET_METHODS.newJwtSvid).find(e => e.id === request.entry_id)
       if (item === undefined) throw new SpireApiError(status.NOT_FOUND, 'entry not found or not authorized')
       if (request.audience.length === 0) throw SpireApiError.invalid('at least one audience is required')
-      const id = parseSpiffeId(item.spiffeId)
-      const minted = await ca.mintJwtSvid({ spiffeId: id, audience: request.audience, ttlSeconds: item.jwtSvidTtl > 0 ? item.jwtSvidTtl : undefined })
-      const { iat } = JSON.parse(Buffer.from(minted.token.split('.')[1], 'base64url').toString()) as { iat: number }
-      return { svid: { token: minted.token, id: { trust_domain: id.trustDomain.name, path: id.path }, expires_at: Math.floor(minted.expiresAt.getTime() / 1000), issued_at: iat, hint: item.hint } }
+      const minted = await ca.mintJwtSvid({ spiffeId: parseSpiffeId(item.spiffeId), audience: request.audience, ttlSeconds: item.jwtSvidTtl > 0 ? item.jwtSvidTtl : undefined })
+      return { svid: jwtSvidToProto(item.spiffeId, minted, item.hint) }
     }),
     NewDownstreamX509CA: unaryAsync('NewDownstreamX509CA', async (request: { csr: Buffer, preferred_ttl: number }, call) => {
       const grant = grantOf(FLEET_METHODS.newDownstreamX509Ca, call.getPeer(), 'downstream')

@@ -1,11 +1,11 @@
 /**
  * Identifying the caller of a Workload API call: the security header, then attestation of the process on the
- * call's connection, then the PID-reuse check, then the registration entries its selectors earn.
+ * call's connection, then the PID-reuse check, then the registration entries its selectors earn. The attestation
+ * (attestCaller) is shared with the other APIs whose callers the kernel names (the Delegated Identity API).
  */
 import { status } from '@grpc/grpc-js'
 import type { Metadata } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
-import { isSameProcess } from '../attestation'
 import type { WorkloadAttestor } from '../attestation'
 import type { RegistrationEntry, RegistrationStore, Selector } from '../store'
 import type { WorkloadAdmission } from './admission'
@@ -21,7 +21,7 @@ export interface Caller {
 }
 
 export interface CallerDeps {
-  readonly connections: ConnectionRegistry
+  readonly connections: Pick<ConnectionRegistry, 'get'>
   readonly admission: WorkloadAdmission
   readonly attestor: WorkloadAttestor
   readonly store: RegistrationStore
@@ -35,24 +35,45 @@ export function checkSecurityHeader (metadata: Metadata): void {
   }
 }
 
+/** Why the process on a call's connection could not be attested: each API answers it with its own status. */
+export type CallerNotAttested =
+  | { readonly failure: 'unknown_connection' }
+  | { readonly failure: 'attestation_failed', readonly pid: number, readonly err: unknown }
+  | { readonly failure: 'process_changed', readonly pid: number }
+
+/**
+ * The process on the connection of a call (by the peer grpc-js reports for it), attested from the kernel's word
+ * alone; or why not. The process attested must still be the one that connected: PID reuse would make us describe
+ * another.
+ */
+export async function attestCaller (deps: Pick<CallerDeps, 'connections' | 'attestor'>, peer: string): Promise<Caller | CallerNotAttested> {
+  const connection = deps.connections.get(peer)
+  if (connection === undefined) return { failure: 'unknown_connection' }
+  const { pid, uid } = connection.credentials
+  let selectors: Selector[] | undefined
+  try {
+    selectors = await deps.attestor.attestPinned(connection.pin)
+  } catch (err) {
+    return { failure: 'attestation_failed', pid, err }
+  }
+  return selectors === undefined ? { failure: 'process_changed', pid } : { pid, uid, selectors }
+}
+
 /** The attested caller of a call; throws the standard status when it cannot be identified. */
 export async function identifyCaller (deps: CallerDeps, peer: string, metadata: Metadata): Promise<Caller> {
   checkSecurityHeader(metadata)
-  const connection = deps.connections.get(peer)
-  if (connection === undefined) throw statusError(status.UNAVAILABLE, 'the caller\'s connection is not known to the agent')
-  let selectors: Selector[]
-  try {
-    selectors = await deps.attestor.attest(connection.credentials)
-  } catch (err) {
-    deps.logger.warn({ err, pid: connection.credentials.pid }, 'workload API: attestation failed')
-    throw statusError(status.UNAVAILABLE, 'workload attestation failed')
+  const attested = await attestCaller(deps, peer)
+  if (!('failure' in attested)) return attested
+  switch (attested.failure) {
+    case 'unknown_connection':
+      throw statusError(status.UNAVAILABLE, 'the caller\'s connection is not known to the agent')
+    case 'attestation_failed':
+      deps.logger.warn({ err: attested.err, pid: attested.pid }, 'workload API: attestation failed')
+      throw statusError(status.UNAVAILABLE, 'workload attestation failed')
+    case 'process_changed':
+      deps.logger.warn({ pid: attested.pid }, 'workload API: caller exited or its PID was reused during attestation')
+      throw statusError(status.UNAUTHENTICATED, 'the calling process exited or its PID was reused')
   }
-  // The process we attested must still be the one that connected (PID reuse would make us describe another).
-  if (!isSameProcess(connection.pin)) {
-    deps.logger.warn({ pid: connection.pin.pid }, 'workload API: caller exited or its PID was reused during attestation')
-    throw statusError(status.UNAUTHENTICATED, 'the calling process exited or its PID was reused')
-  }
-  return { pid: connection.credentials.pid, uid: connection.credentials.uid, selectors }
 }
 
 /**

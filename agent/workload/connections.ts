@@ -1,8 +1,9 @@
 /**
- * Who is on each Workload API connection, from the kernel: SO_PEERCRED at accept, and the caller's process start
- * time pinned then (so a PID reused later is caught). gRPC calls find their connection through a token the agent
- * writes as the socket's remoteAddress (Unix sockets have none), which grpc-js reports as the call's peer; the
- * caller cannot influence it.
+ * Who is on each connection of a socket the agent accepts itself, from the kernel: SO_PEERCRED at accept, and the
+ * caller's process start time pinned then (so a PID reused later is caught). gRPC calls find their connection
+ * through a token the agent writes as the socket's remoteAddress (Unix sockets have none), which grpc-js reports as
+ * the call's peer; the caller cannot influence it. The Workload API's connections are admitted too (admission.ts:
+ * limits per uid, a deadline for the first call); the admin socket's are only named (ConnectionIdentities.track).
  */
 import type { Socket } from 'node:net'
 import { peerCredentials, pinProcess } from '../attestation'
@@ -14,12 +15,59 @@ export interface CallerConnection {
   readonly pin: ProcessPin
 }
 
-export class ConnectionRegistry {
+/** The connections named so far, by token, each until it closes. */
+export class ConnectionIdentities {
   readonly #connections = new Map<string, CallerConnection>()
+  readonly #prefix: string
+  #next = 0
+
+  /** `prefix` starts each token (`workload-connection-1`, …); tokens only need to be unique per gRPC server. */
+  constructor (prefix = 'workload-connection') {
+    this.#prefix = prefix
+  }
+
+  /** Names the socket by a new token, and remembers who is on it until it closes (then `closed` is called). */
+  add (socket: Socket, connection: CallerConnection, closed?: () => void): string {
+    const token = `${this.#prefix}-${++this.#next}`
+    Object.defineProperty(socket, 'remoteAddress', { value: token, configurable: false, enumerable: true })
+    this.#connections.set(token, connection)
+    socket.once('close', () => {
+      this.#connections.delete(token)
+      closed?.()
+    })
+    return token
+  }
+
+  /**
+   * Names a connection of a socket that admits everyone its file mode lets in (the owner-only admin socket): never
+   * refuses. One the kernel cannot describe (a caller in a PID namespace the agent cannot see, or one gone already)
+   * stays unnamed, and the calls on it that need an identity fail. Returns whether it was named.
+   */
+  track (socket: Socket): boolean {
+    try {
+      const credentials = peerCredentials(socket)
+      this.add(socket, { credentials, pin: pinProcess(credentials.pid) })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** The connection of a call, by the peer grpc-js reports for it. */
+  get (peer: string): CallerConnection | undefined {
+    return this.#connections.get(peer)
+  }
+
+  get size (): number {
+    return this.#connections.size
+  }
+}
+
+export class ConnectionRegistry {
+  readonly #identities = new ConnectionIdentities()
   /** The deadline of each connection that has not yet started a call. */
   readonly #firstCall = new Map<string, NodeJS.Timeout>()
   readonly #admission: WorkloadAdmission
-  #next = 0
 
   constructor (admission: WorkloadAdmission) {
     this.#admission = admission
@@ -47,17 +95,13 @@ export class ConnectionRegistry {
       this.#admission.release(credentials.uid)
       return this.#refuse(socket, 'unidentified', { ...caller, err })
     }
-    const token = `workload-connection-${++this.#next}`
-    Object.defineProperty(socket, 'remoteAddress', { value: token, configurable: false, enumerable: true })
-    this.#connections.set(token, { credentials, pin })
+    const token = this.#identities.add(socket, { credentials, pin }, () => {
+      this.called(token)
+      this.#admission.release(credentials.uid)
+    })
     // The first call must start within the idle timeout: gRPC's own idle timer waits for a stream whose headers
     // never end, this one does not.
     this.#firstCall.set(token, setTimeout(() => { this.#refuse(socket, 'no_call', caller) }, this.#admission.limits.idleTimeoutMs))
-    socket.once('close', () => {
-      this.called(token)
-      this.#connections.delete(token)
-      this.#admission.release(credentials.uid)
-    })
     return true
   }
 
@@ -75,10 +119,10 @@ export class ConnectionRegistry {
 
   /** The connection of a call, by the peer grpc-js reports for it. */
   get (peer: string): CallerConnection | undefined {
-    return this.#connections.get(peer)
+    return this.#identities.get(peer)
   }
 
   get size (): number {
-    return this.#connections.size
+    return this.#identities.size
   }
 }

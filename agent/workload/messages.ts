@@ -16,7 +16,7 @@ export function x509SvidResponse (svids: readonly CachedSvid[], bundle: SpiffeBu
   return {
     svids: uniqueHints(svids, logger).map(svid => ({ spiffe_id: svid.spiffeId, x509_svid: svid.chainDer, x509_svid_key: svid.keyDer, bundle: bundleDer, hint: svid.hint })),
     crl: [],
-    federated_bundles: x509Map(federated)
+    federated_bundles: x509AuthoritiesByTrustDomain(federated)
   }
 }
 
@@ -36,7 +36,7 @@ export function uniqueHints<T extends { hint: string, spiffeId: string }> (items
 
 /** X509BundlesResponse: our trust domain's X.509 authorities and the federated ones, as SPIRE's agent sends them. */
 export function x509BundlesResponse (bundle: SpiffeBundle, federated: readonly SpiffeBundle[]): X509BundlesResponseMessage {
-  return { crl: [], bundles: x509Map([bundle, ...federated]) }
+  return { crl: [], bundles: x509AuthoritiesByTrustDomain([bundle, ...federated]) }
 }
 
 /**
@@ -45,15 +45,18 @@ export function x509BundlesResponse (bundle: SpiffeBundle, federated: readonly S
  * jose skip keys whose `use` is not "sig", so the wire form leaves it out.
  */
 export function jwtBundlesResponse (bundle: SpiffeBundle, federated: readonly SpiffeBundle[]): JwtBundlesResponseMessage {
-  return {
-    bundles: Object.fromEntries([bundle, ...federated].map(b => {
-      const keys = b.jwt.toJwks().keys.map(({ use: _use, ...key }) => key)
-      return [b.trustDomain.idString, Buffer.from(JSON.stringify({ keys }))]
-    }))
-  }
+  return { bundles: jwksByTrustDomain([bundle, ...federated]) }
+}
+
+/** Each bundle's JWT keys as a plain JWK Set (keys without `use`, see jwtBundlesResponse), by trust domain ID. */
+export function jwksByTrustDomain (bundles: readonly SpiffeBundle[]): Record<string, Buffer> {
+  return Object.fromEntries(bundles.map(b => {
+    const keys = b.jwt.toJwks().keys.map(({ use: _use, ...key }) => key)
+    return [b.trustDomain.idString, Buffer.from(JSON.stringify({ keys }))]
+  }))
 }
 
 /** Concatenated DER of each bundle's X.509 authorities, by trust domain ID (empty for a bundle of JWT keys only, as in SPIRE). */
-function x509Map (bundles: readonly SpiffeBundle[]): Record<string, Buffer> {
+export function x509AuthoritiesByTrustDomain (bundles: readonly SpiffeBundle[]): Record<string, Buffer> {
   return Object.fromEntries(bundles.map(b => [b.trustDomain.idString, b.x509.toDer()]))
 }

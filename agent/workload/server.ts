@@ -40,6 +40,21 @@ const LISTEN_BACKLOG = 4096
 const KEEPALIVE_MS = 30_000
 const KEEPALIVE_TIMEOUT_MS = 10_000
 
+/**
+ * A gRPC server for connections a ConnectionRegistry admitted (the Workload API's, and other sockets served the
+ * same way): every call meets its connection's first-call deadline; idle connections are closed (also one that
+ * never completes its HTTP/2 preface or a call, and one left open after a malformed frame: nghttp2 answers it with
+ * GOAWAY, but the connection stays until closed); connections with calls in progress are pinged.
+ */
+export function admittedConnectionsServer (connections: ConnectionRegistry, limits: WorkloadApiLimits): Server {
+  return new Server({
+    interceptors: [(_method, call) => { connections.called(call.getPeer()); return new ServerInterceptingCall(call) }],
+    'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+    'grpc.keepalive_time_ms': KEEPALIVE_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS
+  })
+}
+
 export class WorkloadApiServer {
   readonly admission: WorkloadAdmission
   readonly connections: ConnectionRegistry
@@ -63,14 +78,7 @@ export class WorkloadApiServer {
     const connections = new ConnectionRegistry(admission)
     const cache = new X509SvidCache(ca, logger)
     const hub = new StreamHub({ store, ca, cache, logger })
-    // Idle connections are closed (also one that never completes its HTTP/2 preface or a call, and one left open
-    // after a malformed frame: nghttp2 answers it with GOAWAY, but the connection stays until closed).
-    const grpc = new Server({
-      interceptors: [(_method, call) => { connections.called(call.getPeer()); return new ServerInterceptingCall(call) }],
-      'grpc.max_connection_idle_ms': options.limits.idleTimeoutMs,
-      'grpc.keepalive_time_ms': KEEPALIVE_MS,
-      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS
-    })
+    const grpc = admittedConnectionsServer(connections, options.limits)
     const attestor = new WorkloadAttestor({ ...options.attestor, logger })
     grpc.addService(workloadApiService().service, workloadHandlers({ connections, admission, attestor, store, ca, hub, logger }))
     const health = new HealthImplementation({ '': 'SERVING', SpiffeWorkloadAPI: 'SERVING' })

@@ -15,32 +15,26 @@ import { uniqueHints } from './messages'
 import { toStruct } from '../../spiffe/workload-struct'
 import type { StreamHub } from './stream-hub'
 import { federatedBundlesOf } from './federation'
-import { NO_IDENTITY, statusError } from './status-error'
+import { NO_IDENTITY, asStatus, endStream, statusError } from './status-error'
 
 export interface WorkloadServiceDeps extends CallerDeps {
   readonly ca: AgentCa
   readonly hub: StreamHub
 }
 
+const API = 'workload API'
+
 type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void
 type Streaming = (call: ServerWritableStream<unknown, unknown>) => void
 
-/** An error as the status a client gets: our own statuses as they are, anything else logged and UNAVAILABLE. */
-function asStatus (deps: WorkloadServiceDeps, err: unknown): { code: status, details: string } {
-  const candidate = err as { code?: unknown, details?: unknown }
-  if (typeof candidate.code === 'number' && typeof candidate.details === 'string') return { code: candidate.code, details: candidate.details }
-  deps.logger.error({ err }, 'workload API: request failed')
-  return { code: status.UNAVAILABLE, details: 'the agent could not serve the request' }
-}
-
 export function workloadHandlers (deps: WorkloadServiceDeps): UntypedServiceImplementation {
   const unary = <Req, Res>(work: (call: ServerUnaryCall<Req, Res>) => Promise<Res>): Unary<Req, Res> => (call, callback) => {
-    work(call).then(result => callback(null, result), (err: unknown) => callback(asStatus(deps, err)))
+    work(call).then(result => callback(null, result), (err: unknown) => callback(asStatus(err, deps.logger, API)))
   }
   const streaming = (kind: 'x509-svid' | 'x509-bundles' | 'jwt-bundles'): Streaming => call => {
     identifyCaller(deps, call.getPeer(), call.metadata).then(caller => {
       deps.hub.open(kind, caller, entriesOf(deps, caller), call)
-    }).catch((err: unknown) => { call.emit('error', asStatus(deps, err)) })
+    }).catch((err: unknown) => { endStream(call, asStatus(err, deps.logger, API)) })
   }
 
   return {

@@ -14,8 +14,9 @@ import type { Caller } from './caller'
 import type { X509SvidCache } from './svid-cache'
 import { federatedBundlesOf, federatedTrustDomains } from './federation'
 import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './messages'
-import { NO_IDENTITY } from './status-error'
+import { NO_IDENTITY, endStream, statusError } from './status-error'
 import { watchOwnBundle } from './own-bundle-watch'
+import { CoalescedUpdates } from './coalesced-updates'
 
 type Kind = 'x509-svid' | 'x509-bundles' | 'jwt-bundles'
 
@@ -27,8 +28,7 @@ interface Stream {
   readonly call: ServerWritableStream<unknown, unknown>
   /** The caller's entries as of the latest change (the SVIDs and federated bundles the next message carries). */
   entries: readonly RegistrationEntry[]
-  sending: boolean
-  dirty: boolean
+  readonly updates: CoalescedUpdates
 }
 
 export interface StreamHubDeps {
@@ -38,9 +38,12 @@ export interface StreamHubDeps {
   readonly logger: Logger
 }
 
+/** The entries' IDs and revisions: what an SVID set and its federated bundles depend on. */
+export const svidEntriesKey = (entries: readonly RegistrationEntry[]): string => entries.map(e => `${e.id}@${e.revision}`).join(',')
+
 /** What of the caller's entries a stream's messages depend on: the entries themselves for SVIDs, the trust domains they federate with for bundles. */
 const entriesKey = (kind: Kind, entries: readonly RegistrationEntry[]): string => kind === 'x509-svid'
-  ? entries.map(e => `${e.id}@${e.revision}`).join(',')
+  ? svidEntriesKey(entries)
   : federatedTrustDomains(entries).join(',')
 
 export class StreamHub {
@@ -66,7 +69,17 @@ export class StreamHub {
   /** Registers a stream and sends its first message; it stays open until the client cancels or the agent stops. */
   open (kind: Kind, caller: Caller, entries: readonly RegistrationEntry[], call: ServerWritableStream<unknown, unknown>): void {
     const selectorsKey = caller.selectors.map(selector => `${selector.type}:${selector.value}`).join('\n')
-    const stream: Stream = { kind, caller, selectorsKey, call, entries, sending: false, dirty: false }
+    const stream: Stream = {
+      kind,
+      caller,
+      selectorsKey,
+      call,
+      entries,
+      updates: new CoalescedUpdates(async () => { await this.#send(stream) }, (err: unknown) => {
+        this.#deps.logger.error({ err, pid: caller.pid }, 'workload API: could not update a stream; closing it')
+        this.#fail(stream, status.UNAVAILABLE, 'the agent could not produce an update')
+      }, () => this.#streams.has(stream))
+    }
     this.#streams.add(stream)
     const remove = (): void => { this.#streams.delete(stream) }
     call.on('cancelled', remove)
@@ -112,21 +125,7 @@ export class StreamHub {
 
   /** Sends the stream's full current state; a push requested while one is in flight is sent after it, once. */
   #push (stream: Stream): void {
-    if (stream.sending) {
-      stream.dirty = true
-      return
-    }
-    stream.sending = true
-    this.#send(stream).catch((err: unknown) => {
-      this.#deps.logger.error({ err, pid: stream.caller.pid }, 'workload API: could not update a stream; closing it')
-      this.#fail(stream, status.UNAVAILABLE, 'the agent could not produce an update')
-    }).finally(() => {
-      stream.sending = false
-      if (stream.dirty && this.#streams.has(stream)) {
-        stream.dirty = false
-        this.#push(stream)
-      }
-    })
+    stream.updates.request()
   }
 
   async #send (stream: Stream): Promise<void> {
@@ -149,7 +148,6 @@ export class StreamHub {
 
   #fail (stream: Stream, code: status, details: string): void {
     this.#streams.delete(stream)
-    // grpc-js ends a server stream with the status of an error emitted on it.
-    stream.call.emit('error', Object.assign(new Error(details), { code, details }))
+    endStream(stream.call, statusError(code, details))
   }
 }

@@ -15,6 +15,8 @@ export interface CachedSvid {
   readonly hint: string
   /** The chain as the Workload API carries it: DER certificates, leaf first, concatenated. */
   readonly chainDer: Buffer
+  /** The same chain, one DER certificate each (the Delegated Identity API's cert_chain). */
+  readonly chain: readonly Buffer[]
   /** PKCS#8 DER, unencrypted (the Workload API's x509_svid_key). */
   readonly keyDer: Buffer
   readonly expiresAt: Date
@@ -116,6 +118,7 @@ export class X509SvidCache {
       spiffeId: entry.spiffeId,
       hint: entry.hint,
       chainDer: Buffer.concat(minted.chain),
+      chain: Object.freeze([...minted.chain]),
       keyDer: minted.privateKey.export({ type: 'pkcs8', format: 'der' }),
       expiresAt: minted.expiresAt,
       renewAt: new Date(now + lifetime * (0.4 + 0.2 * this.#random()))

@@ -7,11 +7,11 @@
  * same way.
  */
 import { createHash } from 'node:crypto'
-import { connect } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import { XFCC_HEADER, formatXfcc } from '../../spiffe/peer-header'
 import type { SpiffeId } from '../../spiffe/id'
 import type { ListenerConfig } from '../config'
+import type { Dialer } from '../dial'
 import type { HostPort } from '../host-port'
 import { HttpConnections } from '../http1/connections'
 import type { DrainableServer } from '../http1/connections'
@@ -25,6 +25,7 @@ import type { IdentityState } from '../identity'
 import type { SidecarServices } from '../services'
 import { PeerAdmission } from '../steps/admit'
 import { authorize } from '../steps/authorize'
+import type { VerifiedPeer } from '../steps/verify-peer'
 import { mtlsServer } from '../steps/tls-server'
 
 /** One inbound connection's verified peer and where its requests go. */
@@ -34,7 +35,8 @@ interface InboundPeer {
   readonly target: HostPort
   readonly key: string
   readonly remote: string
-  readonly localPort: string
+  /** The port the peer called (X-Forwarded-Port): the listener's, or for a redirected or tunnelled connection the app's. */
+  readonly calledPort: string
   /** The identity fields for this peer, built once per connection and own ID (they change only with a rotation). */
   identity: { readonly self: SpiffeId, readonly fields: readonly Field[] } | undefined
 }
@@ -65,12 +67,15 @@ export class InboundHttp {
   }
 
   /** Verifies and admits the peer, then serves its requests to `target`; a refused peer's socket is closed. */
-  accept (socket: TLSSocket, target: HostPort): void {
+  accept (socket: TLSSocket, target: HostPort, calledPort = socket.localPort ?? 0): void {
     const admitted = this.#admission.accept(socket, target.port, true)
-    if (admitted === undefined) return
-    const { peer } = admitted
+    if (admitted !== undefined) this.serveAdmitted(socket, target, admitted.peer, calledPort)
+  }
+
+  /** Serves the requests of a peer already admitted (and screened for `target`'s port), who called `calledPort`. */
+  serveAdmitted (socket: TLSSocket, target: HostPort, peer: VerifiedPeer, calledPort: number): void {
     const leafHash = createHash('sha256').update(peer.chain[0]).digest('hex')
-    this.connections.serve(socket, { id: peer.id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', localPort: String(socket.localPort ?? ''), identity: undefined })
+    this.connections.serve(socket, { id: peer.id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', calledPort: String(calledPort), identity: undefined })
   }
 
   #route (head: RequestHead, peer: InboundPeer): RouteResult {
@@ -85,12 +90,12 @@ export class InboundHttp {
     const pool = this.connections.pool
     return {
       kind: 'forward',
-      upstream: pool.take(peer.key) ?? appConnection(pool, peer),
+      upstream: pool.take(peer.key) ?? appConnection(pool, this.#services.dial, peer),
       request,
       first: identityFields(peer, self),
       drop: dropInbound,
       defaultHost: peer.key,
-      reconnect: done => { done(appConnection(pool, peer)) }
+      reconnect: done => { done(appConnection(pool, this.#services.dial, peer)) }
     }
   }
 }
@@ -104,7 +109,7 @@ function identityFields (peer: InboundPeer, self: SpiffeId): readonly Field[] {
         [XFCC_HEADER, formatXfcc({ by: self.toString(), hash: peer.leafHash, uri: peer.id.toString() })],
         ['x-forwarded-for', peer.remote],
         ['x-forwarded-proto', 'https'],
-        ['x-forwarded-port', peer.localPort]
+        ['x-forwarded-port', peer.calledPort]
       ]
     }
   }
@@ -112,6 +117,6 @@ function identityFields (peer: InboundPeer, self: SpiffeId): readonly Field[] {
 }
 
 /** A new plain connection to the app; writes made before it connects wait in its buffer. */
-function appConnection (pool: UpstreamPool, peer: InboundPeer): ReturnType<UpstreamPool['adopt']> {
-  return pool.adopt(connect(peer.target.port, peer.target.host), peer.key, undefined)
+function appConnection (pool: UpstreamPool, dial: Dialer, peer: InboundPeer): ReturnType<UpstreamPool['adopt']> {
+  return pool.adopt(dial(peer.target, 'app'), peer.key, undefined)
 }

@@ -3,13 +3,13 @@
  * app's port) → forward to the target in plain TCP on loopback, optionally after a PROXY protocol v2 header naming
  * the peer's SPIFFE ID.
  */
-import { connect } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config'
 import type { HostPort } from '../host-port'
 import type { IdentityState } from '../identity'
 import type { SidecarServices } from '../services'
 import { PeerAdmission } from '../steps/admit'
+import type { AdmittedPeer } from '../steps/admit'
 import { authorize } from '../steps/authorize'
 import { pipeSockets } from '../steps/pipe'
 import { proxyHeaderV2 } from '../steps/proxy-protocol'
@@ -24,13 +24,17 @@ export function inboundTcpListener (services: SidecarServices, listener: Listene
 export function forwardInboundTcp (services: SidecarServices, listener: ListenerConfig, admission: PeerAdmission, socket: TLSSocket, target: HostPort): void {
   socket.on('error', () => { socket.destroy() })
   const admitted = admission.accept(socket, target.port, false)
-  if (admitted === undefined) return
+  if (admitted !== undefined) forwardAdmittedTcp(services, listener, admitted, socket, target)
+}
+
+/** Authorize and forward the connection of an admitted peer. */
+export function forwardAdmittedTcp (services: SidecarServices, listener: ListenerConfig, admitted: AdmittedPeer, socket: TLSSocket, target: HostPort): void {
   const request = { from: admitted.peer.id, to: admitted.self, port: target.port }
   if (!authorize(services, listener, request).allow) {
     socket.destroy()
     return
   }
-  const upstream = connect(target)
+  const upstream = services.dial(target, 'app')
   if (listener.proxyProtocol) upstream.write(proxyHeaderV2(socket, admitted.peer.id))
   upstream.once('error', (err: NodeJS.ErrnoException) => {
     services.logger.warn({ event: 'upstream_failed', listener: listener.name, target: `${target.host}:${target.port}`, err: err.message }, 'cannot reach the target')

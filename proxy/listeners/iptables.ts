@@ -9,7 +9,10 @@ import { spawnSync } from 'node:child_process'
 import { ChaperoneError } from '../../spiffe/errors'
 
 export interface IptablesOptions {
-  readonly proxyUid: number
+  /** Whose connections leave as they are: a sidecar's uid, or (node mode) the mark on the node proxy's sockets. */
+  readonly exempt: { readonly uid: number } | { readonly mark: number }
+  /** Node mode: the tunnel port, where the node proxy listens in the namespace itself; never redirected. */
+  readonly tunnelPort?: number
   readonly inboundPort: number
   readonly outboundPort: number
   readonly excludeInboundPorts: readonly number[]
@@ -28,10 +31,12 @@ const JUMPS: ReadonlyArray<readonly [string, string]> = [['PREROUTING', INBOUND_
 
 /** The rules, as iptables argument lists (after `-t nat`), in order. */
 export function redirectRules (options: IptablesOptions): string[][] {
+  const { exempt } = options
+  const inboundReturns = [...(options.tunnelPort === undefined ? [] : [options.tunnelPort]), ...options.excludeInboundPorts]
   return [
-    ...options.excludeInboundPorts.map(port => ['-A', INBOUND_CHAIN, '-p', 'tcp', '--dport', String(port), '-j', 'RETURN']),
+    ...inboundReturns.map(port => ['-A', INBOUND_CHAIN, '-p', 'tcp', '--dport', String(port), '-j', 'RETURN']),
     ['-A', INBOUND_CHAIN, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(options.inboundPort)],
-    ['-A', OUTBOUND_CHAIN, '-m', 'owner', '--uid-owner', String(options.proxyUid), '-j', 'RETURN'],
+    ['-A', OUTBOUND_CHAIN, ...('uid' in exempt ? ['-m', 'owner', '--uid-owner', String(exempt.uid)] : ['-m', 'mark', '--mark', String(exempt.mark)]), '-j', 'RETURN'],
     ['-A', OUTBOUND_CHAIN, '-o', 'lo', '-j', 'RETURN'],
     ['-A', OUTBOUND_CHAIN, '-d', '127.0.0.0/8', '-j', 'RETURN'],
     ...options.excludeOutboundPorts.map(port => ['-A', OUTBOUND_CHAIN, '-p', 'tcp', '--dport', String(port), '-j', 'RETURN']),
@@ -39,21 +44,50 @@ export function redirectRules (options: IptablesOptions): string[][] {
   ]
 }
 
-type Run = (args: string[]) => { status: number | null, stderr: string }
-
-function iptables (args: string[]): { status: number | null, stderr: string } {
-  const result = spawnSync('iptables', ['-w', '-t', 'nat', ...args], { encoding: 'utf8' })
-  if (result.error !== undefined) throw new IptablesError(`cannot run iptables: ${result.error.message} (install iptables)`)
-  return { status: result.status, stderr: result.stderr }
+export interface Run {
+  /** One `iptables -t <table> …` command. */
+  (args: string[]): { status: number | null, stderr: string }
+  readonly table: string
+  /**
+   * Replaces `chains` (made if missing) with `rules` in one transaction (iptables-restore --noflush): a chain is
+   * never seen half-filled, so no connection slips past rules being replaced.
+   */
+  replaceChains: (chains: readonly string[], rules: readonly string[][]) => { status: number | null, stderr: string }
 }
 
-function must (run: Run, args: string[]): void {
+/** Runs `iptables -t <table> …` in this network namespace, or (node mode) in the one at `netnsPath`, through nsenter. */
+export function iptablesIn (netnsPath?: string, table: 'nat' | 'filter' = 'nat'): Run {
+  const enter = netnsPath === undefined ? [] : ['nsenter', `--net=${netnsPath}`]
+  const spawn = (command: string, args: string[], input?: string): { status: number | null, stderr: string } => {
+    const [program, ...rest] = [...enter, command, ...args]
+    const result = spawnSync(program, rest, { encoding: 'utf8', ...(input === undefined ? {} : { input }) })
+    if (result.error !== undefined) throw new IptablesError(`cannot run ${[...enter, command].join(' ')}: ${result.error.message} (install iptables${netnsPath === undefined ? '' : ' and util-linux'})`)
+    return { status: result.status, stderr: result.stderr }
+  }
+  return Object.assign((args: string[]) => spawn('iptables', ['-w', '-t', table, ...args]), {
+    table,
+    replaceChains: (chains: readonly string[], rules: readonly string[][]) =>
+      spawn('iptables-restore', ['--noflush'], [`*${table}`, ...chains.map(chain => `:${chain} - [0:0]`), ...rules.map(rule => rule.join(' ')), 'COMMIT', ''].join('\n'))
+  })
+}
+
+/** Runs one command; throws IptablesError saying what is needed when it fails. */
+export function must (run: Run, args: string[]): void {
   const { status, stderr } = run(args)
-  if (status === 0) return
+  if (status !== 0) throw failure(`iptables -t ${run.table} ${args.join(' ')}`, stderr)
+}
+
+function failure (command: string, stderr: string): IptablesError {
   const denied = /Permission denied|you must be root/i.test(stderr)
-  throw new IptablesError(denied
+  return new IptablesError(denied
     ? 'iptables needs root or the NET_ADMIN capability in this network namespace (in Docker: cap_add: [NET_ADMIN])'
-    : `iptables -t nat ${args.join(' ')} failed: ${stderr.trim()}`)
+    : `${command} failed: ${stderr.trim()}`)
+}
+
+/** Replaces whole chains (Run.replaceChains); throws IptablesError saying what is needed when it fails. */
+export function mustReplace (run: Run, chains: readonly string[], rules: readonly string[][]): void {
+  const { status, stderr } = run.replaceChains(chains, rules)
+  if (status !== 0) throw failure(`iptables-restore --noflush (-t ${run.table}: ${chains.join(', ')})`, stderr)
 }
 
 /** Every iptables command `install` runs, for --dry-run. */
@@ -65,19 +99,16 @@ export function installCommands (options: IptablesOptions): string[][] {
   ]
 }
 
-export function install (options: IptablesOptions, run: Run = iptables): void {
-  for (const chain of [INBOUND_CHAIN, OUTBOUND_CHAIN]) {
-    if (run(['-L', chain, '-n']).status !== 0) must(run, ['-N', chain])
-    must(run, ['-F', chain])
-  }
-  for (const rule of redirectRules(options)) must(run, rule)
+/** Installs, or replaces in one transaction, the rules; then adds each jump to them if missing. Idempotent. */
+export function install (options: IptablesOptions, run: Run = iptablesIn()): void {
+  mustReplace(run, [INBOUND_CHAIN, OUTBOUND_CHAIN], redirectRules(options))
   for (const [from, to] of JUMPS) {
     const jump = [from, '-p', 'tcp', '-j', to]
     if (run(['-C', ...jump]).status !== 0) must(run, ['-A', ...jump])
   }
 }
 
-export function cleanup (run: Run = iptables): void {
+export function cleanup (run: Run = iptablesIn()): void {
   for (const [from, to] of JUMPS) {
     while (run(['-C', from, '-p', 'tcp', '-j', to]).status === 0) must(run, ['-D', from, '-p', 'tcp', '-j', to])
   }

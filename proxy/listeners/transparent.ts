@@ -8,15 +8,18 @@
  */
 import { createServer } from 'node:net'
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config'
-import type { DrainableServer } from '../http1/connections'
+import type { HostPort } from '../host-port'
+import type { DrainableServer, HttpConnections } from '../http1/connections'
 import type { IdentityState } from '../identity'
 import type { SidecarServices } from '../services'
 import { limitConnections, PeerAdmission } from '../steps/admit'
+import type { AdmittedPeer } from '../steps/admit'
 import { originalDestinationReader } from '../steps/original-dst'
 import { MtlsConnector } from '../steps/tls-client'
 import { mtlsServer } from '../steps/tls-server'
-import { forwardInboundTcp } from './inbound-tcp'
+import { forwardAdmittedTcp, forwardInboundTcp } from './inbound-tcp'
 import { InboundHttp } from './inbound-http'
 import { forwardOutboundTcp } from './outbound-tcp'
 import type { OutboundDestination } from './outbound-tcp'
@@ -24,7 +27,7 @@ import { OutboundHttp } from './outbound-http'
 
 const LOOP = 'the connection came to the transparent port itself, not redirected by iptables (it would loop)'
 
-function refuse (services: SidecarServices, listener: ListenerConfig, socket: Socket, why: string): void {
+export function refuse (services: SidecarServices, listener: ListenerConfig, socket: Socket, why: string): void {
   services.logger.warn({ event: 'no_destination', listener: listener.name, remote: socket.remoteAddress, err: why }, 'cannot tell where the connection was going')
   socket.destroy()
 }
@@ -49,17 +52,45 @@ export function transparentOutboundListener (services: SidecarServices, listener
 
 export function transparentInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): DrainableServer {
   const originalDestination = originalDestinationReader()
-  const admission = new PeerAdmission(services, listener)
-  const http = new InboundHttp(services, listener, admission)
-  return http.connections.drainable(mtlsServer(services, listener, state, socket => {
+  const inbound = inboundAtPort(services, listener)
+  return inbound.drainable(mtlsServer(services, listener, state, socket => {
     socket.on('error', () => { socket.destroy() })
     const original = originalDestination(socket)
     if (typeof original === 'string' || original.port === listener.listen.port) {
       refuse(services, listener, socket, typeof original === 'string' ? original : LOOP)
       return
     }
-    const target = { host: '127.0.0.1', port: original.port }
-    if (services.config.httpPorts.has(target.port)) http.accept(socket, target)
-    else forwardInboundTcp(services, listener, admission, socket, target)
+    inbound.serve(socket, original.port)
   }))
+}
+
+/**
+ * Serves an inbound connection as if it had arrived at the app's `port`: HTTP mode for `httpPorts`, else TCP.
+ * `admitted` serves one whose peer was admitted already, screening it for `port` first when HTTP.
+ */
+export interface InboundAtPort {
+  serve: (socket: TLSSocket, port: number) => void
+  serveAdmitted: (socket: TLSSocket, port: number, admitted: AdmittedPeer) => void
+  readonly admission: PeerAdmission
+  readonly drainable: HttpConnections<unknown>['drainable']
+}
+
+export function inboundAtPort (services: SidecarServices, listener: ListenerConfig): InboundAtPort {
+  const admission = new PeerAdmission(services, listener)
+  const http = new InboundHttp(services, listener, admission)
+  const local = (port: number): HostPort => ({ host: '127.0.0.1', port })
+  return {
+    admission,
+    drainable: http.connections.drainable.bind(http.connections),
+    serve: (socket, port) => {
+      // The peer called the app's port: iptables sent it here, or (tunnel) the header named it.
+      if (services.config.httpPorts.has(port)) http.accept(socket, local(port), port)
+      else forwardInboundTcp(services, listener, admission, socket, local(port))
+    },
+    serveAdmitted: (socket, port, admitted) => {
+      if (!services.config.httpPorts.has(port)) forwardAdmittedTcp(services, listener, admitted, socket, local(port))
+      else if (admission.screen(socket, admitted.peer.id, admitted.self, port)) http.serveAdmitted(socket, local(port), admitted.peer, port)
+      else socket.destroy()
+    }
+  }
 }

@@ -40,6 +40,9 @@ export function limitConnections<T extends Server> (services: SidecarServices, l
   return server
 }
 
+/** A verified peer holding one of its connection slots, and this proxy's own ID. */
+export interface AdmittedPeer { readonly peer: VerifiedPeer, readonly self: SpiffeId }
+
 /** The peers admitted to one inbound listener, counted while their connections are open. */
 export class PeerAdmission {
   readonly #services: SidecarServices
@@ -56,23 +59,27 @@ export class PeerAdmission {
    * or undefined once the socket is closed (the reason counted and logged). `screen`: refuse a peer no rule can
    * allow here — for HTTP, whose requests are decided later; a TCP connection is decided at once, its rule logged.
    */
-  accept (socket: TLSSocket, port: number, screen: boolean): { peer: VerifiedPeer, self: SpiffeId } | undefined {
+  accept (socket: TLSSocket, port: number, screen: boolean): AdmittedPeer | undefined {
     const peer = verifyPeer(this.#services, this.#listener, socket)
     const self = this.#services.identity.current?.context.spiffeId
-    if (peer === undefined || self === undefined || !this.#admit(socket, peer.id, self, port, screen)) {
+    if (peer === undefined || self === undefined || (screen && !this.screen(socket, peer.id, self, port)) || !this.#admit(socket, peer.id)) {
       socket.destroy()
       return undefined
     }
     return { peer, self }
   }
 
-  #admit (socket: Socket, peer: SpiffeId, self: SpiffeId, port: number, screen: boolean): boolean {
+  /** Whether some rule may allow `peer` to reach `self` at `port`; counts and logs the refusal when none can. */
+  screen (socket: Socket, peer: SpiffeId, self: SpiffeId, port: number): boolean {
+    if (this.#services.policy.mayAllow({ from: peer, to: self, port })) return true
+    refused(this.#services, this.#listener, 'no_allow_rule', peer.toString(), socket.remoteAddress)
+    return false
+  }
+
+  #admit (socket: Socket, peer: SpiffeId): boolean {
     const key = peer.toString()
-    let reason: RefusalReason | undefined
-    if (screen && !this.#services.policy.mayAllow({ from: peer, to: self, port })) reason = 'no_allow_rule'
-    else if ((this.#open.get(key) ?? 0) >= this.#services.config.maxConnectionsPerPeer) reason = 'max_connections_per_peer'
-    if (reason !== undefined) {
-      refused(this.#services, this.#listener, reason, key, socket.remoteAddress)
+    if ((this.#open.get(key) ?? 0) >= this.#services.config.maxConnectionsPerPeer) {
+      refused(this.#services, this.#listener, 'max_connections_per_peer', key, socket.remoteAddress)
       return false
     }
     this.#open.set(key, (this.#open.get(key) ?? 0) + 1)

@@ -7,7 +7,7 @@ import { isIPv4 } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { SpiffeId } from '../../spiffe/id'
 
-const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex')
+export const PROXY_V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex')
 const VERSION_PROXY = 0x21
 const TCP_OVER_IPV4 = 0x11
 const TCP_OVER_IPV6 = 0x21
@@ -40,25 +40,34 @@ function ipv6 (text: string): Buffer {
   return Buffer.from(all.map(g => g.padStart(4, '0')).join(''), 'hex')
 }
 
+/** The two ends of a TCP connection, as a PROXY header names them. */
+export interface ConnectionEnds { readonly source: string, readonly sourcePort: number, readonly destination: string, readonly destinationPort: number }
+
 /** The address block: IPv4-mapped IPv6 addresses are sent as IPv4; mixed families as UNSPEC (no addresses). */
-function addressBlock (socket: TLSSocket): { family: number, block: Buffer } {
-  const unmap = (a: string | undefined): string => (a ?? '').replace(/^::ffff:(?=\d+\.)/, '')
-  const [src, dst] = [unmap(socket.remoteAddress), unmap(socket.localAddress)]
+function addressBlock (ends: ConnectionEnds): { family: number, block: Buffer } {
+  const unmap = (a: string): string => a.replace(/^::ffff:(?=\d+\.)/, '')
+  const [src, dst] = [unmap(ends.source), unmap(ends.destination)]
   const ports = Buffer.alloc(4)
-  ports.writeUInt16BE(socket.remotePort ?? 0, 0)
-  ports.writeUInt16BE(socket.localPort ?? 0, 2)
+  ports.writeUInt16BE(ends.sourcePort, 0)
+  ports.writeUInt16BE(ends.destinationPort, 2)
   if (isIPv4(src) && isIPv4(dst)) return { family: TCP_OVER_IPV4, block: Buffer.concat([ipv4(src), ipv4(dst), ports]) }
   if (src.includes(':') && dst.includes(':')) return { family: TCP_OVER_IPV6, block: Buffer.concat([ipv6(src), ipv6(dst), ports]) }
   return { family: UNSPEC, block: Buffer.alloc(0) }
 }
 
-export function proxyHeaderV2 (socket: TLSSocket, peer: SpiffeId): Buffer {
-  const { family, block } = addressBlock(socket)
-  const sslValue = Buffer.concat([Buffer.from([CLIENT_FLAGS, 0, 0, 0, 0]), tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(socket.getProtocol() ?? ''))])
-  const tlvs = Buffer.concat([tlv(PP2_TYPE_SSL, sslValue), tlv(PP2_TYPE_SPIFFE_ID, Buffer.from(peer.toString(), 'utf8'))])
+/** A PROXY protocol v2 header (command PROXY) naming `ends`, followed by `tlvs`. */
+export function encodeProxyHeaderV2 (ends: ConnectionEnds, tlvs: Buffer): Buffer {
+  const { family, block } = addressBlock(ends)
   const header = Buffer.alloc(4)
   header.writeUInt8(VERSION_PROXY, 0)
   header.writeUInt8(family, 1)
   header.writeUInt16BE(block.length + tlvs.length, 2)
-  return Buffer.concat([SIGNATURE, header, block, tlvs])
+  return Buffer.concat([PROXY_V2_SIGNATURE, header, block, tlvs])
+}
+
+/** The header a sidecar sends its app: the peer's address, and the peer's verified SPIFFE ID. */
+export function proxyHeaderV2 (socket: TLSSocket, peer: SpiffeId): Buffer {
+  const ends = { source: socket.remoteAddress ?? '', sourcePort: socket.remotePort ?? 0, destination: socket.localAddress ?? '', destinationPort: socket.localPort ?? 0 }
+  const sslValue = Buffer.concat([Buffer.from([CLIENT_FLAGS, 0, 0, 0, 0]), tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(socket.getProtocol() ?? ''))])
+  return encodeProxyHeaderV2(ends, Buffer.concat([tlv(PP2_TYPE_SSL, sslValue), tlv(PP2_TYPE_SPIFFE_ID, Buffer.from(peer.toString(), 'utf8'))]))
 }

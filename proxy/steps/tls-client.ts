@@ -1,6 +1,7 @@
 /**
  * The TLS step of an outbound listener: mutual TLS to the target with our SVID, the server's chain verified to its
- * own trust domain's bundle and its ID checked against `expect`. TLS sessions are resumed, but only under the same
+ * own trust domain's bundle and its ID checked against `expect` (in node mode, to the target's tunnel port, with
+ * the tunnel header first once the server is verified). TLS sessions are resumed, but only under the same
  * credentials epoch and expectation: a session verified for one peer is never offered to a connection expecting
  * another, and the chain of a resumed session is verified again.
  */
@@ -15,6 +16,7 @@ import type { ListenerConfig } from '../config'
 import type { HostPort } from '../host-port'
 import type { SidecarServices } from '../services'
 import { handshakeFailed, verifyPeer } from './verify-peer'
+import { tunnelHeader } from './tunnel-header'
 
 export interface VerifiedConnection {
   readonly socket: TLSSocket
@@ -57,11 +59,14 @@ export class MtlsConnector {
       this.#sessionsEpoch = state.epoch
     }
     const { host, port } = target
-    const sessionKey = `${host}:${port}|${expect ?? ''}`
+    // Node mode: to an app another node proxy serves, through its tunnel port, naming the port called.
+    const tunnelPort = this.#services.tunnelTo?.(target)
+    const address = tunnelPort === undefined ? target : { host, port: tunnelPort }
+    const sessionKey = `${address.host}:${address.port}|${expect ?? ''}`
     const expected = this.#expected(expect)
+    const tcp = this.#services.dial(address, 'peer')
     const socket = connect({
-      host,
-      port,
+      socket: tcp,
       secureContext: state.clientContext,
       rejectUnauthorized: false,
       ...(isIP(host) === 0 ? { servername: host } : {})
@@ -98,6 +103,7 @@ export class MtlsConnector {
         }
         established = true
         verifiedChain = peer.chain
+        if (tunnelPort !== undefined) socket.write(tunnelHeader({ host: tcp.localAddress ?? '', port: tcp.localPort ?? 0 }, target))
         // Per connection: the fields are built only when someone reads debug lines.
         const { logger } = this.#services
         if (logger.isLevelEnabled('debug')) logger.debug({ event: 'tls_connected', listener: this.#listener.name, target: `${host}:${port}`, peer: peer.id.toString(), resumed: socket.isSessionReused() }, 'outbound mTLS established')

@@ -5,7 +5,6 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import pino from 'pino'
-import { parse } from 'yaml'
 import { Agent } from '../../agent/agent'
 import { AdminClient } from '../../agent/admin/client'
 import { loadAgentConfig } from '../../agent/config'
@@ -13,36 +12,15 @@ import { compilePolicy } from '../../policy/engine'
 import { loadPolicy } from '../../policy/document'
 import { lintPolicyFile } from '../../policy/lint'
 import { CLI_BIN, CLI_SKIP as skip, runCli, runProcess } from '../helpers/cli'
+import { ROOT, entriesSelecting, mountOf, mounts, namedVolumeAt, read, readCompose, registeredEntries } from '../helpers/compose-files'
 
 // The docker-compose deployment (docker-compose.yml, Dockerfile, deploy/), checked in seconds: the files' structure
 // and the invariants the deployment relies on, the scripts run with stand-ins for what only exists in a container,
 // and the built CLI asked whether every command the files use exists. `npm run test:deploy` (test/deploy/live/)
 // runs the same files on a real Docker engine; the topology is also tested with network namespaces elsewhere.
+// The node-mode variant (docker-compose.node.yml): compose-node.test.ts.
 
-const ROOT = join(__dirname, '..', '..')
-const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8')
-
-interface Service {
-  build?: string
-  image?: string
-  user?: string
-  entrypoint?: string[]
-  command?: string[]
-  network_mode?: string
-  networks?: string[] | Record<string, { aliases?: string[] } | null>
-  depends_on?: Record<string, { condition: string, restart?: boolean }>
-  cap_add?: string[]
-  ports?: unknown[]
-  expose?: unknown[]
-  labels?: Record<string, string>
-  volumes?: string[]
-  environment?: Record<string, string>
-  healthcheck?: { test: string[] }
-}
-interface Compose { services: Record<string, Service>, networks: Record<string, { external?: boolean }>, volumes: Record<string, unknown> }
-
-// merge: compose's `<<` merge keys (the sidecars share an extension field).
-const compose = parse(read('docker-compose.yml'), { merge: true }) as Compose
+const compose = readCompose('docker-compose.yml')
 const services = Object.entries(compose.services)
 const ours = services.filter(([, s]) => s.build !== undefined)
 const sidecars = services.filter(([, s]) => s.entrypoint?.includes('/deploy/sidecar-entrypoint.sh') === true)
@@ -51,21 +29,7 @@ const apps = services.filter(([, s]) => s.build === undefined)
 const appOf = (sidecar: string): string => apps.find(([, s]) => s.network_mode === `service:${sidecar}`)?.[0] ?? ''
 const agentConfig = loadAgentConfig(join(ROOT, 'deploy', 'agent.yaml'))
 const scripts = readdirSync(join(ROOT, 'deploy')).filter(f => f.endsWith('.sh')).map(f => `deploy/${f}`)
-
-interface Mount { source: string, target: string, readOnly: boolean, named: boolean }
-/** Compose's short volume syntax, SOURCE:TARGET[:MODE]; a source without a path is a named volume. */
-function mounts (service: Service): Mount[] {
-  return (service.volumes ?? []).map(text => {
-    const [source, target, mode] = text.split(':')
-    return { source, target, readOnly: mode === 'ro', named: !/^[./~]/.test(source) }
-  })
-}
-const mountOf = (service: Service, source: string): Mount | undefined => mounts(service).find(m => m.source === source)
-const namedVolumeAt = (service: Service, dir: string): Mount | undefined => mounts(service).find(m => m.named && m.target === dir)
-
-/** The entries deploy/register-entries.sh registers: `register SPIFFE_ID SELECTOR…` lines. */
-const entries = [...read('deploy/register-entries.sh').matchAll(/^register (spiffe:\/\/\S+)((?: \S+)+)$/gm)]
-  .map(m => ({ id: m[1], selectors: m[2].trim().split(' ') }))
+const entries = registeredEntries()
 
 void t.test('deploy – every app runs in its own sidecar\'s network namespace, started once the sidecar is healthy', async t => {
   t.equal(compose.networks['proxy-redirect']?.external, true, 'proxy-redirect is external: the operator creates it')
@@ -145,8 +109,7 @@ void t.test('deploy – the policy directory is mounted read-only and allows app
 void t.test('deploy – each sidecar\'s labels select exactly its own entry', async t => {
   t.equal(entries.length, sidecars.length, 'one entry per sidecar')
   for (const [name, sidecar] of sidecars) {
-    const has = new Set(Object.entries(sidecar.labels ?? {}).map(([k, v]) => `docker:label:${k}:${v}`))
-    const matching = entries.filter(e => e.selectors.every(s => has.has(s)))
+    const matching = entriesSelecting(entries, sidecar)
     const app = appOf(name)
     t.same(matching.map(e => e.id), [`spiffe://${agentConfig.trustDomain.name}/${app}`], `${name} gets ${app}'s ID and no other`)
   }

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 const root = join(__dirname, '..', '..')
-const SOURCE_FOLDERS = ['spiffe', 'policy', 'agent', 'proxy', 'cli']
+const SOURCE_FOLDERS = ['spiffe', 'policy', 'agent', 'proxy', 'node', 'cli']
 
 function sourceFiles (dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap(entry => {

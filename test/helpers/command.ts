@@ -39,12 +39,12 @@ export async function must (cmd: string, args: readonly string[], opts: CommandO
 }
 
 /** Polls `probe` until it returns a value (not undefined) or `ms` pass; rejects naming `what`. */
-export async function waitFor<T> (what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+export async function waitFor<T> (what: string, ms: number, probe: () => Promise<T | undefined>, intervalMs = 1000): Promise<T> {
   const deadline = Date.now() + ms
   for (;;) {
     const value = await probe()
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error(`gave up after ${ms / 1000} s waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 1000))
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
   }
 }

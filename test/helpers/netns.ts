@@ -80,6 +80,8 @@ export interface Topology {
   }
   /** Starts tcpdump (BPF `filter`) on the bridge, or on `iface` (default eth0) inside `host`, once it listens. */
   capture: (filter?: string, opts?: { host?: string, iface?: string }) => Promise<Capture>
+  /** Deletes `host`'s namespace and makes a new one with the same name and address (its processes are gone). */
+  recreate: (host: string) => Promise<void>
   destroy: () => Promise<void>
 }
 
@@ -214,17 +216,18 @@ export async function createTopology (options: TopologyOptions): Promise<Topolog
       ? spawnTracked(TCPDUMP, args, undefined, 'pipe')
       : spawnIn(opts.host, TCPDUMP, args)) as ChildProcessWithoutNullStreams
     let log = ''
+    let timer: NodeJS.Timeout | undefined
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (s: string) => {
         log += s
         if (log.includes('listening on')) resolve()
       })
       child.once('exit', () => { reject(new Error(`tcpdump ${args.join(' ')} exited: ${log.trim()}`)) })
-      setTimeout(() => {
+      timer = setTimeout(() => {
         killGroup(child)
         reject(new Error(`tcpdump ${args.join(' ')} did not start listening in 10 s: ${log.trim()}`))
       }, 10_000).unref()
-    })
+    }).finally(() => { clearTimeout(timer) }) // listening: the capture runs until stop(), however long
     let stopped: Promise<Buffer> | undefined
     const stop = async (): Promise<Buffer> => {
       stopped ??= (async () => {
@@ -248,24 +251,36 @@ export async function createTopology (options: TopologyOptions): Promise<Topolog
     await ip('addr', 'add', `${bridgeAddress}/24`, 'dev', bridge)
     await ip('link', 'set', 'dev', bridge, 'up')
     addRootRules(run, rootRulesNeeded(bridge))
-    await Promise.all(names.map(async name => {
-      const { ns, address, veth } = hosts[name]
-      await ip('netns', 'add', ns)
-      await ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
-      await ip('link', 'set', 'dev', veth, 'addrgenmode', 'none', 'master', bridge, 'up')
-      await ip('-n', ns, 'link', 'set', 'dev', 'lo', 'up')
-      await ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'addrgenmode', 'none')
-      await ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0')
-      await ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'up')
-      await ip('-n', ns, 'route', 'add', 'default', 'via', bridgeAddress)
-    }))
+    await Promise.all(names.map(addHost))
   } catch (error) {
     await destroy()
     throw error
   }
 
+  async function addHost (name: string): Promise<void> {
+    const { ns, address, veth } = hostOf(name)
+    await ip('netns', 'add', ns)
+    await ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
+    await ip('link', 'set', 'dev', veth, 'addrgenmode', 'none', 'master', bridge, 'up')
+    await ip('-n', ns, 'link', 'set', 'dev', 'lo', 'up')
+    // A MAC from the address, as Docker makes them: a host made anew is found at once, not after neighbours' caches expire.
+    const mac = `02:42:${address.split('.').map(octet => Number(octet).toString(16).padStart(2, '0')).join(':')}`
+    await ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'addrgenmode', 'none', 'address', mac)
+    await ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0')
+    await ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'up')
+    await ip('-n', ns, 'route', 'add', 'default', 'via', bridgeAddress)
+  }
+
+  /** A container restarted: the host's namespace deleted (its veth with it) and made anew, same name and address. */
+  async function recreate (name: string): Promise<void> {
+    await ip('netns', 'del', hostOf(name).ns)
+    // Whoever still holds the old namespace keeps it, and its end of the veth: remove the pair from this end.
+    await ip('link', 'del', hostOf(name).veth).catch(() => undefined)
+    await addHost(name)
+  }
+
   return {
-    run, hosts, bridge, bridgeAddress, subnet: `${net}.0/24`, exec, capture, destroy,
+    run, hosts, bridge, bridgeAddress, subnet: `${net}.0/24`, exec, capture, destroy, recreate,
     spawn: spawnIn as Topology['spawn']
   }
 }

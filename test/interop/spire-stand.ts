@@ -6,12 +6,13 @@
  * new attestation). Everything lives in a short folder under /tmp (a Unix socket path has at most 107 bytes) and is
  * stopped and removed at the test's end; SPIRE's logs are kept in memory and shown when the test failed. Both may run
  * inside a network namespace, the server listening on that namespace's address (`netns`, `bindAddress`). On request
- * the server serves its trust domain's bundle endpoint (`bundleEndpoint`). Not a test itself.
+ * the server serves its trust domain's bundle endpoint (`bundleEndpoint`), and the agent its admin socket with the Delegated
+ * Identity API (`authorizedDelegates`). Not a test itself.
  */
 import type { Test } from 'tap'
 import { X509Certificate } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { must, run, waitFor } from '../helpers/command'
 import type { CommandOptions, CommandResult } from '../helpers/command'
 import { freePort } from '../../bench/proxy/processes'
@@ -41,6 +42,8 @@ export interface SpireStandOptions {
   netns?: string
   /** Serve the trust domain's SPIFFE bundle endpoint (https_spiffe: the server's own SVID) at `bindAddress:port`, with this refresh hint (e.g. `4s`). */
   bundleEndpoint?: { port: number, refreshHint: string }
+  /** Serve the agent's admin socket (`adminSocket`) with the Delegated Identity API for these delegates' SPIFFE IDs. */
+  authorizedDelegates?: readonly string[]
 }
 
 export interface SpireEntry {
@@ -75,6 +78,8 @@ export interface SpireStand {
   /** The agent's Workload API, `unix:///…`, for SPIFFE_ENDPOINT_SOCKET or a sidecar's `workloadApi`. */
   readonly workloadApi: string
   readonly agentSocket: string
+  /** The agent's admin socket (Delegated Identity API), with `authorizedDelegates`: 0770, root's. */
+  readonly adminSocket: string | undefined
   readonly serverSocket: string
   /** The server's TCP listener (`bind_address:bind_port`), where agents attest: `127.0.0.1:<port>`. */
   readonly serverAddress: string
@@ -189,7 +194,14 @@ plugins {
 `
 }
 
-function agentConfig (dir: string, trustDomain: string, port: number, serverAddress = '127.0.0.1'): string {
+/** `admin_socket_path`, which SPIRE wants outside the Workload API socket's folder, and who may call it. */
+function adminConfig (adminSocket: string, delegates: readonly string[]): string {
+  return `
+  admin_socket_path = "${adminSocket}"
+  authorized_delegates = [${delegates.map(id => `"${id}"`).join(', ')}]`
+}
+
+function agentConfig (dir: string, trustDomain: string, port: number, serverAddress = '127.0.0.1', admin = ''): string {
   return `agent {
   data_dir = "${join(dir, 'agent')}"
   log_level = "INFO"
@@ -197,7 +209,7 @@ function agentConfig (dir: string, trustDomain: string, port: number, serverAddr
   server_port = "${port}"
   socket_path = "${join(dir, 'a.sock')}"
   trust_bundle_path = "${join(dir, 'bundle.pem')}"
-  trust_domain = "${trustDomain}"
+  trust_domain = "${trustDomain}"${admin}
 }
 plugins {
   NodeAttestor "join_token" {
@@ -224,6 +236,9 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
   const dir = mkdtempSync('/tmp/spire-')
   const serverSocket = join(dir, 's.sock')
   const agentSocket = join(dir, 'a.sock')
+  const adminSocket = options.authorizedDelegates === undefined ? undefined : join(mkdtempSync(`${dir}-admin-`), 'admin.sock')
+  // Open to other users, so the socket's own mode (0770, root's) decides who may call it, as in a deployment.
+  if (adminSocket !== undefined) chmodSync(dirname(adminSocket), 0o755)
   const nodeId = `spiffe://${trustDomain}/node`
   const bindAddress = options.bindAddress ?? '127.0.0.1'
   const server = new SpireProcess('spire-server', options.netns)
@@ -234,6 +249,7 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     await server.stop()
     if (!t.passing()) t.comment(`SPIRE's logs (last ${LOG_LINES} lines each):\n${logs()}`)
     rmSync(dir, { recursive: true, force: true })
+    if (adminSocket !== undefined) rmSync(dirname(adminSocket), { recursive: true, force: true })
   })
 
   const serverCommand = async (args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> =>
@@ -258,7 +274,8 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
   if (options.upstreamAuthority !== undefined) extraPlugins += spireUpstreamAuthorityConfig(options.upstreamAuthority)
   writeFileSync(join(dir, 'server.conf'), serverConfig(dir, trustDomain, port, options.x509SvidTtl ?? 60, extraPlugins, options.restartableServer === true, bindAddress,
     options.bundleEndpoint === undefined ? '' : bundleEndpointConfig(bindAddress, options.bundleEndpoint)))
-  writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port, bindAddress))
+  writeFileSync(join(dir, 'agent.conf'), agentConfig(dir, trustDomain, port, bindAddress,
+    adminSocket === undefined ? '' : adminConfig(adminSocket, options.authorizedDelegates ?? [])))
   const startServer = async (): Promise<void> => {
     server.start(serverBinary, ['run', '-config', join(dir, 'server.conf')])
     await healthy(server, async () => await serverCommand(['healthcheck']))
@@ -303,6 +320,7 @@ export async function startSpireStand (t: Test, options: SpireStandOptions = {})
     dir,
     workloadApi: `unix://${agentSocket}`,
     agentSocket,
+    adminSocket,
     serverSocket,
     serverAddress: `${bindAddress}:${port}`,
     nodeId,

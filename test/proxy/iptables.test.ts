@@ -2,7 +2,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { CLI_BIN, CLI_SKIP, runProcess } from '../helpers/cli'
-import { installCommands } from '../../proxy/listeners/iptables'
+import { cleanup, install, installCommands, iptablesIn } from '../../proxy/listeners/iptables'
 
 // `chaperone proxy init-iptables` in a real, throwaway network namespace (root only): the rules it installs,
 // idempotence, the message without privileges, and cleanup. No rule touches the host's own namespace.
@@ -50,7 +50,21 @@ void t.test('init-iptables – without privileges it says what is needed; --dry-
   t.match(denied.stderr, 'iptables needs root or the NET_ADMIN capability in this network namespace')
   const dry = await inNs(chaperone(['--proxy-uid', '1337', '--dry-run']))
   t.equal(dry.status, 0)
-  t.equal(dry.stdout, `${installCommands({ proxyUid: 1337, inboundPort: 15006, outboundPort: 15001, excludeInboundPorts: [], excludeOutboundPorts: [] }).map(a => `iptables -t nat ${a.join(' ')}`).join('\n')}\n`)
+  t.equal(dry.stdout, `${installCommands({ exempt: { uid: 1337 }, inboundPort: 15006, outboundPort: 15001, excludeInboundPorts: [], excludeOutboundPorts: [] }).map(a => `iptables -t nat ${a.join(' ')}`).join('\n')}\n`)
   t.match(dry.stdout, 'iptables -t nat -A CHAPERONE_OUTPUT -m owner --uid-owner 1337 -j RETURN')
   t.same(await natRules(), [], 'nothing installed')
+})
+
+void t.test('node mode rules – installed from outside the namespace (nsenter): the mark is exempt, the tunnel port is served where it is', { skip }, async t => {
+  const run = iptablesIn(`/var/run/netns/${ns}`)
+  install({ exempt: { mark: 0x539 }, tunnelPort: 15008, inboundPort: 15006, outboundPort: 15001, excludeInboundPorts: [], excludeOutboundPorts: [] }, run)
+  const rules = await natRules()
+  t.ok(rules.includes('-A CHAPERONE_INBOUND -p tcp -m tcp --dport 15008 -j RETURN'), 'the tunnel port is not redirected')
+  t.ok(rules.indexOf('-A CHAPERONE_INBOUND -p tcp -m tcp --dport 15008 -j RETURN') < rules.indexOf('-A CHAPERONE_INBOUND -p tcp -j REDIRECT --to-ports 15006'), 'before the redirect')
+  t.ok(rules.includes('-A CHAPERONE_OUTPUT -m mark --mark 0x539 -j RETURN'), 'the node proxy\'s marked sockets leave as they are')
+  t.notOk(rules.some(rule => rule.includes('--uid-owner')), 'no uid is exempt: an app may run as any uid')
+  const host = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout
+  t.notMatch(host, /CHAPERONE_/, 'nothing in the namespace the rules were installed from')
+  cleanup(run)
+  t.same(await natRules(), [], 'cleanup removes it all')
 })

@@ -26,7 +26,7 @@ const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
 const PATH_ENV = 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 /** The image ID a name points at, or undefined. */
-async function imageId (name: string): Promise<string | undefined> {
+export async function imageId (name: string): Promise<string | undefined> {
   const inspected = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', name])
   return inspected.status === 0 ? inspected.stdout.trim() : undefined
 }
@@ -101,7 +101,8 @@ async function sharedLibraries (binaries: string[]): Promise<string[]> {
   return [...new Set([...out.matchAll(/(\/\S+) \(0x/g)].map(m => m[1]))]
 }
 
-async function curlImage (): Promise<void> {
+/** The curl stand-in (sh, curl and sleep), which is also what the Docker discovery test runs as its apps. */
+export async function curlImage (): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'chaperone-curl-'))
   try {
     const binaries = ['sh', 'curl', 'sleep'].map(b => realpathSync(join('/usr/bin', b)))
