@@ -67,9 +67,10 @@ export const bodyFile = (dir: string): string => join(dir, 'www', BODY_PATH)
 /** What the backend passes on to the connection audit's holder (bench/proxy/audit.ts). */
 export const HELD_PATH = '/held'
 
-export function nginxBackend (dir: string, port: number, holderPort: number): string {
+/** `alsoPorts`: more loopback ports it serves the same on (node mode's apps: one HTTP-mode port, one TCP-mode port). */
+export function nginxBackend (dir: string, port: number, holderPort: number, alsoPorts: readonly number[] = []): string {
   return nginxFrame(dir, 'backend', `  server {
-    listen 127.0.0.1:${port};
+${[port, ...alsoPorts].map(p => `    listen 127.0.0.1:${p};`).join('\n')}
     sendfile on;
     location / { default_type text/plain; return 200 "hello from the backend\\n"; }
     location = ${BODY_PATH} { root ${join(dir, 'www')}; default_type application/octet-stream; }

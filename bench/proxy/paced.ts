@@ -146,10 +146,10 @@ async function warmUp (connections: Connection[]): Promise<void> {
 
 const run = promisify(execFile)
 
-/** Runs the client in a child process and reads its JSON. */
-export async function runPaced (url: string, options: PacedOptions): Promise<PacedResult> {
-  const args = [__filename, url, String(options.rate), String(options.seconds), String(options.connections)]
-  const { stdout } = await run(process.execPath, args)
+/** Runs the client in a child process and reads its JSON; `launcher` runs it elsewhere (as in runWrk). */
+export async function runPaced (url: string, options: PacedOptions, launcher: readonly string[] = []): Promise<PacedResult> {
+  const [command, ...args] = [...launcher, process.execPath, __filename, url, String(options.rate), String(options.seconds), String(options.connections)]
+  const { stdout } = await run(command, args)
   return JSON.parse(stdout) as PacedResult
 }
 

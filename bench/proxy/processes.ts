@@ -39,18 +39,36 @@ export class Processes {
     }
   }
 
+  /** Awaits `load`; if a process has exited meanwhile, fails with its stderr rather than with the load's symptom. */
+  async checked<T> (load: Promise<T>): Promise<T> {
+    try {
+      return await load
+    } finally {
+      this.assertRunning()
+    }
+  }
+
   /** SIGTERM everyone, SIGKILL whoever is still there after two seconds (a draining sidecar waits for its clients). */
   async stopAll (): Promise<void> {
-    await Promise.all(this.children.map(async ({ child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = once(child, 'exit')
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
-      await exited
-      clearTimeout(timer)
-    }))
+    await Promise.all(this.children.map(async ({ child }) => { await stopChild(child) }))
     this.children.length = 0
   }
+
+  /** Stops one of them the same way (node mode's benchmark restarts its node proxy with other apps). */
+  async stop (started: Started): Promise<void> {
+    const index = this.children.findIndex(({ child }) => child === started.child)
+    if (index >= 0) this.children.splice(index, 1)
+    await stopChild(started.child)
+  }
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
+  await exited
+  clearTimeout(timer)
 }
 
 /** A loopback port free right now; haproxy and nginx need their ports written into their configs before they start. */

@@ -23,6 +23,7 @@ import { clockTicksPerSecond } from './proc'
 import { Processes, execText } from './processes'
 import { renderReport } from './report'
 import { ensureGhostunnel, ensureTools } from './tools'
+import { printLines, withCleanUp } from '../run-alone'
 
 /** Where a run writes its results: bench/out/, or over the committed ones only when asked (CHAPERONE_BENCH_UPDATE=1). */
 export function resultsDir (env: NodeJS.ProcessEnv = process.env): string {
@@ -44,26 +45,17 @@ async function versionOf (command: string, args: string[]): Promise<string> {
   return /(\d+\.\d+[.\w-]*)/.exec(text)?.[1] ?? 'unknown'
 }
 
-/** A failed load on a path whose proxy has exited reports the proxy's stderr rather than the load's symptom. */
-async function checked<T> (processes: Processes, load: Promise<T>): Promise<T> {
-  try {
-    return await load
-  } finally {
-    processes.assertRunning()
-  }
-}
-
 async function measure (paths: readonly Path[], processes: Processes, holder: Holder, plan: Plan): Promise<PathResult[]> {
   const ticksPerSecond = await clockTicksPerSecond()
   const idle = new Map(paths.map(path => [path, rssMb(path, 'rssKb')]))
   const audits = new Map<Path, ConnectionAudit>()
   progress('warm-up')
-  for (const path of paths) audits.set(path, await checked(processes, warmUp(path, plan.loads, holder)))
+  for (const path of paths) audits.set(path, await processes.checked(warmUp(path, plan.loads, holder)))
   const rounds = new Map<Path, RoundResult[]>(paths.map(p => [p, []]))
   // Interleaved, so a slow spell of a shared machine hits every path rather than one.
   for (let round = 1; round <= plan.rounds; round++) {
     progress(`round ${round} of ${plan.rounds}`)
-    for (const path of paths) rounds.get(path)?.push(await checked(processes, measureRound(path, plan.loads, ticksPerSecond)))
+    for (const path of paths) rounds.get(path)?.push(await processes.checked(measureRound(path, plan.loads, ticksPerSecond)))
   }
   return paths.map(path => ({
     name: path.name, proxy: path.proxy, mode: path.mode, rounds: rounds.get(path) ?? [], audit: audits.get(path) as ConnectionAudit,
@@ -90,9 +82,7 @@ export async function benchProxies (): Promise<string[]> {
     rmSync(dir, { recursive: true, force: true })
   }
   // Ctrl-C mid-run must not leave haproxy, nginx or sidecars behind.
-  const onSignal = (): void => { void cleanUp().finally(() => process.exit(130)) }
-  process.once('SIGINT', onSignal)
-  try {
+  return await withCleanUp(cleanUp, async () => {
     const started = Date.now()
     const binary = 'binary' in ghostunnel ? ghostunnel.binary : undefined
     const paths = await startPaths(dir, processes, holder.port, binary)
@@ -108,15 +98,7 @@ export async function benchProxies (): Promise<string[]> {
     writeFileSync(join(out, 'results.md'), report)
     writeFileSync(join(out, CHART_FILE), renderChart(results))
     return [report, `written to ${join(out, 'results.md')} and ${CHART_FILE}${out === packageFile('bench') ? '' : ' (CHAPERONE_BENCH_UPDATE=1 replaces the committed ones)'}`]
-  } finally {
-    process.removeListener('SIGINT', onSignal)
-    await cleanUp()
-  }
-}
-
-if (require.main === module) {
-  benchProxies().then(lines => { for (const line of lines) console.log(line) }, (err: unknown) => {
-    console.error(err)
-    process.exitCode = 1
   })
 }
+
+if (require.main === module) printLines(benchProxies)

@@ -62,6 +62,11 @@ export function wrkArgs (url: string, options: WrkOptions): string[] {
     ...(options.header === undefined ? [] : ['-H', options.header]), url]
 }
 
-export async function runWrk (url: string, options: WrkOptions): Promise<WrkResult> {
-  return parseWrk(await execText('wrk', wrkArgs(url, options)))
+/**
+ * `launcher`: a command that runs wrk somewhere else, e.g. `['ip', 'netns', 'exec', '<ns>']` for a client inside a
+ * network namespace (bench/node/); none: wrk itself.
+ */
+export async function runWrk (url: string, options: WrkOptions, launcher: readonly string[] = []): Promise<WrkResult> {
+  const [command, ...args] = [...launcher, 'wrk', ...wrkArgs(url, options)]
+  return parseWrk(await execText(command, args))
 }

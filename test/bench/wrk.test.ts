@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseWrk, wrkArgs } from '../../bench/proxy/wrk'
+import { parseWrk, runWrk, wrkArgs } from '../../bench/proxy/wrk'
 
 // wrk's report as it prints it with --latency; only the numbers of interest vary between the cases below.
 const report = (o: { requests?: string, rps?: string, transfer?: string, p50?: string, p99?: string, extra?: string } = {}): string => `Running 5s test @ http://127.0.0.1:8080/
@@ -56,4 +56,10 @@ void t.test('wrk – the arguments carry the extra header as one argument', asyn
   t.same(wrkArgs('http://h/', { threads: 1, connections: 50, seconds: 4, header: 'Connection: close' }),
     ['-t1', '-c50', '-d4s', '--latency', '-H', 'Connection: close', 'http://h/'])
   t.same(wrkArgs('http://h/1m', { threads: 1, connections: 4, seconds: 4 }), ['-t1', '-c4', '-d4s', '--latency', 'http://h/1m'])
+})
+
+void t.test('wrk – a launcher runs it elsewhere (node mode: inside a namespace), with the same arguments', async t => {
+  // echo as the launcher prints the command it was given, which is no wrk report.
+  await t.rejects(runWrk('http://10.0.0.1:8080/', { threads: 1, connections: 50, seconds: 5 }, ['echo', 'in-ns']),
+    /unreadable wrk output[\s\S]*in-ns wrk -t1 -c50 -d5s --latency http:\/\/10\.0\.0\.1:8080\//)
 })

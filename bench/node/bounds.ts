@@ -1,0 +1,52 @@
+/**
+ * What bounds node mode's figures and what would move them, as found by profiling the benchmark's own setup
+ * (2026-12-03: `BENCH_NODE_PROXY_ARGS="--cpu-prof --cpu-prof-dir=DIR"`, heap snapshots through memory-probe.ts, and
+ * SecureContexts counted in a bare Node process). Static text: the figures of each run are in the tables around it.
+ */
+
+/** One line per target kind, for the targets table. */
+export const BOUND = {
+  memory: 'a Node process: 47 MB of program pages shared with every Node process and 31 MB private once started (22 MB of V8 heap, ' +
+    'mostly loaded modules); each app adds 0.17–0.24 MB (0.10–0.15 MB heap, about 0.15 MB native: three OpenSSL contexts); under load ' +
+    'Buffers awaiting collection add 30–45 MB',
+  sameDevice: 'one thread: the node proxy carries both ends of the hop at the pair\'s CPU per request, its thread 0.8–1.0 of a core busy, ' +
+    'where each of the pair\'s two processes is half to three-quarters busy',
+  twoDevices: 'each end is one node proxy as each end of the pair is one sidecar: the same records, the same JavaScript per request',
+  latency: 'at 1,000 requests/s neither side is busy: p99 is the shared machine\'s scheduling noise (round by round, the same hop\'s ratio ' +
+    'moves between 0.2× and 12×); alone and alternated at a quiet moment, 0.83–1.14× the pair\'s'
+} as const
+
+export const BOUNDS_SECTION: readonly string[] = [
+  '### What bounds the figures, and what would move them', '',
+  '- **Per request, CPU.** Profiles of the node proxy and of the sidecars under the same keep-alive loads have the same shape: in TCP mode ' +
+    '`writeBuffer` (SSL_write and the send) takes 60–63 % of the samples, garbage collection 4–6 %, Node\'s stream layer most of the rest; in ' +
+    'HTTP mode `writeBuffer` 45–49 %, collection 8–11 %, and the same HTTP/1.1 functions (head splitting, field parsing, serialising, the ' +
+    'policy). Node mode adds nothing per request: its sockets are ordinary TCP handles once made in the app\'s namespace, and the tunnel ' +
+    'header is read once per connection. Hence CPU per request within about 10 % of the pair\'s on both hops.',
+  '- **Same device, requests/s.** The node proxy does the work of both sidecars of the hop on one thread: in the keep-alive runs that ' +
+    'thread is 0.8–1.0 of a core busy (CPU per request × requests/s), its ceiling, and its rate barely moves from round to round, where ' +
+    'each of the pair\'s two processes is half to three-quarters busy with the same total work; on a quiet machine that puts node mode at ' +
+    'about two thirds of the pair\'s rate. What would move it: (1) **serve a hop between two apps of the same node ' +
+    'proxy without TLS between its own two ends** — both identities are known in the process, the policy decides the same, and the bytes ' +
+    'never leave the host (the proxy dials the app inside its namespace, as now); that removes both TLS legs\' record work, the largest part ' +
+    'of `writeBuffer`, and one of the three connections; (2) **spread apps over worker threads** — setns(2) acts on the calling thread, so ' +
+    'each worker can make its own apps\' sockets, and a hop\'s two ends would run on two cores, as the pair\'s do.',
+  '- **Latency at a fixed rate.** At 1,000 requests/s neither side is busy, and the rounds\' p99 moves with the shared machine (the same ' +
+    'hop\'s ratio between 0.2× and 12× round by round). The paced client alone, node mode and the pair alternated six to eight times at a ' +
+    'quiet moment: node mode\'s median p99 0.83× the pair\'s on the same device in HTTP mode, 0.97× in TCP mode, 1.14× and 1.07× between ' +
+    'devices; its p50 0.8–1.0× (one process fewer to wake between the two ends on the same device). Nothing in node mode adds latency ' +
+    'per request; a p99 target of ±10 % is below what this machine can tell apart.',
+  '- **Memory per app.** Heap snapshots at 10 and 50 apps put one more app\'s heap at 0.10–0.15 MB: its three listeners, its Delegated ' +
+    'Identity stream, its metrics registry (eight metric objects), loggers and the closures around them, none large. Its native part is ' +
+    'three OpenSSL contexts: one client context, and one per TLS listener (tunnel and inbound), because each `tls.Server` builds its own ' +
+    'from the same options; a context with an EC P-256 SVID holds 51–53 KB (200 of them in a bare Node process). What would move it: ' +
+    '**one server SecureContext per app, shared by its tunnel and inbound listeners** (built once per SVID, as the client context is): ' +
+    '−52 KB per app, a third of the native part.',
+  '- **Memory, the base.** A node proxy once started is about 10 MB above a sidecar in transparent mode: after a collection, 2 MB more ' +
+    'live heap (node/\'s modules\' compiled code and strings), about 3 MB more native memory, and heap headroom. Part of it is jose, which ' +
+    '`spiffe/delegated-identity-messages.ts` imports for JWT-SVIDs the node proxy never asks for (0.9 MB of heap alone). What would move ' +
+    'it: load the JWT half of the Delegated Identity messages only when a JWT call is made, as the sidecar no longer loads jose.',
+  '- **Memory under load.** The peak is 30–45 MB above idle at any N: Buffers of the 1 MiB body load waiting for collection, as in a ' +
+    'sidecar (tuning.md, Memory). The sidecar\'s lever applies unchanged: read the sockets the proxy opens into one reused buffer.',
+  ''
+]
