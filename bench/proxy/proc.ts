@@ -17,7 +17,7 @@ export function parseStatTicks (stat: string): number {
 }
 
 /** A `Vm…: <n> kB` line of /proc/<pid>/status, in kB. */
-export function parseStatusKb (status: string, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
+export function parseStatusKb (status: string, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
   if (m === null) throw new Error(`no ${field} in /proc status`)
   return Number(m[1])
