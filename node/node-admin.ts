@@ -5,9 +5,10 @@
  * metrics labelled app="<name>", and the policy's).
  */
 import { createServer } from 'node:http'
-import type { Server, ServerResponse } from 'node:http'
+import type { Server } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { PolicyWatcher } from '../policy/watch'
+import { adminJson as json } from '../proxy'
 import type { AppStatus } from './adopted-app'
 import { mergedMetricsText } from './merged-metrics'
 
@@ -15,11 +16,6 @@ export interface NodeAdminView {
   apps: () => readonly AppStatus[]
   registries: () => readonly Registry[]
   readonly policy: PolicyWatcher
-}
-
-function json (res: ServerResponse, status: number, body: object): void {
-  const text = `${JSON.stringify(body, null, 2)}\n`
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text)
 }
 
 export function nodeAdminServer (view: NodeAdminView): Server {

@@ -13,7 +13,8 @@ import { svidHasExpired } from './svid-expiry'
 
 export interface ListenerStatus { readonly config: ListenerConfig, readonly bound: AddressInfo | undefined }
 
-function json (res: ServerResponse, status: number, body: object): void {
+/** A JSON answer of the admin endpoints (the sidecar's and the node proxy's). */
+export function json (res: ServerResponse, status: number, body: object): void {
   const text = `${JSON.stringify(body, null, 2)}\n`
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text)
 }
