@@ -19,6 +19,7 @@ import type { AppNetworks } from './app-networks'
 import type { Netns, NetnsHandle } from './netns'
 import type { NetnsSockets } from './netns-sockets'
 import type { ProcessHandle, ProcessHandles } from './process-handles'
+import type { AddressedApp, SameDeviceApps } from './same-device-apps'
 
 /** What every app's adoption shares: the node's parts. */
 export interface NodeParts {
@@ -32,6 +33,8 @@ export interface NodeParts {
   readonly policy: PolicyWatcher
   /** The proxy settings every app shares. */
   readonly settings: SharedSettings
+  /** The apps this node proxy serves, by address: same-device calls are handed to them. */
+  readonly sameDevice: SameDeviceApps
   readonly logger: Logger
 }
 
@@ -47,7 +50,7 @@ export interface AppStatus {
   readonly missing: readonly string[]
 }
 
-export class AdoptedApp {
+export class AdoptedApp implements AddressedApp {
   readonly app: AppConfig
   readonly #parts: NodeParts
   readonly #logger: Logger
@@ -70,6 +73,13 @@ export class AdoptedApp {
   get netnsIdentity (): string | undefined { return this.#handle?.identity }
   get state (): AppState { return this.#state }
   get proxy (): AppProxy | undefined { return this.#proxy }
+  get name (): string { return this.app.name }
+  get served (): AppProxy | undefined { return this.#state === 'served' ? this.#proxy : undefined }
+
+  inNamespace<T> (read: () => T): T | undefined {
+    const handle = this.#handle
+    return handle === undefined || handle.closed ? undefined : this.#parts.netns.within(handle, read)
+  }
 
   static async adopt (app: AppConfig, parts: NodeParts, onLost: (why: string) => void): Promise<AdoptedApp> {
     const adopted = new AdoptedApp(app, parts, onLost)
@@ -128,6 +138,7 @@ export class AdoptedApp {
       settings: this.#parts.settings,
       ports: config.ports,
       tunnelled: host => this.#parts.appNetworks.includes(host),
+      sameDevice: host => this.#parts.sameDevice.at(host),
       upgrades: config.upgrades,
       logger: this.#parts.logger
     })

@@ -5,16 +5,18 @@
  * connections (to peers, to the app) are opened inside that namespace too, marked so the app's redirect rules let
  * them pass. Three listeners: the tunnel port (mutual TLS from other node proxies, with the tunnel header), the
  * transparent inbound port (mutual TLS from sidecars, redirected from any other port) and the transparent outbound
- * port (the app's own connections, redirected).
+ * port (the app's own connections, redirected). It is also a SameDeviceApp: the connections of other apps of this
+ * node proxy that call it are handed to its tunnel side inside the process (proxy/listeners/same-device.ts).
  */
 import { once } from 'node:events'
-import type { Server } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { PolicyWatcher } from '../policy/watch'
 import type { X509ContextSource } from '../spiffe/x509-context'
 import { RateLimitedLog } from '../log/limited-log'
-import { ConnectionTracker, notReady, PeerChains, SidecarIdentity, SidecarMetrics, serveIdentity, stopServing, transparentInboundListener, transparentOutboundListener, tunnelInboundListener } from '../proxy'
-import type { Dialer, IdentityState, ListenerConfig, SidecarConfig, SidecarServices } from '../proxy'
+import { ConnectionTracker, inboundAtPort, notReady, PeerChains, SidecarIdentity, SidecarMetrics, serveIdentity, stopServing, transparentInboundListener, transparentOutboundListener, tunnelInboundListener } from '../proxy'
+import type { Dialer, IdentityState, ListenerConfig, SameDeviceApp, SidecarConfig, SidecarServices, VerifiedPeer } from '../proxy'
+import type { SpiffeId } from '../spiffe/id'
 
 /** The node proxy's settings every app shares (the per-app parts are filled in by AppProxy). */
 export type SharedSettings = Omit<SidecarConfig, 'listeners' | 'httpPorts' | 'services'>
@@ -45,6 +47,8 @@ export interface AppProxyOptions {
   readonly ports: NodePorts
   /** Whether a destination is an app some node proxy serves (reached through its tunnel port). */
   readonly tunnelled: (host: string) => boolean
+  /** The app this node proxy serves at a destination address, to hand connections to inside the process. */
+  readonly sameDevice: (host: string) => SameDeviceApp | undefined
   /** HTTP mode: protocols a client may switch to (lowercase). */
   readonly upgrades: ReadonlySet<string>
   readonly logger: Logger
@@ -59,15 +63,28 @@ function listenersOf (ports: NodePorts, upgrades: ReadonlySet<string>): Listener
   ].map(listener => Object.freeze(listener))
 }
 
-export class AppProxy {
+export class AppProxy implements SameDeviceApp {
   readonly services: SidecarServices
   readonly #servers: ReadonlyArray<{ readonly name: string, readonly server: Server }>
   readonly #onReload: () => void
+  /** Same-device callers are served by the tunnel side, as if they had come through the tunnel port. */
+  readonly #tunnelSide: SameDeviceApp['serve']
+  #stopped = false
 
-  private constructor (services: SidecarServices, servers: ReadonlyArray<{ name: string, server: Server }>, onReload: () => void) {
+  private constructor (services: SidecarServices, servers: ReadonlyArray<{ name: string, server: Server }>, onReload: () => void, tunnelSide: SameDeviceApp['serve']) {
     this.services = services
     this.#servers = servers
     this.#onReload = onReload
+    this.#tunnelSide = tunnelSide
+  }
+
+  get id (): SpiffeId | undefined { return this.#stopped ? undefined : this.services.identity.current?.context.spiffeId }
+  get httpPorts (): ReadonlySet<number> { return this.services.config.httpPorts }
+
+  /** A same-device caller's connection (proxy/listeners/same-device.ts); refused once the app is no longer served. */
+  serve (socket: Socket, port: number, caller: VerifiedPeer): void {
+    if (this.#stopped) socket.destroy()
+    else this.#tunnelSide(socket, port, caller)
   }
 
   /** Waits for the app's first SVID, then opens its listeners in its namespace and serves them. */
@@ -95,16 +112,18 @@ export class AppProxy {
       limitedLog: new RateLimitedLog(logger),
       peerChains: new PeerChains(),
       dial: options.sockets.dial,
-      tunnelTo: destination => options.tunnelled(destination.host) ? ports.tunnel : undefined
+      tunnelTo: destination => options.tunnelled(destination.host) ? ports.tunnel : undefined,
+      sameDevice: destination => options.sameDevice(destination.host)
     }
     const [tunnel, inbound, outbound] = config.listeners
+    const tunnelSide = inboundAtPort(services, tunnel)
     const servers = [
-      { name: tunnel.name, server: tunnelInboundListener(services, tunnel, state) as Server },
+      { name: tunnel.name, server: tunnelInboundListener(services, tunnel, state, tunnelSide) as Server },
       { name: inbound.name, server: transparentInboundListener(services, inbound, state) as Server },
       { name: outbound.name, server: transparentOutboundListener(services, outbound) as Server }
     ]
     const onReload = serveIdentity(services, servers)
-    const proxy = new AppProxy(services, servers, onReload)
+    const proxy = new AppProxy(services, servers, onReload, tunnelSide.serveSameDevice)
     try {
       for (const [i, { server }] of servers.entries()) {
         const { host, port } = config.listeners[i].listen
@@ -130,6 +149,7 @@ export class AppProxy {
   /** Stops accepting, drains up to `drainMs`, then closes what is left and the app's identity stream. */
   async stop (drainMs = this.services.config.drainMs): Promise<number> {
     const { services } = this
+    this.#stopped = true
     services.policy.off('reload', this.#policyReloaded)
     const cut = await stopServing(services, this.#servers.map(s => s.server), drainMs)
     services.identity.close()

@@ -28,6 +28,7 @@ export interface NodeConfigFile extends LimitsFile {
   httpPorts: number[]
   services: Record<string, string>
   upgrades: string[]
+  sameDevice: 'handoff' | 'tunnel'
   apps: AppFile[]
   docker?: { socket: string, network: string, label?: string }
 }
@@ -81,6 +82,12 @@ const SCHEMA = {
     httpPorts: { ...PORTS, default: [], description: 'destination ports that speak HTTP, for every app' },
     services: { type: 'object', default: {}, additionalProperties: { type: 'string', minLength: 1 }, description: 'the SPIFFE ID (or pattern) expected at a destination host:port' },
     upgrades: UPGRADES,
+    sameDevice: {
+      type: 'string',
+      enum: ['handoff', 'tunnel'],
+      default: 'handoff',
+      description: 'a call between two apps this node proxy serves: handed from one to the other inside the process (no byte leaves it, so no TLS), or sent through the tunnel port like any other'
+    },
     apps: { type: 'array', default: [], items: APP, description: 'apps by network namespace (the file is watched: apps added or removed are served or let go)' },
     docker: {
       type: 'object',

@@ -44,6 +44,7 @@ export interface NodeConfig extends ProxyLimits {
   readonly httpPorts: ReadonlySet<number>
   readonly services: Readonly<Record<string, string>>
   readonly upgrades: ReadonlySet<string>
+  readonly sameDevice: NodeConfigFile['sameDevice']
   readonly apps: readonly AppConfig[]
   readonly docker?: NodeConfigFile['docker']
 }
@@ -90,6 +91,7 @@ export function loadNodeConfig (file: string): NodeConfig {
     httpPorts: new Set(raw.httpPorts),
     services: raw.services,
     upgrades: new Set(raw.upgrades),
+    sameDevice: raw.sameDevice,
     apps: Object.freeze(raw.apps.map(app => Object.freeze({
       name: app.name,
       netns: app.netns,

@@ -27,6 +27,7 @@ import { NetnsSockets } from './netns-sockets'
 import { installGuard, removeGuard } from './network-guard'
 import { nodeAdminServer } from './node-admin'
 import { ProcessHandles } from './process-handles'
+import { SameDeviceApps } from './same-device-apps'
 
 const CHECK_INTERVAL_MS = 1000
 const RETRY_FIRST_MS = 1000
@@ -81,7 +82,8 @@ export class NodeProxy {
     const { policy: policyFile, admin, logLevel, handshakeTimeoutMs, headTimeoutMs, idleTimeoutMs, maxConnections, maxConnectionsPerPeer, httpLimits, drainMs, readyTimeoutMs } = config
     const settings = Object.freeze({ workloadApi: client.address, policy: policyFile, admin, logLevel, handshakeTimeoutMs, headTimeoutMs, idleTimeoutMs, maxConnections, maxConnectionsPerPeer, httpLimits, drainMs, readyTimeoutMs })
     const appNetworks = new AppNetworks(config.appNetworks)
-    const node = new NodeProxy({ config, appNetworks, netns, sockets: new NetnsSockets(netns), processes: new ProcessHandles(), client, policy, settings, logger }, policy.registry)
+    const sameDevice = new SameDeviceApps(config.sameDevice === 'handoff', logger)
+    const node = new NodeProxy({ config, appNetworks, netns, sockets: new NetnsSockets(netns), processes: new ProcessHandles(), client, policy, settings, sameDevice, logger }, policy.registry)
     try {
       node.#admin.listen(config.admin.port, config.admin.host)
       await once(node.#admin, 'listening')
@@ -177,6 +179,11 @@ export class NodeProxy {
       }
     }
     for (const app of wanted.values()) await this.#refresh(app)
+    this.#readAddresses()
+  }
+
+  #readAddresses (): void {
+    this.parts.sameDevice.update([...this.#served.values()].map(served => served.adopted))
   }
 
   async #refresh (app: AppConfig): Promise<void> {
@@ -196,7 +203,10 @@ export class NodeProxy {
     const adopting = AdoptedApp.adopt(app, this.parts, () => { void this.#check() }).then(async adopted => {
       this.#adopting.delete(app.name)
       if (this.#stopped || !this.#desired.some(wanted => sameApp(wanted, app))) await adopted.release(0, !this.#stopped)
-      else this.#served.set(app.name, { adopted, retryAt: Date.now() + retryMs, retryMs })
+      else {
+        this.#served.set(app.name, { adopted, retryAt: Date.now() + retryMs, retryMs })
+        this.#readAddresses()
+      }
     })
     this.#adopting.set(app.name, adopting)
   }

@@ -9,6 +9,7 @@ import type { SidecarMetrics } from './metrics'
 import type { PeerChains } from './steps/peer-chains'
 import type { Dialer } from './dial'
 import type { HostPort } from './host-port'
+import type { SameDeviceApp } from './listeners/same-device'
 
 export interface SidecarServices {
   readonly config: SidecarConfig
@@ -28,4 +29,9 @@ export interface SidecarServices {
    * port called goes in the tunnel header); undefined to connect to the destination itself, as a sidecar does.
    */
   readonly tunnelTo?: (destination: HostPort) => number | undefined
+  /**
+   * Node mode: the app this same process serves at `destination`, to hand the connection to inside the process
+   * (listeners/same-device.ts); undefined to connect out.
+   */
+  readonly sameDevice?: (destination: HostPort) => SameDeviceApp | undefined
 }

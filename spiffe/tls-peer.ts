@@ -32,11 +32,15 @@ export function peerChainOf (cert: PeerCertificate | DetailedPeerCertificate): B
 /** Verifies a peer chain and, when `expected` is given, that the verified ID is acceptable. */
 export function verifyPeerChain (chain: Buffer[], bundles: X509BundleSource, expected?: ExpectedPeer): SpiffeId {
   const id = verifyX509Svid(chain, bundles)
-  if (expected !== undefined && !matches(id, expected)) {
-    const wanted = typeof expected === 'function' ? expected.description ?? 'an ID the caller accepts' : expected.toString()
-    throw new X509SvidError('ERR_X509_SVID_ID_MISMATCH', `peer is ${id.toString()}, expected ${wanted}`)
-  }
+  if (expected !== undefined) checkExpectedPeer(id, expected)
   return id
+}
+
+/** Throws ERR_X509_SVID_ID_MISMATCH unless `expected` accepts the peer's `id`. */
+export function checkExpectedPeer (id: SpiffeId, expected: ExpectedPeer): void {
+  if (matches(id, expected)) return
+  const wanted = typeof expected === 'function' ? expected.description ?? 'an ID the caller accepts' : expected.toString()
+  throw new X509SvidError('ERR_X509_SVID_ID_MISMATCH', `peer is ${id.toString()}, expected ${wanted}`)
 }
 
 function matches (id: SpiffeId, expected: ExpectedPeer): boolean {

@@ -9,8 +9,8 @@ export const BOUND = {
   memory: 'a Node process: 47 MB of program pages shared with every Node process and 31 MB private once started (22 MB of V8 heap, ' +
     'mostly loaded modules); each app adds 0.17–0.24 MB (0.10–0.15 MB heap, about 0.15 MB native: three OpenSSL contexts); under load ' +
     'Buffers awaiting collection add 30–45 MB',
-  sameDevice: 'one thread: the node proxy carries both ends of the hop at the pair\'s CPU per request, its thread 0.8–1.0 of a core busy, ' +
-    'where each of the pair\'s two processes is half to three-quarters busy',
+  sameDevice: 'handed over inside the node proxy (`sameDevice: handoff`): two plain connections and no TLS, a third of the pair\'s CPU ' +
+    'per request; through the tunnel instead, one thread would carry both TLS ends of the hop',
   twoDevices: 'each end is one node proxy as each end of the pair is one sidecar: the same records, the same JavaScript per request',
   latency: 'at 1,000 requests/s neither side is busy: p99 is the shared machine\'s scheduling noise (round by round, the same hop\'s ratio ' +
     'moves between 0.2× and 12×); alone and alternated at a quiet moment, 0.83–1.14× the pair\'s'
@@ -22,15 +22,16 @@ export const BOUNDS_SECTION: readonly string[] = [
     '`writeBuffer` (SSL_write and the send) takes 60–63 % of the samples, garbage collection 4–6 %, Node\'s stream layer most of the rest; in ' +
     'HTTP mode `writeBuffer` 45–49 %, collection 8–11 %, and the same HTTP/1.1 functions (head splitting, field parsing, serialising, the ' +
     'policy). Node mode adds nothing per request: its sockets are ordinary TCP handles once made in the app\'s namespace, and the tunnel ' +
-    'header is read once per connection. Hence CPU per request within about 10 % of the pair\'s on both hops.',
-  '- **Same device, requests/s.** The node proxy does the work of both sidecars of the hop on one thread: in the keep-alive runs that ' +
-    'thread is 0.8–1.0 of a core busy (CPU per request × requests/s), its ceiling, and its rate barely moves from round to round, where ' +
-    'each of the pair\'s two processes is half to three-quarters busy with the same total work; on a quiet machine that puts node mode at ' +
-    'about two thirds of the pair\'s rate. What would move it: (1) **serve a hop between two apps of the same node ' +
-    'proxy without TLS between its own two ends** — both identities are known in the process, the policy decides the same, and the bytes ' +
-    'never leave the host (the proxy dials the app inside its namespace, as now); that removes both TLS legs\' record work, the largest part ' +
-    'of `writeBuffer`, and one of the three connections; (2) **spread apps over worker threads** — setns(2) acts on the calling thread, so ' +
-    'each worker can make its own apps\' sockets, and a hop\'s two ends would run on two cores, as the pair\'s do.',
+    'header is read once per connection. Hence CPU per request within about 10 % of the pair\'s between devices (on one device the ' +
+    'handoff takes the TLS away, below).',
+  '- **Same device, requests/s.** A call between two apps of one node proxy is handed from the caller\'s side to the callee\'s inside ' +
+    'the process (`sameDevice: handoff`, the default): both identities are known there, the callee\'s side decides and sets XFCC as for a ' +
+    'tunnelled call, and no byte leaves the process, so there is no TLS between the two ends. The hop is two plain connections (the app\'s, ' +
+    'and the proxy\'s to the callee app inside its namespace) instead of three with two TLS legs: its CPU per request is a third of the ' +
+    'pair\'s. Through the tunnel instead (`sameDevice: tunnel`), the node proxy did the work of both sidecars on one thread, 0.8–1.0 of a ' +
+    'core busy, and made 0.75–1.00× the pair\'s rate (three runs before the handoff). What would move that case: spread apps over worker ' +
+    'threads — setns(2) acts on the calling thread, so each worker can make its own apps\' sockets, and a hop\'s two ends would run on two ' +
+    'cores, as the pair\'s do.',
   '- **Latency at a fixed rate.** At 1,000 requests/s neither side is busy, and the rounds\' p99 moves with the shared machine (the same ' +
     'hop\'s ratio between 0.2× and 12× round by round). The paced client alone, node mode and the pair alternated six to eight times at a ' +
     'quiet moment: node mode\'s median p99 0.83× the pair\'s on the same device in HTTP mode, 0.97× in TCP mode, 1.14× and 1.07× between ' +

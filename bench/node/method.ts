@@ -11,7 +11,8 @@ export const TOPOLOGY: readonly string[] = [
     'devices is routed as between two machines on a LAN. Only the namespaces\' names touch the root namespace',
   'node mode: `chaperone node run` inside each device\'s namespace (`ip netns exec <device> …`), as root, serving its app namespaces by path; ' +
     '`appNetworks` lists both devices\' node-mode networks, so an app calling an app on either device goes out as mutual TLS to the callee\'s ' +
-    'tunnel port; port 8080 is in `httpPorts` (HTTP mode), 9090 is not (TCP mode). Each app\'s identity is its uid\'s entry, through the ' +
+    'tunnel port, except that a call to an app of the same node proxy is handed over inside it (`sameDevice: handoff`, the default); ' +
+    'port 8080 is in `httpPorts` (HTTP mode), 9090 is not (TCP mode). Each app\'s identity is its uid\'s entry, through the ' +
     'Delegated Identity API',
   'sidecar pair: in the other bridge\'s app namespaces, `chaperone proxy init-iptables` then `chaperone proxy run --transparent-outbound 15001 ' +
     '--transparent-inbound 15006 --transparent-http-ports 8080`, each sidecar as a uid of its own (exempt from the redirect) with its own ' +

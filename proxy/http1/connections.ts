@@ -32,6 +32,8 @@ export function isDrainable (server: Server): server is DrainableServer {
 export class HttpConnections<C> {
   readonly pool: UpstreamPool
   readonly #open = new Set<HttpConnection<C>>()
+  /** Client connections accepted here and served by another app's side (node mode, same device). */
+  readonly #lent = new Set<Socket>()
   readonly #hooks: HttpConnectionHooks<C>
   readonly #peerOf: (context: C) => SpiffeId | undefined
   #draining = false
@@ -61,6 +63,12 @@ export class HttpConnections<C> {
     socket.once('close', () => { this.#open.delete(connection) })
   }
 
+  /** A client connection accepted here that another app's side serves (node mode, same device): closed with the rest. */
+  lend (socket: Socket): void {
+    this.#lent.add(socket)
+    socket.once('close', () => { this.#lent.delete(socket) })
+  }
+
   /** Makes `server` drainable through these connections. */
   drainable<T extends Server> (server: T): T & Drainable {
     return Object.assign(server, {
@@ -72,7 +80,10 @@ export class HttpConnections<C> {
           if (connection.idle) connection.destroy()
         }
       },
-      closeAllConnections: () => { for (const connection of this.#open) connection.destroy() },
+      closeAllConnections: () => {
+        for (const connection of this.#open) connection.destroy()
+        for (const socket of this.#lent) socket.destroy()
+      },
       closePeerConnections: (gone: (peer: SpiffeId) => boolean) => this.#closePeerConnections(gone)
     })
   }

@@ -7,6 +7,7 @@
  * same way.
  */
 import { createHash } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import { XFCC_HEADER, formatXfcc } from '../../spiffe/peer-header'
 import type { SpiffeId } from '../../spiffe/id'
@@ -51,7 +52,7 @@ export function inboundHttpListener (services: SidecarServices, listener: Listen
 const SET_HERE = new Set([XFCC_HEADER, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded'])
 const dropInbound = (lower: string): boolean => SET_HERE.has(lower.includes('_') ? lower.replace(/_/g, '-') : lower)
 
-/** The inbound HTTP requests of TLS sockets whose peer is verified here; transparent mode feeds its HTTP ports' sockets to it. */
+/** The inbound HTTP requests of TLS sockets whose peer is verified here (or node mode's same-device callers); transparent mode feeds its HTTP ports' sockets to it. */
 export class InboundHttp {
   readonly connections: HttpConnections<InboundPeer>
   readonly #services: SidecarServices
@@ -73,7 +74,7 @@ export class InboundHttp {
   }
 
   /** Serves the requests of a peer already admitted (and screened for `target`'s port), who called `calledPort`. */
-  serveAdmitted (socket: TLSSocket, target: HostPort, peer: VerifiedPeer, calledPort: number): void {
+  serveAdmitted (socket: Socket, target: HostPort, peer: VerifiedPeer, calledPort: number): void {
     const leafHash = createHash('sha256').update(peer.chain[0]).digest('hex')
     this.connections.serve(socket, { id: peer.id, leafHash, target, key: `${target.host}:${target.port}`, remote: socket.remoteAddress ?? '', calledPort: String(calledPort), identity: undefined })
   }

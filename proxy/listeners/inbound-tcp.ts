@@ -3,6 +3,7 @@
  * app's port) → forward to the target in plain TCP on loopback, optionally after a PROXY protocol v2 header naming
  * the peer's SPIFFE ID.
  */
+import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config'
 import type { HostPort } from '../host-port'
@@ -28,7 +29,7 @@ export function forwardInboundTcp (services: SidecarServices, listener: Listener
 }
 
 /** Authorize and forward the connection of an admitted peer. */
-export function forwardAdmittedTcp (services: SidecarServices, listener: ListenerConfig, admitted: AdmittedPeer, socket: TLSSocket, target: HostPort): void {
+export function forwardAdmittedTcp (services: SidecarServices, listener: ListenerConfig, admitted: AdmittedPeer, socket: Socket, target: HostPort): void {
   const request = { from: admitted.peer.id, to: admitted.self, port: target.port }
   if (!authorize(services, listener, request).allow) {
     socket.destroy()

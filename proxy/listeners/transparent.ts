@@ -24,6 +24,8 @@ import { InboundHttp } from './inbound-http'
 import { forwardOutboundTcp } from './outbound-tcp'
 import type { OutboundDestination } from './outbound-tcp'
 import { OutboundHttp } from './outbound-http'
+import { handOff } from './same-device'
+import type { SameDeviceApp } from './same-device'
 
 const LOOP = 'the connection came to the transparent port itself, not redirected by iptables (it would loop)'
 
@@ -36,6 +38,7 @@ export function transparentOutboundListener (services: SidecarServices, listener
   const originalDestination = originalDestinationReader()
   const connector = new MtlsConnector(services, listener)
   const http = new OutboundHttp<OutboundDestination>(services, listener, (_head, destination) => destination)
+  const lend = (socket: Socket): void => { http.connections.lend(socket) }
   const server = createServer({ noDelay: true }, client => {
     client.on('error', () => { client.destroy() })
     const target = originalDestination(client)
@@ -44,7 +47,9 @@ export function transparentOutboundListener (services: SidecarServices, listener
       return
     }
     const destination = { target, expect: services.config.services[`${target.host}:${target.port}`], servicePort: target.port }
-    if (services.config.httpPorts.has(target.port)) http.connections.serve(client, destination)
+    const sameDevice = services.sameDevice?.(target)
+    if (sameDevice !== undefined) handOff(services, listener, connector, destination, sameDevice, client, lend)
+    else if (services.config.httpPorts.has(target.port)) http.connections.serve(client, destination)
     else void forwardOutboundTcp(services, listener, connector, destination, client)
   })
   return http.connections.drainable(limitConnections(services, listener, server))
@@ -66,11 +71,15 @@ export function transparentInboundListener (services: SidecarServices, listener:
 
 /**
  * Serves an inbound connection as if it had arrived at the app's `port`: HTTP mode for `httpPorts`, else TCP.
- * `admitted` serves one whose peer was admitted already, screening it for `port` first when HTTP.
+ * `serveAdmitted` serves one whose peer was admitted already, screening it for `port` first when HTTP;
+ * `serveSameDevice`, one node mode hands over from another app it serves (`serve` of a SameDeviceApp), unscreened.
  */
 export interface InboundAtPort {
   serve: (socket: TLSSocket, port: number) => void
   serveAdmitted: (socket: TLSSocket, port: number, admitted: AdmittedPeer) => void
+  serveSameDevice: SameDeviceApp['serve']
+  /** The proxy's own ports: a connection for one of them would loop back into the proxy. */
+  readonly ownPorts: ReadonlySet<number>
   readonly admission: PeerAdmission
   readonly drainable: HttpConnections<unknown>['drainable']
 }
@@ -79,18 +88,29 @@ export function inboundAtPort (services: SidecarServices, listener: ListenerConf
   const admission = new PeerAdmission(services, listener)
   const http = new InboundHttp(services, listener, admission)
   const local = (port: number): HostPort => ({ host: '127.0.0.1', port })
+  const ownPorts = new Set(services.config.listeners.map(l => l.listen.port))
+  /** `screen`: refuse a peer no rule can allow at an HTTP port, before it sends a request. */
+  const serveAdmitted = (socket: Socket, port: number, admitted: AdmittedPeer, screen: boolean): void => {
+    if (!services.config.httpPorts.has(port)) forwardAdmittedTcp(services, listener, admitted, socket, local(port))
+    else if (!screen || admission.screen(socket, admitted.peer.id, admitted.self, port)) http.serveAdmitted(socket, local(port), admitted.peer, port)
+    else socket.destroy()
+  }
   return {
     admission,
+    ownPorts,
     drainable: http.connections.drainable.bind(http.connections),
     serve: (socket, port) => {
       // The peer called the app's port: iptables sent it here, or (tunnel) the header named it.
       if (services.config.httpPorts.has(port)) http.accept(socket, local(port), port)
       else forwardInboundTcp(services, listener, admission, socket, local(port))
     },
-    serveAdmitted: (socket, port, admitted) => {
-      if (!services.config.httpPorts.has(port)) forwardAdmittedTcp(services, listener, admitted, socket, local(port))
-      else if (admission.screen(socket, admitted.peer.id, admitted.self, port)) http.serveAdmitted(socket, local(port), admitted.peer, port)
-      else socket.destroy()
+    serveAdmitted: (socket, port, admitted) => { serveAdmitted(socket, port, admitted, true) },
+    // Not screened: a denied request of the app next door gets its 403, as the caller's own side would answer it
+    // through the tunnel; the caller still holds no more than its maxConnectionsPerPeer.
+    serveSameDevice: (socket, port, caller) => {
+      if (ownPorts.has(port)) return refuse(services, listener, socket, `the caller called port ${port}, one of the proxy's own (it would loop)`)
+      const admitted = admission.admit(socket, caller, port, false)
+      if (admitted !== undefined) serveAdmitted(socket, port, admitted, false)
     }
   }
 }

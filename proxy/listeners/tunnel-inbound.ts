@@ -12,9 +12,8 @@ import { mtlsServer } from '../steps/tls-server'
 import { readTunnelHeader } from '../steps/tunnel-header'
 import { inboundAtPort, refuse } from './transparent'
 
-export function tunnelInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState): DrainableServer {
-  const inbound = inboundAtPort(services, listener)
-  const ownPorts = new Set(services.config.listeners.map(l => l.listen.port))
+/** `inbound`: the app's tunnel side, which node mode also hands its same-device callers to. */
+export function tunnelInboundListener (services: SidecarServices, listener: ListenerConfig, state: IdentityState, inbound = inboundAtPort(services, listener)): DrainableServer {
   return inbound.drainable(mtlsServer(services, listener, state, socket => {
     socket.on('error', () => { socket.destroy() })
     // The peer is verified and holds one of its slots before it may send anything, the header included.
@@ -22,7 +21,7 @@ export function tunnelInboundListener (services: SidecarServices, listener: List
     if (admitted === undefined) return
     readTunnelHeader(socket, services.config.headTimeoutMs, result => {
       if ('problem' in result) refuse(services, listener, socket, result.problem)
-      else if (ownPorts.has(result.port)) refuse(services, listener, socket, `the tunnel header names port ${result.port}, one of the proxy's own (it would loop)`)
+      else if (inbound.ownPorts.has(result.port)) refuse(services, listener, socket, `the tunnel header names port ${result.port}, one of the proxy's own (it would loop)`)
       else inbound.serveAdmitted(socket, result.port, admitted)
     })
   }))

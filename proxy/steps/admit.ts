@@ -61,8 +61,15 @@ export class PeerAdmission {
    */
   accept (socket: TLSSocket, port: number, screen: boolean): AdmittedPeer | undefined {
     const peer = verifyPeer(this.#services, this.#listener, socket)
+    if (peer !== undefined) return this.admit(socket, peer, port, screen)
+    socket.destroy()
+    return undefined
+  }
+
+  /** Admits a peer verified already (node mode's same-device caller, verified by its namespace), as `accept` does. */
+  admit (socket: Socket, peer: VerifiedPeer, port: number, screen: boolean): AdmittedPeer | undefined {
     const self = this.#services.identity.current?.context.spiffeId
-    if (peer === undefined || self === undefined || (screen && !this.screen(socket, peer.id, self, port)) || !this.#admit(socket, peer.id)) {
+    if (self === undefined || (screen && !this.screen(socket, peer.id, self, port)) || !this.#admit(socket, peer.id)) {
       socket.destroy()
       return undefined
     }

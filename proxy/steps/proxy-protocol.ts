@@ -4,6 +4,7 @@
  * verified SPIFFE ID in the first custom TLV type, 0xE0 (PP2_TYPE_MIN_CUSTOM), as UTF-8.
  */
 import { isIPv4 } from 'node:net'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { SpiffeId } from '../../spiffe/id'
 
@@ -65,9 +66,16 @@ export function encodeProxyHeaderV2 (ends: ConnectionEnds, tlvs: Buffer): Buffer
   return Buffer.concat([PROXY_V2_SIGNATURE, header, block, tlvs])
 }
 
-/** The header a sidecar sends its app: the peer's address, and the peer's verified SPIFFE ID. */
-export function proxyHeaderV2 (socket: TLSSocket, peer: SpiffeId): Buffer {
+/**
+ * The header a proxy sends its app: the peer's address, and the peer's verified SPIFFE ID. The TLS TLV only for a
+ * peer that came over mutual TLS: node mode hands a same-device caller over inside the process, verified by the
+ * namespace it called from.
+ */
+export function proxyHeaderV2 (socket: Socket, peer: SpiffeId): Buffer {
   const ends = { source: socket.remoteAddress ?? '', sourcePort: socket.remotePort ?? 0, destination: socket.localAddress ?? '', destinationPort: socket.localPort ?? 0 }
-  const sslValue = Buffer.concat([Buffer.from([CLIENT_FLAGS, 0, 0, 0, 0]), tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(socket.getProtocol() ?? ''))])
-  return encodeProxyHeaderV2(ends, Buffer.concat([tlv(PP2_TYPE_SSL, sslValue), tlv(PP2_TYPE_SPIFFE_ID, Buffer.from(peer.toString(), 'utf8'))]))
+  const id = tlv(PP2_TYPE_SPIFFE_ID, Buffer.from(peer.toString(), 'utf8'))
+  const protocol = (socket as Partial<TLSSocket>).getProtocol?.()
+  if (protocol === undefined) return encodeProxyHeaderV2(ends, id)
+  const sslValue = Buffer.concat([Buffer.from([CLIENT_FLAGS, 0, 0, 0, 0]), tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(protocol ?? ''))])
+  return encodeProxyHeaderV2(ends, Buffer.concat([tlv(PP2_TYPE_SSL, sslValue), id]))
 }

@@ -63,7 +63,7 @@ export class MtlsConnector {
     const tunnelPort = this.#services.tunnelTo?.(target)
     const address = tunnelPort === undefined ? target : { host, port: tunnelPort }
     const sessionKey = `${address.host}:${address.port}|${expect ?? ''}`
-    const expected = this.#expected(expect)
+    const expected = this.expected(expect)
     const tcp = this.#services.dial(address, 'peer')
     const socket = connect({
       socket: tcp,
@@ -113,7 +113,7 @@ export class MtlsConnector {
   }
 
   /** `expect` as a peer check: an exact ID or a pattern of the policy's syntax (checked when the config was read). */
-  #expected (expect: string | undefined): ExpectedPeer | undefined {
+  expected (expect: string | undefined): ExpectedPeer | undefined {
     if (expect === undefined) return undefined
     let expected = this.#expectations.get(expect)
     if (expected === undefined) {

@@ -8,7 +8,7 @@
  * meet. Not a test itself.
  */
 import type { Test } from 'tap'
-import { waitFor } from '../helpers/command'
+import { run, waitFor } from '../helpers/command'
 import { sleep } from './fleet-netns-stand'
 import { startNodeModeStand } from './node-mode-stand'
 import type { NodeModeStand } from './node-mode-stand'
@@ -32,11 +32,17 @@ rules:
     action: deny
 `
 
+/**
+ * How calls between two apps of the node proxy go (its `sameDevice`): handed over inside it, or through the tunnel
+ * port as between devices. Each interop test runs one, so both are proven with every check.
+ */
+export type SameDevice = 'handoff' | 'tunnel'
+
 /** The stand with every app and LONELY running, the node proxy serving them all, and every app but LONELY served. */
-export async function startServedStand (t: Test, prefix: string, identity: StartProvider): Promise<NodeModeStand> {
+export async function startServedStand (t: Test, prefix: string, identity: StartProvider, sameDevice: SameDevice): Promise<NodeModeStand> {
   const stand = await startNodeModeStand(t, { prefix, hosts: [...APPS, LONELY], policy: POLICY, withEntries: APPS, identity })
   await Promise.all([stand.register(), ...[...APPS, LONELY].map(async app => { await stand.startApp(app) })])
-  stand.writeConfig([...APPS, LONELY])
+  stand.writeConfig([...APPS, LONELY], { lines: [`sameDevice: ${sameDevice}`] })
   await stand.startNode()
   await stand.waitServed(APPS)
   return stand
@@ -54,7 +60,7 @@ async function expectCaller (t: Test, stand: NodeModeStand, from: string, to: st
 }
 
 /** Every check, in order, as subtests of `t`. */
-export async function nodeModeChecks (t: Test, stand: NodeModeStand): Promise<void> {
+export async function nodeModeChecks (t: Test, stand: NodeModeStand, sameDevice: SameDevice): Promise<void> {
   await t.test('each app reaches another by address and port; the callee sees the caller', async t => {
     // Each to the next (app-2 to app-4: the policy denies it app-3).
     for (const [i, from] of APPS.entries()) await expectCaller(t, stand, from, APPS[(i + (from === 'app-2' ? 2 : 1)) % APPS.length])
@@ -70,8 +76,10 @@ export async function nodeModeChecks (t: Test, stand: NodeModeStand): Promise<vo
     t.equal(post.code, '403', 'POST is no rule\'s: 403')
     await sleep(200)
     const denials = stand.nodeLogs().filter(line => line.event === 'denied')
-    // HTTP mode decides at the caller's side first: app-2's outbound refuses, naming the peer it would have reached.
-    t.ok(denials.some(line => line.app === 'app-2' && line.peer === stand.idOf('app-3') && line.rule === 'app-2-never-calls-app-3'), 'the denial is logged, labelled with the app, naming the rule')
+    // Through the tunnel, HTTP mode decides at the caller's side first: app-2's outbound refuses, naming the peer it
+    // would have reached. Handed over, the callee's side decides: app-3's, naming the caller.
+    const [app, peer] = sameDevice === 'tunnel' ? ['app-2', 'app-3'] : ['app-3', 'app-2']
+    t.ok(denials.some(line => line.app === app && line.peer === stand.idOf(peer) && line.rule === 'app-2-never-calls-app-3'), `the denial is logged, labelled with the app (${app}), naming the rule`)
   })
 
   await t.test('a namespace with no entry gets no identity and no plaintext', async t => {
@@ -100,7 +108,7 @@ export async function nodeModeChecks (t: Test, stand: NodeModeStand): Promise<vo
   })
 
   await t.test('the node proxy killed under load: no plaintext crosses, and service resumes', async t => {
-    await killedUnderLoad(t, stand)
+    await killedUnderLoad(t, stand, sameDevice)
   })
 }
 
@@ -112,8 +120,11 @@ type Phase = 'before' | 'down' | 'after'
  * installed anew may leave the namespace unredirected: the guard drops it on the bridge, and as conntrack keeps that
  * connection's (lack of) translation for its retransmissions, curl waits its whole timeout (5 s) for it.
  */
-async function killedUnderLoad (t: Test, stand: NodeModeStand): Promise<void> {
+async function killedUnderLoad (t: Test, stand: NodeModeStand, sameDevice: SameDevice): Promise<void> {
   const capture = await stand.topology.capture('tcp')
+  // The capture's control: a plain request from the device's own namespace crosses the bridge (app-6's inbound
+  // port, which wants mutual TLS, refuses it).
+  await run('curl', ['-sS', '-m', '2', `http://${stand.address('app-6')}:8080/capture-control`])
   let phase: Phase = 'before'
   const answers: Record<Phase, string[]> = { before: [], down: [], after: [] }
   let running = true
@@ -142,7 +153,9 @@ async function killedUnderLoad (t: Test, stand: NodeModeStand): Promise<void> {
   t.ok(ok(answers.before) > 0, `calls succeeded before the kill (${ok(answers.before)} of ${answers.before.length})`)
   t.ok(answers.down.length > ok(answers.down), `calls failed while the node proxy was down (${answers.down.length - ok(answers.down)} of ${answers.down.length}: ${failures(answers.down)})`)
   t.equal(ok(answers.after), answers.after.length, `every call once it was back succeeded (${ok(answers.after)} of ${answers.after.length}) ${failures(answers.after)}`)
-  t.ok(holds(pcap, '\x16\x03\x01'), 'the capture saw the calls: TLS handshakes between the node proxy\'s sockets in the two namespaces')
+  t.ok(holds(pcap, 'capture-control'), 'the capture sees what crosses the bridge: the control request')
+  // Handed over, the calls never reach the bridge; through the tunnel they cross it as mutual TLS.
+  if (sameDevice === 'tunnel') t.ok(holds(pcap, '\x16\x03\x01'), 'the capture saw the calls: TLS handshakes between the node proxy\'s sockets in the two namespaces')
   t.notOk(holds(pcap, 'outage-marker'), 'no plaintext crossed the bridge, before, during or after')
   await expectCaller(t, stand, 'app-5', 'app-6')
 }

@@ -43,8 +43,11 @@ export interface NodeModeStand {
   startApp: (host: string) => Promise<void>
   /** Stops the host's app (SIGKILL). */
   stopApp: (host: string) => Promise<void>
-  /** Writes the node configuration serving `hosts` (readyTimeout short: an app without an entry fails fast). */
-  writeConfig: (hosts: readonly string[]) => void
+  /**
+   * Writes the node configuration serving `hosts` (readyTimeout short: an app without an entry fails fast), with the
+   * top-level `lines` added, and `apps[host]`'s fields (YAML flow) added to that app's.
+   */
+  writeConfig: (hosts: readonly string[], extra?: { lines?: readonly string[], apps?: Readonly<Record<string, string>> }) => void
   /** Starts `chaperone node run`; resolves once it printed that it runs. */
   startNode: () => Promise<void>
   /** SIGKILL (no drain, nothing cleaned) or SIGTERM; resolves once it exited. */
@@ -55,7 +58,7 @@ export interface NodeModeStand {
   /** Waits until these apps are served and ready. */
   waitServed: (hosts: readonly string[], ms?: number) => Promise<void>
   /** curl from `from`'s namespace as its app's uid: the HTTP code ('000': no answer), the body and curl's stderr. */
-  call: (from: string, to: string, path?: string, method?: string) => Promise<{ code: string, body: string, stderr: string }>
+  call: (from: string, to: string, path?: string, method?: string, headers?: readonly string[]) => Promise<{ code: string, body: string, stderr: string }>
 }
 
 export interface NodeModeStandOptions {
@@ -125,11 +128,12 @@ export async function startNodeModeStand (t: Test, options: NodeModeStandOptions
       app.kill('SIGKILL')
       await exited
     },
-    writeConfig: apps => {
+    writeConfig: (apps, extra = {}) => {
+      const fields = (host: string): string => extra.apps?.[host] === undefined ? '' : `, ${extra.apps[host]}`
       writeFileSync(configFile, [
         `delegatedIdentityApi: ${identity.delegatedIdentityApi}`, `policy: ${policyFile}`, `admin: 127.0.0.1:${adminPort}`, 'logLevel: info',
-        'readyTimeout: 5s', 'httpPorts: [8080]', `appNetworks: ["${topology.subnet}"]`, `guard: { bridges: [${topology.bridge}] }`,
-        'apps:', ...apps.map(host => `  - { name: ${host}, netns: /var/run/netns/${topology.hosts[host].ns} }`), ''
+        'readyTimeout: 5s', 'httpPorts: [8080]', `appNetworks: ["${topology.subnet}"]`, `guard: { bridges: [${topology.bridge}] }`, ...extra.lines ?? [],
+        'apps:', ...apps.map(host => `  - { name: ${host}, netns: /var/run/netns/${topology.hosts[host].ns}${fields(host)} }`), ''
       ].join('\n'))
     },
     startNode: async () => {
@@ -151,8 +155,9 @@ export async function startNodeModeStand (t: Test, options: NodeModeStandOptions
         return apps.every(host => served.some(app => app.name === host && app.ready)) ? true : undefined
       })
     },
-    call: async (from, to, path = '/', method = 'GET') => {
-      const result = await topology.exec(from, 'curl', ['-sS', '-m', '5', '-X', method, '-w', '\n%{http_code}', `http://${address(to)}:8080${path}`], { uid: uidOf(from), timeoutMs: 15_000 })
+    call: async (from, to, path = '/', method = 'GET', headers = []) => {
+      const args = ['-sS', '-m', '5', '-X', method, ...headers.flatMap(header => ['-H', header]), '-w', '\n%{http_code}', `http://${address(to)}:8080${path}`]
+      const result = await topology.exec(from, 'curl', args, { uid: uidOf(from), timeoutMs: 15_000 })
       const lines = result.stdout.split('\n')
       return { code: lines.pop() ?? '', body: lines.join('\n'), stderr: result.stderr }
     }

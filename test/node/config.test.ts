@@ -24,6 +24,7 @@ void t.test('node config – the smallest file: defaults for the ports, the mark
   t.equal(config.readyTimeoutMs, 30_000)
   t.equal(config.maxConnectionsPerPeer, 1000, 'a tenth of maxConnections, as the sidecar\'s')
   t.same([...config.upgrades], ['websocket'])
+  t.equal(config.sameDevice, 'handoff', 'calls between its own apps handed over inside the process')
   t.ok(Object.isFrozen(config), 'frozen')
 })
 
@@ -33,6 +34,7 @@ httpPorts: [8080]
 appNetworks: [198.18.7.0/24]
 guard: { bridges: [br-apps] }
 services: { "198.18.7.11:8080": "spiffe://plant.example/apps/*" }
+sameDevice: tunnel
 apps:
   - { name: app-a, netns: /var/run/netns/app-a }
   - name: app-b
@@ -50,6 +52,7 @@ apps:
   t.same(b.excludeInboundPorts, [22])
   t.equal(b.spiffeId, 'spiffe://plant.example/apps/app-b')
   t.same(config.guardBridges, ['br-apps'])
+  t.equal(config.sameDevice, 'tunnel')
   t.ok(inIpv4Network(config.appNetworks[0], '198.18.7.200'))
 })
 
@@ -66,6 +69,7 @@ void t.test('node config – every problem named, at its line', async t => {
     ['a selector without a type', 'policy: p.yaml\napps: [{ name: a, netns: /x, selectors: [nocolon] }]\n', /selectors/],
     ['a bad services key', 'policy: p.yaml\nservices: { "app-b": "spiffe://td/b" }\n', /services.*the key/],
     ['a bad services pattern', 'policy: p.yaml\nservices: { "198.18.0.1:80": "spiffe://td/b*" }\n', /bad SPIFFE ID pattern/],
+    ['an unknown way for same-device calls', 'policy: p.yaml\nsameDevice: direct\n', /:2:.*sameDevice: must be one of "handoff", "tunnel"/],
     ['a bridge name too long for Linux', 'policy: p.yaml\nguard: { bridges: [a-bridge-name-too-long] }\n', /bridges/]
   ]
   for (const [name, text, message] of cases) t.throws(() => loadNodeConfig(file(text)), { code: 'ERR_CONFIG_INVALID', message }, name)

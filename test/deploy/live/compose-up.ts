@@ -95,7 +95,7 @@ async function deployment (t: Test, compose: Compose, bridge: string, originalPo
   })
 
   await t.test('the first up: proxy-redirect carried nothing but TLS between the apps, from the first packet', async t => {
-    await expectOnlyTls(t, first, APP_PORT)
+    await expectOnlyTls(t, first, { calls: APP_PORT })
   })
 
   await t.test('identities survive down and up', async t => {
@@ -112,7 +112,7 @@ async function deployment (t: Test, compose: Compose, bridge: string, originalPo
 
   await t.test('the second up: nothing but TLS again, from the first packet', async t => {
     if (second === undefined) t.fail('no capture: the second up did not happen')
-    else await expectOnlyTls(t, second, APP_PORT)
+    else await expectOnlyTls(t, second, { calls: APP_PORT })
   })
 
   await t.test('down -v leaves no container and no volume', async t => {

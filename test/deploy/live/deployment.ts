@@ -104,15 +104,20 @@ export async function expectAppBToldAppA (t: Test, d: Deployment): Promise<void>
 }
 
 /**
- * The capture holds app-a's connections to app-b (to `appPort`: the app's own with sidecars, the tunnel in node
- * mode), and every stream in it is TLS records from its first byte.
+ * What proves the capture saw the bridge: app-a's calls, crossing it to port `calls`; or, where they never cross it
+ * (node mode hands them to app-b inside the node proxy), attempts at port `attempts` that the guard dropped.
  */
-export async function expectOnlyTls (t: Test, capture: BridgeCapture, appPort: number): Promise<void> {
+export type CaptureSeen = { readonly calls: number } | { readonly attempts: number }
+
+/** The capture saw the bridge (`seen`), and every stream in it is TLS records from its first byte. */
+export async function expectOnlyTls (t: Test, capture: BridgeCapture, seen: CaptureSeen): Promise<void> {
   const { pcap, log, stoppedEarly } = await capture.stop()
   t.equal(stoppedEarly, undefined, 'tcpdump captured from before `up` until now')
-  const streams = tcpStreams(pcap).filter(s => s.bytes.length > 0)
-  const toApps = streams.filter(s => s.dstPort === appPort && !s.bytes.includes(ROGUE_PATH))
-  t.ok(toApps.length >= 1, `the capture saw app-a's connections to app-b: ${streams.map(s => `${s.key} (${s.bytes.length} bytes)`).join(', ') || `none (tcpdump: ${log.replace(/\s+/g, ' ')})`}`)
+  const all = tcpStreams(pcap)
+  const streams = all.filter(s => s.bytes.length > 0)
+  const listed = all.map(s => `${s.key} (${s.bytes.length} bytes)`).join(', ') || `none (tcpdump: ${log.replace(/\s+/g, ' ')})`
+  if ('calls' in seen) t.ok(streams.some(s => s.dstPort === seen.calls && !s.bytes.includes(ROGUE_PATH)), `the capture saw app-a's connections to app-b: ${listed}`)
+  else t.ok(all.some(s => s.dstPort === seen.attempts), `the capture saw connections attempted between the apps at port ${seen.attempts}: ${listed}`)
   for (const stream of streams) {
     if (stream.bytes.includes(ROGUE_PATH)) continue // the container with no proxy sent plain text itself
     const problem = notTls(stream.bytes)

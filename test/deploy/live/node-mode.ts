@@ -2,8 +2,9 @@
  * The node-mode deployment's checks, for compose-up.ts: docker-compose.node.yml, unmodified, with one Compose. The
  * apps are on proxy-redirect with nothing but a label; one node proxy serves both. It proves: app-a reaches app-b
  * by name with no settings, and app-b is told app-a's ID; a call the policy denies is refused and logged by the
- * node proxy, naming the app; a container with no label (so not served) gets nothing from app-b; every byte between
- * the apps, captured from before `up`, is TLS to the tunnel port; and `down -v` leaves nothing. Not a test itself.
+ * node proxy, naming both apps; a container with no label (so not served) gets nothing from app-b; nothing crosses
+ * the bridge between the apps but TLS, captured from before `up` (app-a's calls are handed to app-b inside the node
+ * proxy, and cross it not at all); and `down -v` leaves nothing. Not a test itself.
  */
 import type { Test } from 'tap'
 import type { Compose } from './composes'
@@ -12,6 +13,8 @@ import { ROGUE_PATH, callFromAppA, expectAppBToldAppA, expectDownLeavesNothing, 
 const PROJECT = 'chaperonenodetest'
 /** Between node proxies, every connection goes to the tunnel port (deploy/node/node.yaml keeps the default). */
 export const TUNNEL_PORT = 15008
+/** app-b's port. */
+const APP_PORT = 8080
 
 export interface NodeModeOptions {
   /** The bridge of proxy-redirect, to capture on. */
@@ -38,15 +41,18 @@ export async function nodeModeDeployment (t: Test, compose: Compose, options: No
     const before = (await requestsAtAppB(d)).length
     t.equal(await callFromAppA(d, '-X', 'POST', '--data', 'x'), '403', 'POST from app-a: 403 from the node proxy')
     const denied = (await logs(d, 'node')).filter(line => line.includes('"event":"denied"'))
-    // The app's name is its container's: <project>-app-a-1 (Compose v2) or <project>_app-a_1 (1.29).
-    t.ok(denied.some(line => line.includes('POST') && /"app":"[^"]*app-a/.test(line)), `the node proxy logged the denial, naming app-a: ${denied.at(-1) ?? 'nothing'}`)
+    // Handed over inside the node proxy, the call is decided by app-b's side, which names the caller as its peer. The
+    // app's name is its container's: <project>-app-b-1 (Compose v2) or <project>_app-b_1 (1.29).
+    t.ok(denied.some(line => line.includes('POST') && /"app":"[^"]*app-b/.test(line) && line.includes('"peer":"spiffe://plant.example/app-a"')), `the node proxy logged the denial by app-b's side, naming app-a: ${denied.at(-1) ?? 'nothing'}`)
     await rogueCallFails(t, options.rogue)
     const after = await requestsAtAppB(d)
     t.notOk(after.slice(before).some(r => r.method === 'POST' || r.path === ROGUE_PATH), 'app-b received neither request')
   })
 
   await t.test('proxy-redirect carried nothing but TLS between the apps, from the first packet', async t => {
-    await expectOnlyTls(t, capture, TUNNEL_PORT)
+    // One node proxy serves both apps: app-a's calls are handed to app-b inside it and never cross the bridge. What
+    // does cross it is the rogue's request, and any call app-a made before it was adopted: dropped by the guard.
+    await expectOnlyTls(t, capture, { attempts: APP_PORT })
   })
 
   await t.test('down -v leaves no container and no volume', async t => {
