@@ -7,6 +7,9 @@
  *   server sidecar to the same node:http app) and `raw` (a scripted mutual-TLS server of its own that presents the
  *   `server` SVID and records every byte, so the outbound sidecar is seen refusing and normalising by itself).
  *
+ * - same-device: the local app, in plain TCP, handed over to the server sidecar's inbound side as node mode hands a
+ *   call between two of its apps (same-device-direction.ts), to the same `app` and `raw`.
+ *
  * The policy allows `client` and `friend` GET and POST on /public/* of `server`, nothing else; `nobody` is
  * registered but no rule names it. The sidecars run with the configuration's defaults; startServer/startClient
  * start more, with the settings a test names.
@@ -23,6 +26,7 @@ import type { RawRequest, RawResponse, Reply, ScriptedRecord } from './raw-http'
 import { mtlsScriptedServer, openMtls } from './raw-mtls'
 import type { SvidPem } from './raw-mtls'
 import { waitFor } from './peers'
+import { sameDeviceDirection } from './same-device-direction'
 
 export const ATTACK_POLICY = `version: 1
 rules:
@@ -71,7 +75,8 @@ export type Backend = 'app' | 'raw'
 
 /** One side of the pair under attack, as the attacker reaches it. */
 export interface Direction {
-  readonly name: 'inbound' | 'outbound'
+  /** same-device: node mode's handoff from the local app to the server sidecar's inbound side (same-device-direction.ts). */
+  readonly name: 'inbound' | 'outbound' | 'same-device'
   /** The sidecar under attack. */
   readonly sidecar: RunningSidecar
   /** A raw connection to the sidecar's listener in front of `backend`, closed when `test` ends. */
@@ -89,6 +94,7 @@ export interface AttackStand {
   readonly sink: Awaited<ReturnType<typeof mtlsScriptedServer>>
   readonly inbound: Direction
   readonly outbound: Direction
+  readonly sameDevice: Direction
   readonly directions: readonly Direction[]
   /** The two directions through other sidecars (started with startServer and startClient). */
   directionsFor: (server: RunningSidecar, client: RunningSidecar) => [inbound: Direction, outbound: Direction]
@@ -113,7 +119,8 @@ export async function startAttackStand (): Promise<AttackStand> {
   const startServer = async (settings = {}, listener = {}): Promise<RunningSidecar> => await mesh.startSidecar(`${TD}/server`, {}, {
     ...settings, inbound: [http('app', `127.0.0.1:${app.port}`, listener), http('raw', `127.0.0.1:${scripted.port}`, listener)]
   })
-  const server = await startServer()
+  // Its backends' ports are HTTP ports too, for the same-device direction (node mode serves by port).
+  const server = await startServer({ transparent: { httpPorts: [app.port, scripted.port] } })
   const expect = { expect: `${TD}/server` }
   const startClient = async (settings = {}, listener = {}): Promise<RunningSidecar> => await mesh.startSidecar(`${TD}/client`, {}, {
     ...settings, outbound: [http('raw', `127.0.0.1:${sink.port}`, { ...expect, ...listener })]
@@ -130,9 +137,11 @@ export async function startAttackStand (): Promise<AttackStand> {
     { name: 'outbound', sidecar: client, recorder: sink, open: async (test, backend) => closing(test, await RawConnection.open(client.port(backend))) }
   ]
   const [inbound, outbound] = directionsFor(server, client)
+  const sameDevice = await sameDeviceDirection(client, server, scripted, { app: app.port, raw: scripted.port }, expect.expect)
   return {
-    mesh, server, client, app, scripted, sink, inbound, outbound, directions: [inbound, outbound], directionsFor, svid: name => svids[name], startServer, startClient,
+    mesh, server, client, app, scripted, sink, inbound, outbound, sameDevice, directions: [inbound, outbound, sameDevice], directionsFor, svid: name => svids[name], startServer, startClient,
     close: async () => {
+      sameDevice.close()
       await mesh.close()
       for (const socket of [...scripted.sockets, ...sink.sockets, ...app.tunnels]) socket.destroy()
       for (const server of [scripted.server, sink.server, app.server]) server.close()

@@ -58,7 +58,7 @@ export interface NodeModeStand {
   /** Waits until these apps are served and ready. */
   waitServed: (hosts: readonly string[], ms?: number) => Promise<void>
   /** curl from `from`'s namespace as its app's uid: the HTTP code ('000': no answer), the body and curl's stderr. */
-  call: (from: string, to: string, path?: string, method?: string, headers?: readonly string[]) => Promise<{ code: string, body: string, stderr: string }>
+  call: (from: string, to: string, path?: string, method?: string, headers?: readonly string[], port?: number) => Promise<{ code: string, body: string, stderr: string }>
 }
 
 export interface NodeModeStandOptions {
@@ -155,8 +155,8 @@ export async function startNodeModeStand (t: Test, options: NodeModeStandOptions
         return apps.every(host => served.some(app => app.name === host && app.ready)) ? true : undefined
       })
     },
-    call: async (from, to, path = '/', method = 'GET', headers = []) => {
-      const args = ['-sS', '-m', '5', '-X', method, ...headers.flatMap(header => ['-H', header]), '-w', '\n%{http_code}', `http://${address(to)}:8080${path}`]
+    call: async (from, to, path = '/', method = 'GET', headers = [], port = 8080) => {
+      const args = ['-sS', '-m', '5', '-X', method, ...headers.flatMap(header => ['-H', header]), '-w', '\n%{http_code}', `http://${address(to)}:${port}${path}`]
       const result = await topology.exec(from, 'curl', args, { uid: uidOf(from), timeoutMs: 15_000 })
       const lines = result.stdout.split('\n')
       return { code: lines.pop() ?? '', body: lines.join('\n'), stderr: result.stderr }

@@ -73,6 +73,7 @@ void t.test('node mode – same-device calls are handed over inside the node pro
     answers.tcp = await stand.call('a', 'd', '/tcp-marker')
     answers.tcpDenied = await stand.call('b', 'd', '/tcp-denied-marker')
     answers.mismatch = await stand.call('a', 'e', '/mismatch-marker')
+    answers.ownPort = await stand.call('a', 'b', '/own-port-marker', 'GET', [], 15008)
   })
 
   t.equal(answers.read.code, '200', 'a → b in HTTP mode: 200')
@@ -92,8 +93,11 @@ void t.test('node mode – same-device calls are handed over inside the node pro
   t.ok(logsOf('handshake_failed').some(line => line.app === 'a' && line.reason === 'ERR_X509_SVID_ID_MISMATCH' && String(line.err).includes(id('e'))),
     'logged by the caller\'s side as the TLS check would: the ID e has is not the one expected')
 
+  t.equal(answers.ownPort.code, '000', 'a → b\'s tunnel port itself: refused')
+  t.ok(logsOf('no_destination').some(line => line.app === 'b' && String(line.err).includes('port 15008')), 'logged by b\'s side: it would loop')
+
   t.ok(holds(pcap, 'capture-control'), 'the capture sees what crosses the bridge: the control request')
-  t.notOk(['read', 'post', 'denied', 'tcp', 'tcp-denied', 'mismatch'].some(call => holds(pcap, `${call}-marker`)), 'no byte of the calls crossed the bridge')
+  t.notOk(['read', 'post', 'denied', 'tcp', 'tcp-denied', 'mismatch', 'own-port'].some(call => holds(pcap, `${call}-marker`)), 'no byte of the calls crossed the bridge')
   t.notOk(holds(pcap, TLS_HANDSHAKE), 'nor any TLS handshake: the calls were handed over inside the node proxy')
 
   await servedStand(t, 'tunnel', stand)
