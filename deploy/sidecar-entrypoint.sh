@@ -21,8 +21,10 @@ chaperone proxy init-iptables --proxy-uid "$PROXY_UID" --inbound-port "$INBOUND_
 
 stopping=false
 proxy=''
+signals=0
 stop () {
   stopping=true
+  signals=$((signals + 1))
   if [ -n "$proxy" ]; then kill -TERM "$proxy" 2>/dev/null || true; fi
 }
 trap stop TERM INT
@@ -41,12 +43,14 @@ while :; do
       --admin 127.0.0.1:15000 \
       "$@" &
   proxy=$!
-  # A trapped signal interrupts `wait` (status > 128) while the proxy still drains: wait again until it is gone.
-  status=0
-  wait "$proxy" || status=$?
-  while kill -0 "$proxy" 2>/dev/null; do
+  # A trapped signal interrupts `wait` (status > 128) while the proxy still drains, or has just exited: wait again,
+  # for the proxy's own status (the shell keeps it until a `wait` returns it; checking whether the proxy still runs
+  # instead would lose it when the proxy exits in between).
+  while :; do
+    before=$signals
     status=0
     wait "$proxy" || status=$?
+    if [ "$status" -le 128 ] || [ "$signals" -eq "$before" ]; then break; fi
   done
   proxy=''
   if "$stopping"; then exit "$status"; fi
