@@ -57,6 +57,12 @@ export class NodeProxy {
   readonly #served = new Map<string, Served>()
   /** Adoptions under way, by app name. */
   readonly #adopting = new Map<string, Promise<void>>()
+  /**
+   * Releases under way (draining), by the namespace's identity: not awaited by the checks, so one app's drain holds
+   * up no other app; an app in a namespace being released waits for it, or the release's removal of the redirect
+   * rules would undo the new adoption's.
+   */
+  readonly #releasing = new Map<string, Promise<void>>()
   /** The configuration's apps, Docker's, and what is served: both, the configuration's first. */
   #configured: readonly AppConfig[] = []
   #discovered: readonly AppConfig[] = []
@@ -174,8 +180,8 @@ export class NodeProxy {
       if (app === undefined || !sameApp(app, served.adopted.app)) {
         this.#served.delete(name)
         this.parts.logger.info({ event: 'app_released', app: name }, app === undefined ? 'the app left the configuration' : 'the app\'s configuration changed')
-        // An app whose namespace is gone (a container that died) has nothing left to drain: the next app waits not.
-        await served.adopted.release(identityAt(served.adopted.app) === undefined ? 0 : drainMs, true)
+        // An app whose namespace is gone (a container that died) has nothing left to drain.
+        this.#release(served.adopted, identityAt(served.adopted.app) === undefined ? 0 : drainMs)
       }
     }
     for (const app of wanted.values()) await this.#refresh(app)
@@ -186,10 +192,23 @@ export class NodeProxy {
     this.parts.sameDevice.update([...this.#served.values()].map(served => served.adopted))
   }
 
+  /** Lets `adopted` go (its rules removed) in the background, draining up to `drainMs`. */
+  #release (adopted: AdoptedApp, drainMs: number): void {
+    const key = adopted.netnsIdentity ?? adopted.app.netns
+    const before = this.#releasing.get(key) ?? Promise.resolve()
+    const releasing = before.then(async () => { await adopted.release(drainMs, true) }).catch((err: Error) => {
+      this.parts.logger.warn({ event: 'app_cleanup_failed', app: adopted.app.name, err: err.message }, 'cannot let the app go cleanly')
+    }).finally(() => {
+      if (this.#releasing.get(key) === releasing) this.#releasing.delete(key)
+    })
+    this.#releasing.set(key, releasing)
+  }
+
   async #refresh (app: AppConfig): Promise<void> {
     if (this.#adopting.has(app.name)) return
     const served = this.#served.get(app.name)
     const identity = identityAt(app)
+    if (identity !== undefined && this.#releasing.has(identity)) return // adopted at the first check after the release
     const same = served?.adopted.netnsIdentity === identity
     if (served !== undefined && same && (served.adopted.state === 'served' || Date.now() < served.retryAt)) return
     if (served !== undefined) {
@@ -219,6 +238,7 @@ export class NodeProxy {
     while (this.#checking !== undefined) await this.#checking
     await Promise.all(this.#adopting.values())
     await Promise.all([...this.#served.values()].map(async ({ adopted }) => { await adopted.release(this.parts.config.drainMs, false) }))
+    await Promise.all(this.#releasing.values())
     this.#served.clear()
     if (this.#admin.listening) {
       this.#admin.close()
