@@ -21,3 +21,11 @@ export function parseIpv4Network (text: string): Ipv4Network | string {
 export function inIpv4Network (network: Ipv4Network, address: string): boolean {
   return isIPv4(address) && ((toNumber(address) & network.mask) >>> 0) === network.base
 }
+
+/** The network an interface's address and netmask are on (`172.30.0.1`, `255.255.0.0` → 172.30.0.0/16). */
+export function networkOf (address: string, netmask: string): Ipv4Network {
+  const mask = toNumber(netmask)
+  const base = (toNumber(address) & mask) >>> 0
+  const prefix = mask.toString(2).replace(/0+$/, '').length
+  return { text: `${[24, 16, 8, 0].map(s => (base >>> s) & 255).join('.')}/${prefix}`, base, mask }
+}
