@@ -9,7 +9,7 @@
  * excluded from the redirect — and a bad `chaperone.spiffe-id` leaves the container unserved, since serving it with
  * another identity than the one its operator named could grant it what the policy grants that other identity.
  */
-import { parseSpiffeId } from '../spiffe'
+import { parseSpiffeId } from '../spiffe/id'
 import type { AppConfig } from './config'
 import { DockerError } from './docker-errors'
 import { parseIpv4Network } from './ipv4-network'

@@ -3,7 +3,7 @@
  * message says what to check. None of them stops the node proxy: discovery logs them, keeps serving what it last
  * found and tries again.
  */
-import { ChaperoneError } from '../spiffe'
+import { ChaperoneError } from '../spiffe/errors'
 
 export type DockerErrorCode =
   | 'ERR_NODE_DOCKER_UNREACHABLE'

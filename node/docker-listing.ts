@@ -5,7 +5,7 @@
  * the PID, so a PID reused after the container exits can never lead the node proxy into another namespace.
  * All or nothing: a failed request fails the listing, and the caller keeps what it found before.
  */
-import type { ChaperoneError } from '../spiffe'
+import type { ChaperoneError } from '../spiffe/errors'
 import type { AppConfig } from './config'
 import { containerIdsOf, dockerAppOf, dockerNetworkOf } from './docker-apps'
 import type { DockerNetwork } from './docker-apps'

@@ -4,7 +4,7 @@
  * errors do, and its message says what to check.
  */
 import { getSystemErrorName } from 'node:util'
-import { ChaperoneError } from '../spiffe'
+import { ChaperoneError } from '../spiffe/errors'
 
 export type NetnsErrorCode =
   | 'ERR_NETNS_OPEN'

@@ -112,7 +112,7 @@ export class DelegatedIdentityClient {
           else resolve(answer)
         })
     })
-    return parseJwtSvidsResponse(response, this.address)
+    return await parseJwtSvidsResponse(response, this.address)
   }
 
   /** Closes the shared bundle stream and the connection; later calls throw ERR_DELEGATED_IDENTITY_API_CLOSED. Idempotent. */

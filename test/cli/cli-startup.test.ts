@@ -25,3 +25,12 @@ void t.test('cli startup – a command loads its part when it runs', { skip }, a
   const loaded = await modulesLoadedBy(`require(${JSON.stringify(program)}).buildProgram().parseAsync(['node', 'chaperone', 'policy', 'check', '/nonexistent.yaml', '--from', 'spiffe://a.example/x', '--to', 'spiffe://a.example/y']).catch(() => {})`)
   t.ok(loaded.some(path => path.includes(join('dist', 'cli', 'policy-actions.js'))), 'policy check loaded its actions')
 })
+
+void t.test('cli startup – node mode loads no JWT code: a node proxy asks the Delegated Identity API for X509-SVIDs only', { skip }, async t => {
+  // What `chaperone node run` loads (cli/node-command.ts).
+  const parts = ['config.js', 'node-proxy.js', 'config-watch.js'].map(file => `require(${JSON.stringify(join(__dirname, '..', '..', 'dist', 'node', file))})`)
+  const loaded = await modulesLoadedBy(parts.join(', '))
+  t.ok(loaded.some(path => path.includes(join('dist', 'node', 'node-proxy.js'))), 'the probe sees node/')
+  t.ok(loaded.some(path => path.includes(join('dist', 'spiffe', 'delegated-identity-client.js'))), 'and the Delegated Identity client')
+  t.notOk(loaded.some(path => path.includes(join('node_modules', 'jose'))), 'jose is not loaded (0.9 MB of heap), nor the JWT-SVID modules that use it')
+})
