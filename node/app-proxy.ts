@@ -9,13 +9,13 @@
  * node proxy that call it are handed to its tunnel side inside the process (proxy/listeners/same-device.ts).
  */
 import { once } from 'node:events'
-import type { Server, Socket } from 'node:net'
+import type { Server } from 'node:net'
 import type { Logger } from 'pino'
 import type { PolicyWatcher } from '../policy/watch'
 import type { X509ContextSource } from '../spiffe/x509-context'
 import { RateLimitedLog } from '../log/limited-log'
 import { ConnectionTracker, inboundAtPort, notReady, PeerChains, SidecarIdentity, SidecarMetrics, serveIdentity, stopServing, transparentInboundListener, transparentOutboundListener, tunnelInboundListener } from '../proxy'
-import type { Dialer, IdentityState, ListenerConfig, SameDeviceApp, SidecarConfig, SidecarServices, VerifiedPeer } from '../proxy'
+import type { Dialer, IdentityState, ListenerConfig, SameDeviceApp, SidecarConfig, SidecarServices } from '../proxy'
 import type { SpiffeId } from '../spiffe/id'
 
 /** The node proxy's settings every app shares (the per-app parts are filled in by AppProxy). */
@@ -68,24 +68,19 @@ export class AppProxy implements SameDeviceApp {
   readonly #servers: ReadonlyArray<{ readonly name: string, readonly server: Server }>
   readonly #onReload: () => void
   /** Same-device callers are served by the tunnel side, as if they had come through the tunnel port. */
-  readonly #tunnelSide: SameDeviceApp['serve']
+  readonly serve: SameDeviceApp['serve']
   #stopped = false
 
   private constructor (services: SidecarServices, servers: ReadonlyArray<{ name: string, server: Server }>, onReload: () => void, tunnelSide: SameDeviceApp['serve']) {
     this.services = services
     this.#servers = servers
     this.#onReload = onReload
-    this.#tunnelSide = tunnelSide
+    this.serve = tunnelSide
   }
 
+  /** Undefined once the app is no longer served: handOff then refuses its callers. */
   get id (): SpiffeId | undefined { return this.#stopped ? undefined : this.services.identity.current?.context.spiffeId }
   get httpPorts (): ReadonlySet<number> { return this.services.config.httpPorts }
-
-  /** A same-device caller's connection (proxy/listeners/same-device.ts); refused once the app is no longer served. */
-  serve (socket: Socket, port: number, caller: VerifiedPeer): void {
-    if (this.#stopped) socket.destroy()
-    else this.#tunnelSide(socket, port, caller)
-  }
 
   /** Waits for the app's first SVID, then opens its listeners in its namespace and serves them. */
   static async start (options: AppProxyOptions): Promise<AppProxy> {

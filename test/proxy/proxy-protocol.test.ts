@@ -184,3 +184,11 @@ void t.test('proxyHeaderV2 – a link-local peer\'s scope (fe80::1%eth0, as Node
   t.equal(bytes.subarray(16, 52).toString('hex'), expected, 'both addresses whole, then the ports')
   t.doesNotThrow(() => { checkTlvs(t, parseHeader(bytes).header.tlvs, 'TLSv1.3', `${TD}/ns/web`) }, 'the TLVs start after 36 address bytes')
 })
+
+void t.test('proxyHeaderV2 – a peer that came without TLS (node mode\'s same-device caller): its ID, and no TLS TLV', async t => {
+  const plain = { remoteAddress: '172.30.0.2', remotePort: 40000, localAddress: '127.0.0.1', localPort: 8080 } as unknown as TLSSocket
+  const { header, rest } = parseHeader(proxyHeaderV2(plain, parseSpiffeId(`${TD}/ns/web`)))
+  t.equal(rest.length, 0)
+  t.equal(header.family, 0x11, 'TCP over IPv4')
+  t.same(header.tlvs, [{ type: PP2_TYPE_SPIFFE_ID, value: Buffer.from(`${TD}/ns/web`) }], 'the SPIFFE ID TLV alone')
+})
