@@ -2,15 +2,20 @@
  * The sidecar's metrics (prom-client). Metric and label names are public API: dashboards depend on them.
  * Bytes are counted from the sockets' own counters when a connection closes, so the data path does no per-chunk work.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { DecisionCounts } from './decision-counts'
+import { RequestDurations } from './request-durations'
 
 export class SidecarMetrics {
   readonly registry = new Registry()
+  /** Counted by `countDecision`, added to `connections` when it is read. */
+  readonly #decisions = new DecisionCounts()
   readonly connections = new Counter({
     name: 'chaperone_connections_total',
     help: 'Connections (and HTTP requests in HTTP mode) decided, by listener, direction, decision (allow|deny) and deciding rule',
     labelNames: ['listener', 'direction', 'decision', 'rule'],
-    registers: [this.registry]
+    registers: [this.registry],
+    collect: () => { this.#decisions.addTo(this.connections) }
   })
 
   readonly refused = new Counter({
@@ -42,13 +47,18 @@ export class SidecarMetrics {
     registers: [this.registry]
   })
 
-  readonly httpDuration = new Histogram({
-    name: 'chaperone_http_request_duration_seconds',
-    help: 'HTTP request durations in HTTP mode, by listener and status code',
-    labelNames: ['listener', 'code'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry]
-  })
+  readonly httpDuration = new RequestDurations('chaperone_http_request_duration_seconds',
+    'HTTP request durations in HTTP mode, by listener and status code',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
 
   readonly svidExpiry = new Gauge({ name: 'chaperone_svid_expiry_timestamp_seconds', help: 'When the current X509-SVID expires (Unix time)', registers: [this.registry] })
+
+  constructor () {
+    this.registry.registerMetric(this.httpDuration.metric)
+  }
+
+  /** A policy decision (per connection, or per request in HTTP mode), in chaperone_connections_total. */
+  countDecision (listener: string, direction: string, allow: boolean, rule: string): void {
+    this.#decisions.count(listener, direction, allow, rule)
+  }
 }

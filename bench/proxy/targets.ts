@@ -66,7 +66,7 @@ export const TARGETS: readonly Target[] = [
     target: '≥ 0.60×',
     bound: 'native writes take about 35 % of the samples, as in TCP mode; head parsing, routing, the policy and the metrics about 9 %, garbage ' +
       'collection about 5 %.',
-    tried: 'Node\'s HTTP stack replaced by our own forwarder (0.20× → 0.47×), pooled upstreams, no pause/resume per request, Buffer heads',
+    tried: 'Node\'s HTTP stack replaced by our own forwarder (0.20× → 0.47×), pooled upstreams, no pause/resume per request, Buffer heads, the per-request metrics counted outside prom-client',
     section: 'http-mode-replaced-nodes-http-stack-with-our-own-forwarder'
   },
   {

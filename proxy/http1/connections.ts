@@ -49,7 +49,7 @@ export class HttpConnections<C> {
       settings: { idleTimeoutMs: config.idleTimeoutMs, headTimeoutMs: config.headTimeoutMs, limits: config.httpLimits, upgrades: listener.upgrades },
       route,
       release: (upstream, reusable, keepAliveMs) => { pool.release(upstream, reusable && !this.#draining, keepAliveMs) },
-      observe: (status, ms) => { metrics.httpDuration.observe({ listener: listener.name, code: String(status) }, ms / 1000) },
+      observe: (status, ms) => { metrics.httpDuration.observe(listener.name, status, ms / 1000) },
       tunnel: (request, client, upstream) => { tracker.add({ listener: listener.name, direction: listener.direction, request, sockets: [client, upstream] }) },
       limited: (limit, context, remote) => { refused(services, listener, limit, peerOf(context)?.toString(), remote) }
     }

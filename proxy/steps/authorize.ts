@@ -10,7 +10,7 @@ import type { SidecarServices } from '../services'
 
 export function authorize (services: SidecarServices, listener: ListenerConfig, request: PolicyRequest): Decision {
   const decision = services.policy.decide(request)
-  services.metrics.connections.inc({ listener: listener.name, direction: listener.direction, decision: decision.allow ? 'allow' : 'deny', rule: decision.rule })
+  services.metrics.countDecision(listener.name, listener.direction, decision.allow, decision.rule)
   if (!decision.allow || decision.wouldBe !== undefined) report(services, listener, request, decision)
   return decision
 }
