@@ -20,7 +20,7 @@ export const SERVER_ID = 'spiffe://bench.example/server'
 export const SERVER_DNS_NAME = 'server.bench.example'
 const CLI = join(__dirname, '..', '..', 'cli', 'main.js')
 /** Node's flags as the image gives them (NODE_OPTIONS in the Dockerfile). */
-const NODE_FLAGS = ['--max-semi-space-size=1']
+export const NODE_FLAGS = ['--max-semi-space-size=1']
 
 const POLICY = `version: 1
 defaultAction: deny

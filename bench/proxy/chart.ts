@@ -6,7 +6,7 @@
 import { FIGURES, formatNumber, formatRatio, ratio, referenceOf } from './figures'
 import type { Figure, PathResult, Proxy } from './figures'
 
-export const COLOURS: Record<Proxy, string> = { Chaperone: '#2f6fb3', haproxy: '#e8871e', nginx: '#3a9a4a', ghostunnel: '#8e5cc2', direct: '#9a9a9a' }
+export const COLOURS: Record<Proxy, string> = { Chaperone: '#2f6fb3', haproxy: '#e8871e', nginx: '#3a9a4a', ghostunnel: '#8e5cc2', 'Node.js': '#c2455c', direct: '#9a9a9a' }
 
 const PANELS: readonly Figure[] = [FIGURES.keepAliveRps, FIGURES.newConnectionRate, FIGURES.bodyThroughput,
   FIGURES.pacedP99, FIGURES.cpuPer10k, FIGURES.peakRss]
@@ -76,7 +76,7 @@ function legend (y: number): string[] {
   const out: string[] = []
   let x = MARGIN
   for (const [proxy, colour] of Object.entries(COLOURS)) {
-    const label = proxy === 'direct' ? 'direct to the backend' : proxy
+    const label = proxy === 'direct' ? 'direct' : proxy === 'Node.js' ? 'bare Node.js' : proxy
     out.push(`<rect x="${x}" y="${y - 11}" width="14" height="14" fill="${colour}"/>`, textAt(x + 19, y, label))
     x += 19 + Math.ceil(label.length * LEGEND_CHAR_WIDTH) + 10
   }

@@ -8,7 +8,7 @@ import type { PacedResult } from './paced'
 import { median } from './stats'
 import type { WrkResult } from './wrk'
 
-export type Proxy = 'direct' | 'Chaperone' | 'haproxy' | 'nginx' | 'ghostunnel'
+export type Proxy = 'direct' | 'Chaperone' | 'haproxy' | 'nginx' | 'ghostunnel' | 'Node.js'
 
 export interface PathInfo {
   readonly name: string

@@ -1,7 +1,8 @@
 /**
  * The benchmark's paths, started on loopback: a one-worker nginx backend (a short body at `/`, 1 MiB at
  * BODY_PATH), reached directly and through two-hop Chaperone sidecar pairs (TCP, HTTP), haproxy pairs (tcp and
- * http mode), a ghostunnel pair (TCP; when its binary is there) and an nginx pair, all with the same SVIDs from
+ * http mode), a ghostunnel pair (TCP; when its binary is there), a bare Node.js TLS pipe (TCP: Node's floor,
+ * node-tls-pipe.ts) and an nginx pair, all with the same SVIDs from
  * our agent.
  */
 import { randomBytes } from 'node:crypto'
@@ -12,6 +13,7 @@ import { bodyFile, haproxyClientHop, haproxyServerHop, nginxBackend, nginxClient
 import type { Pki } from './configs'
 import type { PathInfo } from './figures'
 import { startGhostunnelPair } from './ghostunnel'
+import { startNodeTlsPair } from './node-tls-pipe'
 import { freePort, waitForPort } from './processes'
 import type { Processes } from './processes'
 
@@ -81,6 +83,7 @@ export async function startPaths (dir: string, processes: Processes, holderPort:
     path({ name: 'Chaperone sidecars, TCP', proxy: 'Chaperone', mode: 'tcp' }, await sidecarPair(false)),
     path({ name: 'haproxy, tcp mode', proxy: 'haproxy', mode: 'tcp' }, await haproxy('tcp')),
     ...ghostunnel === undefined ? [] : [path({ name: 'ghostunnel, TCP', proxy: 'ghostunnel', mode: 'tcp' }, await startGhostunnelPair(ghostunnel, processes, pki, backend))],
+    path({ name: 'bare Node.js TLS pipe, TCP', proxy: 'Node.js', mode: 'tcp' }, await startNodeTlsPair(processes, pki, backend)),
     path({ name: 'Chaperone sidecars, HTTP', proxy: 'Chaperone', mode: 'http' }, await sidecarPair(true)),
     path({ name: 'haproxy, http mode', proxy: 'haproxy', mode: 'http' }, await haproxy('http')),
     path({ name: 'nginx, http', proxy: 'nginx', mode: 'http' },

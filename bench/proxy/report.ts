@@ -62,6 +62,12 @@ export function summaryTable (results: readonly PathResult[]): string[] {
 const perHop = (p: PathResult): string => p.audit.perRequest.map(n => formatNumber(n, n % 1 === 0 ? 0 : 2)).join(' · ')
 
 /** How the ghostunnel pair is run, for the method (bench/proxy/ghostunnel.ts). */
+/** bench/proxy/node-tls-pipe.ts, described. */
+const NODE_PIPE_SETUP = '- bare Node.js TLS pipe (bench/proxy/node-tls-pipe.ts): the client hop a `net` server piping each connection to `tls.connect` ' +
+  '(its SVID, the bundle as CA, the server\'s SPIFFE ID checked), the server hop a `tls.createServer` (client certificate required, the client\'s ' +
+  'ID checked) piping to `net.connect` to the backend, bytes moved by `stream.pipe` both ways, each hop one Node process with the sidecars\' ' +
+  'flags. No policy, metrics, Workload API or TLS session cache: what any TCP proxy written for Node.js pays at least, measured in the same rounds'
+
 const GHOSTUNNEL_SETUP = '- ghostunnel: `ghostunnel client --keystore <client SVID + key> --cacert <bundle> --verify-uri <server ID> ' +
   '--override-server-name <server DNS name>` → `ghostunnel server --keystore <server SVID + key> --cacert <bundle> --allow-uri <client ID>`, ' +
   'both `--quiet=conns --quiet=conn-errs` (no log line per connection: v1.8.4 logs the ordinary close of nearly every connection as a ' +
@@ -84,9 +90,10 @@ function method (context: ReportContext, results: readonly PathResult[]): string
     '- paths: every proxy path is two hops (client side → server side, mutual TLS with the same EC P-256 SVIDs from our agent: ' +
       'the sidecars from its Workload API, the others from files written from it), ' +
       'one process and one thread per hop (haproxy `nbthread 1`, nginx one worker, a sidecar one Node process, its JavaScript on one thread, ' +
-      'ghostunnel Go code on one thread), ' +
+      'ghostunnel Go code on one thread, the bare Node.js TLS pipe one Node process with the sidecars\' Node flags), ' +
       'in front of a one-worker nginx backend; "direct" is the client straight to the backend, the bound of every figure',
     ...results.some(p => p.proxy === 'ghostunnel') ? [GHOSTUNNEL_SETUP] : [],
+    ...results.some(p => p.proxy === 'Node.js') ? [NODE_PIPE_SETUP] : [],
     `- ${context.rounds} round${context.rounds === 1 ? '' : 's'} after a warm-up; each round runs every load on every path in turn (interleaved, so a slow spell of the shared ` +
       `machine hits every path); figures are medians of the rounds; the whole run took ${context.minutes.toFixed(1)} minutes`,
     '- **× haproxy**: the figure divided by haproxy\'s in the same mode (tcp or http); haproxy\'s rows are 1.00×. Above 1 is better for rates ' +
@@ -172,7 +179,8 @@ function connectionCosts (results: readonly PathResult[]): string[] {
 const CHECKS = 'Chaperone verifies the peer chain, its SPIFFE ID and the policy at both ends; haproxy verifies the chain only ' +
   '(no name check: an SVID names its workload in a URI SAN); nginx\'s client hop cannot verify the server at all (`proxy_ssl_verify` checks DNS names only), ' +
   'its server hop verifies the client chain; ghostunnel verifies the chain and the one SPIFFE ID it is given at both ends ' +
-  '(`--verify-uri`, `--allow-uri`; no policy), its client hop also the server\'s DNS name.'
+  '(`--verify-uri`, `--allow-uri`; no policy), its client hop also the server\'s DNS name; the bare Node.js TLS pipe verifies the chain and ' +
+  'the one SPIFFE ID it is given at both ends, and keeps no TLS sessions.'
 
 function roundsTable (results: readonly PathResult[]): string[] {
   const each = (digits: number, pick: (r: PathResult['rounds'][number]) => number): Column['cell'] =>

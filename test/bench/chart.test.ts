@@ -86,7 +86,7 @@ void t.test('chart – names are escaped', async t => {
 void t.test('chart – the legend names every proxy, and fits the chart\'s width', async t => {
   const svg = renderChart(RESULTS)
   const width = Number(/width="(\d+)"/.exec(svg)?.[1])
-  for (const proxy of ['Chaperone', 'haproxy', 'nginx', 'ghostunnel', 'direct to the backend']) t.match(svg, `>${proxy}</text>`)
+  for (const proxy of ['Chaperone', 'haproxy', 'nginx', 'ghostunnel', 'bare Node.js', 'direct']) t.match(svg, `>${proxy}</text>`)
   // The legend's last text explains haproxy's marker; at about 6.5 px a character, it ends inside the chart.
   const explained = /<text x="([\d.]+)" y="50\.0">(haproxy's value[^<]*)</.exec(svg)
   t.ok(explained !== null && Number(explained[1]) + explained[2].length * 6.5 < width, 'the legend ends inside the chart')
