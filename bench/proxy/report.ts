@@ -169,10 +169,10 @@ function connectionCosts (results: readonly PathResult[]): string[] {
     '',
     ...results.map(p => `- ${p.name}: ${cost(p)}`),
     '',
-    'A new connection between the hops is a mutual-TLS handshake. Every client hop but ghostunnel\'s is set to resume TLS sessions (Chaperone\'s outbound ' +
+    'A new connection between the hops is a mutual-TLS handshake. Every client hop but ghostunnel\'s and the bare Node.js pipe\'s is set to resume TLS sessions (Chaperone\'s outbound ' +
       'session cache, haproxy\'s default server-side session reuse, nginx\'s `proxy_ssl_session_reuse on`), so it is normally an ' +
-      'abbreviated handshake (Chaperone still checks the remembered peer chain, ID and policy); ghostunnel v1.8.4\'s client keeps no session cache, ' +
-      'so each of its connections is a full handshake. The audit counts connections, not full handshakes.'
+      'abbreviated handshake (Chaperone still checks the remembered peer chain, ID and policy); ghostunnel v1.8.4\'s client keeps no session cache, nor does the bare pipe, ' +
+      'so each of their connections is a full handshake. The audit counts connections, not full handshakes.'
   ]
 }
 
