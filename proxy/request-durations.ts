@@ -56,8 +56,8 @@ export class RequestDurations {
   }
 
   /** The exposition as the registry writes it: each series' buckets (cumulative, `+Inf` last), then its sum and count. */
-  async getForPromString (): Promise<Exposition<ExpositionValue>> {
-    return await Promise.resolve(this.#exposition())
+  getForPromString (): Promise<Exposition<ExpositionValue>> {
+    return Promise.resolve(this.#exposition())
   }
 
   #exposition (): Exposition<ExpositionValue> {

@@ -62,12 +62,6 @@ export function summaryTable (results: readonly PathResult[]): string[] {
 const perHop = (p: PathResult): string => p.audit.perRequest.map(n => formatNumber(n, n % 1 === 0 ? 0 : 2)).join(' · ')
 
 /** How the ghostunnel pair is run, for the method (bench/proxy/ghostunnel.ts). */
-/** bench/proxy/node-tls-pipe.ts, described. */
-const NODE_PIPE_SETUP = '- bare Node.js TLS pipe (bench/proxy/node-tls-pipe.ts): the client hop a `net` server piping each connection to `tls.connect` ' +
-  '(its SVID, the bundle as CA, the server\'s SPIFFE ID checked), the server hop a `tls.createServer` (client certificate required, the client\'s ' +
-  'ID checked) piping to `net.connect` to the backend, bytes moved by `stream.pipe` both ways, each hop one Node process with the sidecars\' ' +
-  'flags. No policy, metrics, Workload API or TLS session cache: what any TCP proxy written for Node.js pays at least, measured in the same rounds'
-
 const GHOSTUNNEL_SETUP = '- ghostunnel: `ghostunnel client --keystore <client SVID + key> --cacert <bundle> --verify-uri <server ID> ' +
   '--override-server-name <server DNS name>` → `ghostunnel server --keystore <server SVID + key> --cacert <bundle> --allow-uri <client ID>`, ' +
   'both `--quiet=conns --quiet=conn-errs` (no log line per connection: v1.8.4 logs the ordinary close of nearly every connection as a ' +
@@ -76,6 +70,12 @@ const GHOSTUNNEL_SETUP = '- ghostunnel: `ghostunnel client --keystore <client SV
   'may use when it starts, overriding the environment, so each hop is started on one CPU (`taskset`) and then allowed all of them: Go keeps one ' +
   'thread running Go code, and the kernel schedules it like every other process. `GODEBUG=tlsmlkem=0`: the client hop does not compute a ' +
   'post-quantum key share on every handshake that its server hop never selects'
+
+/** bench/proxy/node-tls-pipe.ts, described. */
+const NODE_PIPE_SETUP = '- bare Node.js TLS pipe (bench/proxy/node-tls-pipe.ts): the client hop a `net` server piping each connection to `tls.connect` ' +
+  '(its SVID, the bundle as CA, the server\'s SPIFFE ID checked), the server hop a `tls.createServer` (client certificate required, the client\'s ' +
+  'ID checked) piping to `net.connect` to the backend, bytes moved by `stream.pipe` both ways, each hop one Node process with the sidecars\' ' +
+  'flags. No policy, metrics, Workload API or TLS session cache: what any TCP proxy written for Node.js pays at least, measured in the same rounds'
 
 function method (context: ReportContext, results: readonly PathResult[]): string[] {
   const { loads } = context

@@ -31,13 +31,14 @@ function versus (fig: Figure, mode: 'tcp' | 'http', peer: Proxy, reached: (ratio
 
 /**
  * Where Node itself stands against ghostunnel on `fig`, in this run: the bare Node.js TLS pipe (node-tls-pipe.ts) as a
- * ratio to ghostunnel, and the sidecars in TCP mode as a ratio to that pipe.
+ * ratio to ghostunnel, and the sidecars in TCP mode as a ratio to that pipe. `pipeWork`: what the pipe does for
+ * this figure.
  */
-function nodeFloor (fig: Figure, sidecars: string): (results: readonly PathResult[]) => string {
+function nodeFloor (fig: Figure, pipeWork: string): (results: readonly PathResult[]) => string {
   return results => {
     const [chaperone, node, ghostunnel] = (['Chaperone', 'Node.js', 'ghostunnel'] as const).map(proxy => results.find(p => p.proxy === proxy && p.mode === 'tcp'))
     if (node === undefined) return ''
-    return `Node's own floor: the bare Node.js TLS pipe (Node's TLS and stream pipes, the chain and one ID checked, nothing else; ${sidecars}) ` +
+    return `Node's own floor: the bare Node.js TLS pipe (Node's TLS and stream pipes, the chain and one ID checked, nothing else; ${pipeWork}) ` +
       `makes ${formatRatio(ratioTo(fig, node, ghostunnel))} ghostunnel's figure in this run, and the sidecars ${formatRatio(chaperone === undefined ? undefined : ratioTo(fig, chaperone, node))} the pipe's. `
   }
 }

@@ -8,9 +8,9 @@
  * What mutual TLS would check is still checked: the destination's ID against `expect`, as a TLS server's is (a
  * mismatch is a `handshake_failed` with ERR_X509_SVID_ID_MISMATCH); the destination's side admits the caller (its
  * per-peer limit; not screened, so a denied request gets its 403 as through the tunnel), decides, and serves it —
- * the policy, HTTP mode, X-Forwarded-Client-Cert — as it would any tunnelled connection. The caller's side keeps a hold on the connection, so that stopping the caller's app
- * closes it: a TCP connection in its tracker (drained, and closed when a new policy denies it), an HTTP one with its
- * outbound HTTP connections.
+ * the policy, HTTP mode, X-Forwarded-Client-Cert — as it would any tunnelled connection. The caller's side keeps a
+ * hold on the connection, so that stopping the caller's app closes it: a TCP connection in its tracker (drained, and
+ * closed when a new policy denies it), an HTTP one with its outbound HTTP connections.
  */
 import type { Socket } from 'node:net'
 import type { SpiffeId } from '../../spiffe/id'
